@@ -124,3 +124,14 @@ class InstrumentKind(str, Enum):
 
     STOCK = "stock"
     ETF = "etf"  # ETF, ETN and ELW share one table
+
+
+ACCOUNT_PATTERN = r"^\d{8}-\d{2}$"
+
+
+def split_account(account: str) -> tuple[str, str]:
+    """"50000001-01" -> ("50000001", "01"): KIS's CANO and ACNT_PRDT_CD."""
+    cano, _, prdt = account.partition("-")
+    if len(cano) != 8 or len(prdt) != 2 or not (cano + prdt).isdigit():
+        raise ValueError(f"account must look like 12345678-01, got {account!r}")
+    return cano, prdt

@@ -1,0 +1,68 @@
+"""ApprovedOrderIntent: what a trader or strategy asks for, before any validation against the market."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kisoms.domain.codes import ACCOUNT_PATTERN, Exchange, OrderType, Side
+
+
+class ApprovedOrderIntent(BaseModel):
+    """An approved request to trade. Strict: unknown fields and loose types are errors."""
+
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+    account: str = Field(pattern=ACCOUNT_PATTERN, description="CANO-ACNT_PRDT_CD, e.g. 50000001-01")
+    strategy_version: str = Field(min_length=1, max_length=128)
+    symbol: str = Field(description="6-character KRX short code (7 for ETN)")
+    side: Side
+    order_type: OrderType = OrderType.LIMIT
+    qty: int
+    price: int | None = None
+    signal_ts: datetime
+    exchange: Exchange | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("symbol", mode="before")
+    @classmethod
+    def _symbol(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().upper()
+            if len(value) not in (6, 7) or not value.isalnum():
+                raise ValueError("symbol must be a 6-character KRX short code (7 for ETN), e.g. 005930")
+        return value
+
+    @field_validator("side", "order_type", "exchange", mode="before")
+    @classmethod
+    def _enum_text(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) and not value.isupper() else value
+
+    @field_validator("exchange", mode="before")
+    @classmethod
+    def _exchange_upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("signal_ts")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("signal_ts must carry a time zone (e.g. 2026-11-25T09:00:00+09:00)")
+        return value
+
+    @model_validator(mode="after")
+    def _price_rule(self) -> "ApprovedOrderIntent":
+        if self.order_type.has_price and self.price is None:
+            raise ValueError(f"order_type {self.order_type.value} needs a price")
+        if not self.order_type.has_price and self.price not in (None, 0):
+            raise ValueError(f"order_type {self.order_type.value} takes no price (ORD_UNPR must be 0)")
+        return self
+
+
+def parse_intent(data: dict[str, Any] | str | bytes) -> ApprovedOrderIntent:
+    """Build an intent from JSON text or JSON-like data, strictly (no "10" for 10, no naive times)."""
+    text = data if isinstance(data, (str, bytes)) else json.dumps(data, default=str)
+    return ApprovedOrderIntent.model_validate_json(text)
