@@ -68,6 +68,7 @@ NON_TERMINAL = frozenset(OrderStatus) - TERMINAL
 
 class OrderEvent(str, Enum):
     CLAIM = "claim"  # NEW -> SENDING, committed before the request leaves
+    VALIDATION_FAILED = "validation_failed"  # NEW -> REJECTED without sending
     SEND_FAILED = "send_failed"  # certainly not sent and retries exhausted
     SEND_AMBIGUOUS = "send_ambiguous"  # may have reached the broker
     BROKER_ACCEPTED = "broker_accepted"  # the broker gave the order a number
@@ -103,6 +104,7 @@ E = OrderEvent
 
 TRANSITIONS: dict[tuple[OrderStatus, OrderEvent], OrderStatus | _Derived] = {
     (S.NEW, E.CLAIM): S.SENDING,
+    (S.NEW, E.VALIDATION_FAILED): S.REJECTED,
     (S.NEW, E.FAILED): S.ERROR,
     (S.SENDING, E.SEND_FAILED): S.ERROR,
     (S.SENDING, E.SEND_AMBIGUOUS): S.UNKNOWN,

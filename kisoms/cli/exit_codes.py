@@ -1,0 +1,42 @@
+"""Exit codes, decided in one place. The README's table is generated from the same meanings."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from kisoms import errors
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL = 1  # a bug: kisoms failed in a way it did not expect
+    USAGE = 2  # bad flags, intent file, config, or ledger file from a newer kisoms
+    VALIDATION = 3  # the order breaks a rule and was not sent
+    BROKER_REJECT = 4  # the broker answered and refused
+    UNKNOWN_OR_HALTED = 5  # outcome unknown, or the kill switch is on: check before trading on
+    BROKER_UNREACHABLE = 6  # the broker could not be reached; nothing was sent
+    RECONCILE_CORRECTED = 7  # reconcile: the ledger was corrected to the broker's books
+    LEDGER = 10  # the ledger failed or its audit chain is broken
+
+
+_MAP: list[tuple[type[BaseException], ExitCode]] = [
+    (errors.UsageError, ExitCode.USAGE),
+    (errors.ConfigError, ExitCode.USAGE),
+    (errors.LedgerVersionError, ExitCode.USAGE),
+    (errors.OrderNotFound, ExitCode.USAGE),
+    (errors.ValidationError, ExitCode.VALIDATION),
+    (errors.Halted, ExitCode.UNKNOWN_OR_HALTED),
+    (errors.OutcomeUnknown, ExitCode.UNKNOWN_OR_HALTED),
+    (errors.BrokerApiError, ExitCode.BROKER_REJECT),
+    (errors.BrokerError, ExitCode.BROKER_UNREACHABLE),
+    (errors.LedgerError, ExitCode.LEDGER),
+    (errors.InvalidTransition, ExitCode.LEDGER),
+]
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The exit code of an error (first match in ``_MAP``, most specific first)."""
+    for cls, code in _MAP:
+        if isinstance(exc, cls):
+            return code
+    return ExitCode.INTERNAL

@@ -1,0 +1,145 @@
+"""Operational commands: reconcile, halt/resume/resolve, audit, and the simulator."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.progress import Progress
+
+from kisoms.cli.app import app
+from kisoms.cli.commands import _opts, runtime
+from kisoms.cli.exit_codes import ExitCode
+from kisoms.cli.render import console, print_json
+from kisoms.config import load_settings
+
+
+@app.command()
+def reconcile(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; write nothing."),
+) -> None:
+    """Force the ledger to the broker's books (the cron job).
+
+    Exit 0: in sync. 7: the ledger was corrected. 5: a discrepancy could not be fixed (halt set).
+    """
+    from kisoms.engine.reconcile import reconcile as run_reconcile
+
+    opts = _opts(ctx)
+    with runtime(ctx, recover_first=False) as rt, Progress(console=console, transient=True,
+                                                           disable=opts.json) as progress:
+        task = progress.add_task("reconciling", total=None)
+        report = run_reconcile(rt, dry_run=dry_run,
+                               progress=lambda done, total: progress.update(task, completed=done, total=total))
+    _show_report(report, opts.json)
+    raise typer.Exit(int(_reconcile_exit(report)))
+
+
+def _reconcile_exit(report) -> ExitCode:
+    if report.unresolved:
+        return ExitCode.UNKNOWN_OR_HALTED
+    return ExitCode.OK if report.in_sync else ExitCode.RECONCILE_CORRECTED
+
+
+def _show_report(report, as_json: bool) -> None:
+    if as_json:
+        print_json(report.as_dict())
+        return
+    prefix = "[dry run] " if report.dry_run else ""
+    console.print(f"{prefix}checked {report.checked} orders: "
+                  + ("in sync" if report.in_sync else f"{len(report.changes)} corrections"), highlight=False)
+    for line in report.recovered:
+        console.print(f"  recovered: {line}", highlight=False)
+    for c in report.changes:
+        console.print(f"  order {c.order_id}: {c.before} → {c.after} ({c.detail})", highlight=False)
+    for e in report.external:
+        console.print(f"  [yellow]not placed by kisoms[/]: {e}", highlight=False)
+    for u in report.unresolved:
+        console.print(f"  [bold red]unresolved[/]: {u}", highlight=False)
+
+
+@app.command()
+def halt(ctx: typer.Context, reason: str = typer.Argument("halted by hand", help="Why.")) -> None:
+    """Turn the kill switch on: no process sends anything until `kisoms resume`."""
+    from kisoms.engine.control import set_halt
+    from kisoms.engine.queries import open_ledger
+
+    opts = _opts(ctx)
+    with open_ledger(load_settings(opts.config), opts.ledger) as ledger:
+        set_halt(ledger, reason)
+    console.print(f"[bold red]halted[/]: {reason}", highlight=False)
+
+
+@app.command()
+def resume(
+    ctx: typer.Context,
+    force: bool = typer.Option(False, "--force", help="Resume even with orders still UNKNOWN."),
+) -> None:
+    """Turn the kill switch off (refused while orders of unknown outcome remain, unless --force)."""
+    from kisoms.engine.control import resume as resume_sending
+    from kisoms.engine.queries import open_ledger
+
+    opts = _opts(ctx)
+    with open_ledger(load_settings(opts.config), opts.ledger) as ledger:
+        resume_sending(ledger, force=force)
+    console.print("sending resumed")
+
+
+@app.command()
+def resolve(
+    ctx: typer.Context,
+    order_id: int = typer.Argument(..., help="An order stuck in UNKNOWN or SENDING."),
+    not_at_broker: bool = typer.Option(False, "--not-at-broker",
+                                       help="You checked KIS: the order is not there. Marks it ERROR."),
+    resend: bool = typer.Option(False, "--resend", help="You checked KIS: send it again."),
+) -> None:
+    """Settle an order of unknown outcome after looking at the broker once more."""
+    from kisoms.engine.control import resolve_unknown
+
+    if not_at_broker == resend:
+        raise typer.BadParameter("give exactly one of --not-at-broker or --resend")
+    with runtime(ctx, recover_first=False) as rt:
+        order = resolve_unknown(rt, order_id, resend=resend)
+    console.print(f"order {order.id}: {order.status.value}", highlight=False)
+
+
+@app.command("verify-audit")
+def verify_audit(ctx: typer.Context) -> None:
+    """Check the audit log's hash chain: exit 10 if any row was edited, inserted or deleted."""
+    from kisoms.engine.queries import open_ledger
+
+    opts = _opts(ctx)
+    with open_ledger(load_settings(opts.config), opts.ledger) as ledger:
+        rows = ledger.verify_audit_chain()
+    console.print(f"audit chain intact: {rows} rows")
+
+
+@app.command()
+def events(
+    ctx: typer.Context,
+    since: int = typer.Option(0, "--since", help="Only events after this id."),
+    limit: int = typer.Option(1000, help="At most this many."),
+) -> None:
+    """Print ledger events as JSON Lines (order changes, fills, connection state)."""
+    from kisoms.engine.queries import open_ledger
+
+    opts = _opts(ctx)
+    with open_ledger(load_settings(opts.config), opts.ledger) as ledger:
+        for event in ledger.events_since(since, limit):
+            print_json(event.as_dict())
+
+
+@app.command()
+def sim(
+    host: str = typer.Option("127.0.0.1", help="Listen address (loopback by default)."),
+    port: int = typer.Option(0, help="REST port (0 = pick a free one)."),
+    ws_port: int = typer.Option(0, "--ws-port", help="WebSocket port (0 = pick a free one)."),
+    seed: int = typer.Option(0, help="Seed for prices, fills and faults."),
+    state: Optional[str] = typer.Option(None, help="State file: a restarted simulator keeps its orders."),
+    ready_file: Optional[str] = typer.Option(None, "--ready-file", help="Write the URLs here as JSON once listening."),
+    scenario: Optional[str] = typer.Option(None, help="Scenario file (TOML/JSON): keys, accounts, symbols, faults."),
+) -> None:
+    """Run the KIS protocol simulator (REST + WebSocket) until Ctrl-C or SIGTERM."""
+    from kisoms.sim.cli_entry import serve
+
+    raise typer.Exit(serve(host, port, ws_port, seed, state, ready_file, scenario))

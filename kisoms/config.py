@@ -1,0 +1,187 @@
+"""Configuration: one TOML file (``tomllib``), environment overrides, and credentials from keyring.
+
+Precedence for each setting: command-line flag > environment variable > config file > default.
+A bad file names the key and the problem (``ConfigError``). ``sample-config.toml`` documents every key.
+Credentials are never read from the config file: keyring (service ``kisoms``, user ``<env>:app_key`` /
+``<env>:app_secret``) first, then ``KISOMS_APP_KEY`` / ``KISOMS_APP_SECRET``. The ``sim`` environment
+falls back to the simulator's default scenario credentials, which guard nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError
+
+from kisoms.domain.codes import Exchange, OrderType, Side
+from kisoms.domain.policy import AccountPolicy, PricePolicy
+from kisoms.errors import ConfigError
+
+KEYRING_SERVICE = "kisoms"
+SIM_DEFAULT_APP_KEY = "SIMAPPKEY0000000000000000000000000001"
+SIM_DEFAULT_APP_SECRET = "SIMAPPSECRET-not-a-secret-0000000000000000000000000000000000000001"
+SIM_DEFAULT_ACCOUNT = "50000001-01"
+SIM_DEFAULT_HTS_ID = "simuser"
+
+REAL_REST_URL = "https://openapi.koreainvestment.com:9443"
+REAL_WS_URL = "ws://ops.koreainvestment.com:21000"
+PAPER_REST_URL = "https://openapivts.koreainvestment.com:29443"
+PAPER_WS_URL = "ws://ops.koreainvestment.com:31000"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AccountConfig(_Section):
+    trading_allowed: bool = True
+    allowed_sides: list[Side] = Field(default_factory=lambda: [Side.BUY, Side.SELL])
+    allowed_order_types: list[OrderType] | None = None
+    max_qty: int | None = Field(default=None, gt=0)
+    max_notional: int | None = Field(default=None, gt=0)
+
+
+class RetryConfig(_Section):
+    max_attempts: int = Field(default=4, ge=1, le=20)
+    base_delay: float = Field(default=0.25, gt=0)
+    max_delay: float = Field(default=4.0, gt=0)
+    deadline: float = Field(default=20.0, gt=0)
+    connect_timeout: float = Field(default=3.0, gt=0)
+    read_timeout: float = Field(default=7.0, gt=0)
+
+
+class AmbiguityConfig(_Section):
+    policy: Literal["halt", "resend"] = "halt"
+    lookup_window: float = Field(default=20.0, ge=0)
+    lookup_interval: float = Field(default=1.0, gt=0)
+    match_seconds: int = Field(default=180, gt=0)
+
+
+class WatchConfig(_Section):
+    poll_interval: float = Field(default=3.0, gt=0)
+    reconnect_max_delay: float = Field(default=30.0, gt=0)
+
+
+class Settings(_Section):
+    env: Literal["sim", "paper", "real"] = "sim"
+    rest_url: str | None = None
+    ws_url: str | None = None
+    hts_id: str | None = None
+    custtype: Literal["P", "B"] = "P"
+    tr_id_generation: Literal["current", "old"] = "current"
+    use_hashkey: bool = False
+    rate_per_sec: float | None = Field(default=None, gt=0)
+    default_exchange: Exchange = Exchange.KRX
+    default_account: str | None = None
+    ledger: str | None = None
+    state_dir: str | None = None
+    price_policy: PricePolicy = PricePolicy.REJECT
+    accounts: dict[str, AccountConfig] = Field(default_factory=dict)
+    retry: RetryConfig = RetryConfig()
+    ambiguity: AmbiguityConfig = AmbiguityConfig()
+    watch: WatchConfig = WatchConfig()
+
+    def account_policy(self, account: str) -> AccountPolicy | None:
+        """The permission policy of a configured account (None if unknown)."""
+        cfg = self.accounts.get(account)
+        if cfg is None:
+            return None
+        types = set(cfg.allowed_order_types) if cfg.allowed_order_types is not None else None
+        return AccountPolicy(account=account, trading_allowed=cfg.trading_allowed,
+                             allowed_sides=set(cfg.allowed_sides), max_qty=cfg.max_qty,
+                             max_notional=cfg.max_notional, allowed_order_types=types)
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir) if self.state_dir else Path(platformdirs.user_data_dir("kisoms"))
+
+
+def _format_pydantic(err: PydanticValidationError, source: str) -> str:
+    parts = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        parts.append(f"{key}: {e['msg']}")
+    return f"{source}: " + "; ".join(parts)
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _sim_defaults(data: dict) -> dict:
+    """A sim setup that works with no file at all: the simulator's default account, allowed to trade."""
+    if data.get("env", "sim") != "sim":
+        return data
+    data = dict(data)
+    data.setdefault("hts_id", SIM_DEFAULT_HTS_ID)
+    data.setdefault("default_account", SIM_DEFAULT_ACCOUNT)
+    data.setdefault("accounts", {SIM_DEFAULT_ACCOUNT: {}})
+    return data
+
+
+def _env_overrides(data: dict, environ: os._Environ | dict) -> dict:
+    data = dict(data)
+    for key, var in (("rest_url", "KISOMS_REST_URL"), ("ws_url", "KISOMS_WS_URL"), ("env", "KISOMS_ENV"),
+                     ("state_dir", "KISOMS_STATE_DIR")):
+        if environ.get(var):
+            data[key] = environ[var]
+    return data
+
+
+def load_settings(path: str | Path | None = None, environ: dict | None = None) -> Settings:
+    """Load settings from ``path`` (or ``$KISOMS_CONFIG``; none = defaults), then env overrides."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get("KISOMS_CONFIG")
+    data = _read_toml(Path(path)) if path else {}
+    source = str(path) if path else "configuration"
+    try:
+        return Settings.model_validate(_sim_defaults(_env_overrides(data, environ)))
+    except PydanticValidationError as exc:
+        raise ConfigError(_format_pydantic(exc, source)) from None
+
+
+def _keyring_get(user: str) -> str | None:
+    try:
+        import keyring
+
+        return keyring.get_password(KEYRING_SERVICE, user)
+    except Exception:  # no backend, locked store, dbus missing: fall back to env vars
+        return None
+
+
+def credentials(settings: Settings, environ: dict | None = None) -> tuple[str, str]:
+    """(app_key, app_secret) from keyring, then env vars; sim falls back to the simulator defaults."""
+    environ = os.environ if environ is None else environ
+    key = _keyring_get(f"{settings.env}:app_key") or environ.get("KISOMS_APP_KEY")
+    secret = _keyring_get(f"{settings.env}:app_secret") or environ.get("KISOMS_APP_SECRET")
+    if settings.env == "sim":
+        return key or SIM_DEFAULT_APP_KEY, secret or SIM_DEFAULT_APP_SECRET
+    if not key or not secret:
+        raise ConfigError(
+            f"no app key/secret for env {settings.env}: store them with `keyring set kisoms {settings.env}:app_key` "
+            "and `... :app_secret`, or set KISOMS_APP_KEY and KISOMS_APP_SECRET")
+    return key, secret
+
+
+def default_urls(settings: Settings) -> tuple[str | None, str | None]:
+    """REST and WebSocket URLs: explicit settings, else KIS's hosts for paper/real (sim: None = auto)."""
+    fixed = {"real": (REAL_REST_URL, REAL_WS_URL), "paper": (PAPER_REST_URL, PAPER_WS_URL)}
+    rest, ws = fixed.get(settings.env, (None, None))
+    return settings.rest_url or rest, settings.ws_url or ws
+
+
+def ledger_path(settings: Settings, flag: str | None, environ: dict | None = None) -> Path:
+    """Ledger location: --ledger > KISOMS_LEDGER > config ``ledger`` > the platform user data dir."""
+    environ = os.environ if environ is None else environ
+    chosen = flag or environ.get("KISOMS_LEDGER") or settings.ledger
+    return Path(chosen).expanduser() if chosen else settings.state_path / "ledger.db"

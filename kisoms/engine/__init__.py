@@ -1,0 +1,1 @@
+"""Orchestration: submit/modify/cancel flows, retries, notices, recovery and reconciliation."""

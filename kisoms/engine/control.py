@@ -1,0 +1,47 @@
+"""The kill switch and the manual settling of orders whose outcome stayed unknown."""
+
+from __future__ import annotations
+
+from kisoms.domain.order import Order
+from kisoms.domain.states import AMBIGUOUS, OrderEvent
+from kisoms.engine.recovery import adopt, lookup
+from kisoms.engine.recovery import resend as recovery_resend
+from kisoms.engine.runtime import Runtime
+from kisoms.errors import OutcomeUnknown, UsageError
+
+SOURCE = "operator"
+
+
+def set_halt(ledger, reason: str) -> None:
+    """Turn the kill switch on."""
+    ledger.set_halt(reason, source=SOURCE)
+
+
+def resume(ledger, *, force: bool = False) -> None:
+    """Turn the kill switch off; refused while orders of unknown outcome remain, unless forced."""
+    stuck = ledger.list_orders(statuses=list(AMBIGUOUS))
+    if stuck and not force:
+        ids = ", ".join(str(o.id) for o in stuck)
+        raise UsageError(f"orders {ids} still have an unknown outcome: `kisoms reconcile`, or check KIS and "
+                         "`kisoms resolve ID --not-at-broker|--resend`; or `kisoms resume --force`")
+    ledger.clear_halt(source=SOURCE)
+
+
+def resolve_unknown(rt: Runtime, order_id: int, *, resend: bool) -> Order:
+    """Look once more; if the broker has the order, adopt it. Otherwise apply the operator's verdict."""
+    order = rt.ledger.get(order_id)
+    requests = [r for r in rt.ledger.open_requests(order_id) if r.kind == "new"]
+    if order.status not in AMBIGUOUS or not requests:
+        raise UsageError(f"order {order_id} is {order.status.value}, not of unknown outcome")
+    request = requests[0]
+    match = lookup(rt, order, request)
+    if match.found is not None:
+        return adopt(rt, order, request, match.found, SOURCE)
+    if match.ambiguous:
+        raise OutcomeUnknown(f"{len(match.candidates)} broker orders match order {order_id}; settle it by hand")
+    if resend:
+        return recovery_resend(rt, order, request, SOURCE)
+    return rt.ledger.settle_request(
+        request.id, state="not_found", order_id=order.id, event=OrderEvent.BROKER_NOT_FOUND, source=SOURCE,
+        raw_payload={"verdict": "not at broker"},
+        order_fields={"reject_code": "NOT_AT_BROKER", "reject_reason": "operator: not at the broker"})

@@ -1,0 +1,90 @@
+"""Applying KIS execution notices (체결통보) to the ledger.
+
+Notices are fast but not authoritative: they can be duplicated, reordered or lost, and KIS does not
+replay them after a disconnect. So a fill is recorded under a dedupe key (order no + time + qty +
+price; KIS has no execution id), a fill that would overfill is flagged rather than applied, and the
+cumulative truth of inquire-daily-ccld (``reconcile``) has the last word. A notice for a number we do
+not know is recorded as an external order, never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from kisoms.domain.order import Fill, Order
+from kisoms.domain.states import TRANSITIONS, OrderEvent, OrderStatus
+from kisoms.engine.clock import kst_ymd
+from kisoms.engine.runtime import Runtime
+
+log = logging.getLogger(__name__)
+SOURCE = "notice"
+
+
+@dataclass(frozen=True)
+class NoticeResult:
+    """What one notice did: ``applied``, ``duplicate``, ``ignored`` or ``external``."""
+
+    outcome: str
+    order_id: int | None = None
+    detail: str = ""
+
+
+def _legal(order: Order, event: OrderEvent) -> bool:
+    return (order.status, event) in TRANSITIONS
+
+
+def _apply_fill(rt: Runtime, order: Order, notice, ymd: str) -> NoticeResult:
+    key = Fill.notice_key(ymd, notice.odno, notice.cntg_hour, notice.cntg_qty, notice.cntg_unpr)
+    fill = Fill(order_id=order.id, broker_order_no=notice.odno, qty=notice.cntg_qty, price=notice.cntg_unpr,
+                fill_time=notice.cntg_hour, source=SOURCE, dedupe_key=key)
+    updated = rt.ledger.record_fill(order.id, fill, raw_payload=notice_payload(notice))
+    if updated is None:
+        return NoticeResult("duplicate", order.id, key)
+    return NoticeResult("applied", order.id, f"fill {notice.cntg_qty}@{notice.cntg_unpr}")
+
+
+def _ack_event(kind: str, notice) -> tuple[OrderEvent, dict]:
+    """The order event an acceptance/refusal notice for a request of ``kind`` stands for."""
+    if notice.refused:
+        event = {"new": OrderEvent.BROKER_REJECTED, "modify": OrderEvent.MODIFY_REJECTED,
+                 "cancel": OrderEvent.CANCEL_REJECTED}[kind]
+        return event, ({"reject_code": "REFUSED", "reject_reason": "refused (RFUS_YN=1)"} if kind == "new" else {})
+    if kind == "cancel":
+        return OrderEvent.CANCEL_ACCEPTED, {"cancel_qty": notice.oder_qty}
+    if kind == "modify":
+        return OrderEvent.MODIFY_ACCEPTED, {}
+    return OrderEvent.ACKNOWLEDGED, {}
+
+
+def _apply_ack(rt: Runtime, order: Order, kind: str, notice) -> NoticeResult:
+    event, fields = _ack_event(kind, notice)
+    if not _legal(order, event) or (event is OrderEvent.ACKNOWLEDGED and order.status is not OrderStatus.SENT):
+        return NoticeResult("ignored", order.id, f"{event.value} in {order.status.value}")
+    rt.ledger.apply_event(order.id, event, source=SOURCE, raw_payload=notice_payload(notice), order_fields=fields)
+    return NoticeResult("applied", order.id, event.value)
+
+
+def notice_payload(notice) -> dict:
+    """The notice as the history keeps it: every field by name, nothing secret."""
+    return {"notice": notice.as_dict()}
+
+
+def _record_external(rt: Runtime, notice, ymd: str) -> NoticeResult:
+    known = rt.ledger.record_external(
+        order_date=ymd, broker_order_no=notice.odno, account=notice.acnt_no, symbol=notice.symbol,
+        side=notice.side.value if notice.side else "", qty=notice.oder_qty, price=notice.oder_prc,
+        raw=notice_payload(notice))
+    return NoticeResult("external", None, f"unknown broker number {notice.odno} ({'new' if known else 'seen'})")
+
+
+def apply_notice(rt: Runtime, notice) -> NoticeResult:
+    """Apply one execution notice to the order it belongs to (found through broker_order_map)."""
+    ymd = kst_ymd(rt.clock.now())
+    hit = rt.ledger.request_for_broker_number(notice.odno, ymd)
+    if hit is None:
+        return _record_external(rt, notice, ymd)
+    order, request = hit
+    if notice.is_fill:
+        return _apply_fill(rt, order, notice, ymd)
+    return _apply_ack(rt, order, request.kind, notice)

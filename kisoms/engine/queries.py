@@ -1,0 +1,53 @@
+"""Read-only views of the ledger for the CLI: no broker, no simulator."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from kisoms.config import Settings, ledger_path
+from kisoms.domain.order import Order
+from kisoms.ledger import Ledger
+
+
+@contextmanager
+def open_ledger(settings: Settings, flag: str | None = None) -> Iterator[Ledger]:
+    """The ledger alone (status, history, audit): opening it never contacts the broker."""
+    path = ledger_path(settings, flag)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(path)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+@dataclass
+class Trade:
+    """An order with everything that happened to it: history, fills and broker numbers."""
+
+    order: Order
+    history: list
+    fills: list
+    numbers: list
+
+    def as_dict(self, order_dict: Callable[[Order], dict]) -> dict:
+        return {
+            "order": order_dict(self.order),
+            "history": [_plain(h) for h in self.history],
+            "fills": [_plain(f) for f in self.fills],
+            "broker_numbers": [_plain(n) for n in self.numbers],
+        }
+
+
+def _plain(obj) -> dict:
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(obj) if is_dataclass(obj) else dict(obj)
+
+
+def trade(ledger: Ledger, order_id: int) -> Trade:
+    """Everything the ledger knows about one order."""
+    return Trade(ledger.get(order_id), ledger.history(order_id), ledger.fills(order_id),
+                 ledger.broker_numbers(order_id))

@@ -1,0 +1,225 @@
+"""Reconcile (EMS-04): force the ledger to the broker's books.
+
+1. Resolve requests left open by a crash or an ambiguous send (``recovery.recover``).
+2. For each account with orders to check, fetch inquire-daily-ccld (all pages) over the dates involved.
+3. For each of our orders, gather its rows: every broker number we mapped, plus amend/cancel rows whose
+   ORGN_ODNO chains back to one of them (an unmapped one is adopted or mapped as a change made elsewhere).
+4. Derive the broker's view (quantity, filled, amount, cancelled; an order from an earlier day with
+   quantity left has expired) and apply it through the documented correction rule; fills missing from
+   the ledger are inserted as inferred fills with source ``reconcile``. Quantities going backwards are a
+   discrepancy: nothing is changed, the kill switch goes on and the report says why.
+5. Rows that chain to none of our numbers are orders kisoms did not place: recorded as external.
+
+A second run right after the first changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Callable
+
+from kisoms.domain.order import Fill, Order
+from kisoms.domain.states import NON_TERMINAL, PENDING, BrokerView, OrderStatus, broker_status, correction_problem
+from kisoms.engine.clock import kst_date, kst_ymd
+from kisoms.engine.matching import is_original
+from kisoms.engine.recovery import recover
+from kisoms.engine.runtime import Runtime
+
+SOURCE = "reconcile"
+
+
+@dataclass
+class Change:
+    order_id: int
+    before: str
+    after: str
+    detail: str
+
+
+@dataclass
+class ReconcileReport:
+    """What reconcile found and did (or, with dry_run, would do)."""
+
+    dry_run: bool = False
+    checked: int = 0
+    changes: list[Change] = field(default_factory=list)
+    external: list[dict] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+
+    @property
+    def in_sync(self) -> bool:
+        return not (self.changes or self.unresolved or self.recovered or self.external)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "in_sync": self.in_sync}
+
+
+@dataclass
+class BrokerOrder:
+    """One of our orders as the broker's rows describe it."""
+
+    view: BrokerView
+    amount: int
+    live_number: str | None
+    rows: list
+
+
+def _ymd_date(ymd: str) -> date:
+    return date(int(ymd[:4]), int(ymd[4:6]), int(ymd[6:]))
+
+
+def chain(rows_by_origin: dict, numbers: set[str]) -> list:
+    """Rows reachable from ``numbers`` through ORGN_ODNO links (amends of amends included)."""
+    found, frontier = [], list(numbers)
+    while frontier:
+        for row in rows_by_origin.get(frontier.pop(), []):
+            if row.odno not in numbers:
+                numbers.add(row.odno)
+                found.append(row)
+                frontier.append(row.odno)
+    return found
+
+
+def broker_order(order: Order, rows: list, today: str) -> BrokerOrder | None:
+    """The broker's view of ``order`` from its rows (original + amends + cancels)."""
+    originals = [r for r in rows if is_original(r)]
+    if not originals:
+        return None
+    original = originals[0]
+    working = [r for r in rows if not r.is_cancel]
+    filled = sum(r.tot_ccld_qty for r in working)
+    amount = sum(r.tot_ccld_amt for r in working)
+    remaining = sum(r.rmn_qty for r in working)
+    if original.ord_dt < today:
+        remaining = 0  # a day order with quantity left when its day ended has expired
+    qty = original.ord_qty
+    cancelled = max(0, qty - filled - remaining)
+    rejected = original.rjct_qty >= qty and filled == 0
+    live = max(working, key=lambda r: (r.ord_tmd, r.odno)).odno if working else None
+    return BrokerOrder(BrokerView(qty, filled, 0 if rejected else cancelled, rejected), amount, live, rows)
+
+
+class Reconciler:
+    """One reconcile pass over the ledger."""
+
+    def __init__(self, rt: Runtime, *, dry_run: bool = False, progress: Callable[[int, int], None] | None = None):
+        self.rt, self.dry_run, self.progress = rt, dry_run, progress or (lambda done, total: None)
+        self.report = ReconcileReport(dry_run=dry_run)
+
+    def orders_to_check(self) -> list[Order]:
+        today = kst_ymd(self.rt.clock.now())
+        open_orders = self.rt.ledger.list_orders(statuses=list(NON_TERMINAL - {OrderStatus.NEW}))
+        todays = [o for o in self.rt.ledger.list_orders(order_date=today) if o.status.is_terminal]
+        return [o for o in {o.id: o for o in open_orders + todays}.values() if o.order_date]
+
+    def run(self) -> ReconcileReport:
+        if not self.dry_run:
+            rec = recover(self.rt, SOURCE, wait=False)
+            self.report.recovered, self.report.unresolved = rec.resolved, list(rec.unresolved)
+        orders = self.orders_to_check()
+        by_account: dict[str, list[Order]] = defaultdict(list)
+        for order in orders:
+            by_account[order.account].append(order)
+        accounts = sorted(set(by_account) | set(self.rt.settings.accounts))
+        for done, account in enumerate(accounts, 1):
+            self.reconcile_account(account, by_account.get(account, []))
+            self.progress(done, len(accounts))
+        if self.report.unresolved and not self.dry_run:
+            self._halt()
+        if not self.dry_run:
+            self.rt.ledger.publish("reconcile.finished", self.report.as_dict())
+        return self.report
+
+    def _halt(self) -> None:
+        if self.rt.ledger.halt_state() is None:
+            self.rt.ledger.set_halt("reconcile found discrepancies it may not fix: "
+                                    + "; ".join(self.report.unresolved)[:900], source=SOURCE)
+
+    def fetch(self, account: str, orders: list[Order]) -> list:
+        today = kst_date(self.rt.clock.now())
+        start = min([_ymd_date(o.order_date) for o in orders] + [today])
+        return self.rt.client.inquire_daily_ccld(account, start, today)
+
+    def reconcile_account(self, account: str, orders: list[Order]) -> None:
+        rows = self.fetch(account, orders)
+        rows_by_origin: dict[str, list] = defaultdict(list)
+        for row in rows:
+            if not is_original(row):
+                rows_by_origin[row.orgn_odno].append(row)
+        claimed: set[str] = set()
+        for order in orders:
+            claimed |= self.reconcile_order(order, rows, rows_by_origin)
+            self.report.checked += 1
+        claimed |= self.rt.ledger.known_broker_numbers(None)
+        self.record_external(account, rows, rows_by_origin, claimed)
+
+    def reconcile_order(self, order: Order, rows: list, rows_by_origin: dict) -> set[str]:
+        numbers = {n.broker_order_no for n in self.rt.ledger.broker_numbers(order.id) if n.broker_order_no}
+        mine = [r for r in rows if r.odno in numbers and r.ord_dt == order.order_date]
+        extra = chain(rows_by_origin, set(numbers))
+        for row in extra:
+            self.adopt_change(order, row)
+        view = broker_order(order, mine + extra, kst_ymd(self.rt.clock.now()))
+        if view is not None:
+            self.apply_view(self.rt.ledger.get(order.id) if not self.dry_run else order, view)
+        return numbers | {r.odno for r in extra}
+
+    def adopt_change(self, order: Order, row) -> None:
+        detail = f"{'cancel' if row.is_cancel else 'amend'} {row.odno} of {row.orgn_odno} found at the broker"
+        self.report.changes.append(Change(order.id, order.status.value, order.status.value, detail))
+        if not self.dry_run:
+            self.rt.ledger.map_change(order.id, kind="cancel" if row.is_cancel else "modify",
+                                      broker_order_no=row.odno, krx_orgno=row.ord_gno_brno, order_date=row.ord_dt,
+                                      raw_payload=row.raw, source=SOURCE)
+
+    def apply_view(self, order: Order, bo: BrokerOrder) -> None:
+        target = broker_status(bo.view)
+        if order.status in PENDING and self.rt.ledger.open_requests(order.id):
+            target = order.status if target not in (OrderStatus.FILLED,) else target
+        same = (target, bo.view.filled, bo.view.cancelled, bo.amount) == (
+            order.status, order.filled_qty, order.cancelled_qty, order.filled_amount)
+        if same:
+            return
+        problem = correction_problem(order.quantities, bo.view)
+        if problem:
+            self.report.unresolved.append(f"order {order.id}: {problem}")
+            return
+        self.report.changes.append(Change(order.id, order.status.value, target.value, _describe(order, bo)))
+        if not self.dry_run:
+            self.rt.ledger.correct(order.id, target, source=SOURCE, raw_payload={"rows": [r.raw for r in bo.rows]},
+                                   quantities=bo.view.quantities, filled_amount=bo.amount,
+                                   inferred_fill=_inferred_fill(order, bo),
+                                   **({"broker_order_no": bo.live_number} if bo.live_number else {}))
+
+    def record_external(self, account: str, rows: list, rows_by_origin: dict, claimed: set[str]) -> None:
+        for row in rows:
+            if not is_original(row) or row.odno in claimed:
+                continue
+            if self.dry_run or self.rt.ledger.record_external(
+                    order_date=row.ord_dt, broker_order_no=row.odno, account=account, symbol=row.pdno,
+                    side=row.side.value, qty=row.ord_qty, price=row.ord_unpr, raw=row.raw):
+                self.report.external.append({"account": account, "odno": row.odno, "symbol": row.pdno,
+                                             "side": row.side.value, "qty": row.ord_qty, "price": row.ord_unpr})
+
+
+def _describe(order: Order, bo: BrokerOrder) -> str:
+    return (f"filled {order.filled_qty}→{bo.view.filled}, cancelled {order.cancelled_qty}→{bo.view.cancelled}, "
+            f"amount {order.filled_amount}→{bo.amount}")
+
+
+def _inferred_fill(order: Order, bo: BrokerOrder) -> Fill | None:
+    missing = bo.view.filled - order.filled_qty
+    if missing <= 0:
+        return None
+    amount = bo.amount - order.filled_amount
+    key = f"r:{order.order_date}:{order.id}:{bo.view.filled}:{bo.amount}"
+    return Fill(order_id=order.id, broker_order_no=bo.live_number or "", qty=missing,
+                price=round(amount / missing), fill_time="", source=SOURCE, dedupe_key=key)
+
+
+def reconcile(rt: Runtime, *, dry_run: bool = False, progress=None) -> ReconcileReport:
+    """One reconcile pass; see the module docstring."""
+    return Reconciler(rt, dry_run=dry_run, progress=progress).run()

@@ -1,0 +1,176 @@
+"""Resolving requests whose outcome is unknown: by looking at the broker's books, never by a blind resend.
+
+A request is *open* while its broker_order_map row is ``sending`` or ``unknown``. It is resolved by
+finding it in inquire-daily-ccld: a new order by its terms (``matching.find_sent_order``), an amend or
+cancel by the ORGN_ODNO that points at the number it changed. Not found when the lookup window closes:
+
+- a new order follows the configured policy: ``halt`` (it stays UNKNOWN, the kill switch goes on, the
+  message says what to check) or ``resend`` (UNKNOWN → SENDING, sent again);
+- an amend or cancel that the broker never booked simply did not happen (the order goes back to working).
+
+A ``sending`` row younger than its lease belongs to a process that may still be sending it; recovery
+leaves it alone until the lease runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from kisoms.domain.order import Order
+from kisoms.domain.states import OrderEvent
+from kisoms.engine.clock import kst_ymd
+from kisoms.engine.matching import Match, find_sent_order
+from kisoms.engine.runtime import Runtime
+from kisoms.engine.sending import EVENTS_BY_KIND
+from kisoms.errors import OutcomeUnknown
+
+log = logging.getLogger(__name__)
+LEASE_SLACK_SECONDS = 5.0
+
+
+@dataclass
+class RecoveryReport:
+    """What a recovery pass did."""
+
+    resolved: list[str] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
+    skipped_live: list[int] = field(default_factory=list)
+
+
+def lease_seconds(rt: Runtime) -> float:
+    """How long a claim may stay in flight before recovery treats its process as gone."""
+    r = rt.settings.retry
+    return r.deadline + r.read_timeout + LEASE_SLACK_SECONDS
+
+
+def is_abandoned(rt: Runtime, request) -> bool:
+    """True when a ``sending`` request's owner has had more than its lease to settle it."""
+    if request.state != "sending":
+        return True
+    return rt.clock.now() - request.sent_at > timedelta(seconds=lease_seconds(rt))
+
+
+def books_for(rt: Runtime, order: Order, ymd: str) -> list:
+    """The broker's rows for the order's symbol on ``ymd``."""
+    day = _ymd_to_date(ymd)
+    return rt.client.inquire_daily_ccld(order.account, day, day, symbol=order.symbol)
+
+
+def _ymd_to_date(ymd: str):
+    from datetime import date
+
+    return date(int(ymd[:4]), int(ymd[4:6]), int(ymd[6:]))
+
+
+def lookup(rt: Runtime, order: Order, request) -> Match:
+    """Look for the request in the broker's books."""
+    ymd = kst_ymd(request.sent_at)
+    rows = books_for(rt, order, ymd)
+    if request.kind == "new":
+        mapped = rt.ledger.known_broker_numbers(ymd)
+        return find_sent_order(order, request.sent_at, rows, mapped, rt.settings.ambiguity.match_seconds)
+    return _find_change(rt, rows, request, ymd)
+
+
+def _find_change(rt: Runtime, rows: list, request, ymd: str) -> Match:
+    """An amend/cancel row pointing at the number it changed, not yet mapped."""
+    mapped = rt.ledger.known_broker_numbers(ymd)
+    origin = request.request.get("orgn_odno", "")
+    wants_cancel = request.kind == "cancel"
+    found = tuple(r for r in rows if r.odno not in mapped and r.orgn_odno == origin
+                  and r.is_cancel == wants_cancel)
+    return Match(found)
+
+
+def adopt(rt: Runtime, order: Order, request, row, source: str) -> Order:
+    """Take the broker's row as the answer to our request."""
+    map_fields = {"broker_order_no": row.odno, "krx_orgno": row.ord_gno_brno, "order_date": row.ord_dt}
+    order_fields = dict(request_order_fields(order, request))
+    if request.kind != "cancel":
+        order_fields.update(map_fields)
+    return rt.ledger.settle_request(
+        request.id, state="accepted", map_fields=map_fields, order_id=order.id,
+        event=EVENTS_BY_KIND[request.kind].accepted, source=source, raw_payload=row.raw, order_fields=order_fields)
+
+
+def request_order_fields(order: Order, request) -> dict:
+    """Order fields an accepted amend or cancel changes."""
+    if request.kind == "modify" and request.request.get("price") is not None:
+        return {"price": int(request.request["price"])}
+    if request.kind == "cancel":
+        return {"cancel_qty": int(request.request.get("qty") or order.remaining_qty)}
+    return {}
+
+
+def resolve_request(rt: Runtime, order: Order, request, source: str, *, wait: bool = True) -> Order:
+    """Resolve one open request; waits (bounded by the lookup window) when ``wait``."""
+    deadline = request.sent_at + timedelta(seconds=rt.settings.ambiguity.lookup_window)
+    while True:
+        match = lookup(rt, order, request)
+        if match.found is not None:
+            return adopt(rt, order, request, match.found, source)
+        if match.ambiguous:
+            return _halt(rt, order, f"{len(match.candidates)} broker orders match order {order.id}; "
+                                    "cannot tell which is ours", source)
+        current = rt.ledger.get(order.id)
+        if current.version != order.version and not _still_open(rt, request):
+            return current  # settled by another process meanwhile
+        if not wait or rt.clock.now() >= deadline:
+            return _not_found(rt, current, request, source)
+        rt.clock.sleep(min(rt.settings.ambiguity.lookup_interval,
+                           max(0.0, (deadline - rt.clock.now()).total_seconds())))
+
+
+def _still_open(rt: Runtime, request) -> bool:
+    return any(r.id == request.id for r in rt.ledger.open_requests(request.order_id))
+
+
+def _not_found(rt: Runtime, order: Order, request, source: str) -> Order:
+    if rt.clock.now() < request.sent_at + timedelta(seconds=rt.settings.ambiguity.lookup_window):
+        raise OutcomeUnknown(f"order {order.id}: {request.kind} request not yet in the broker's books; "
+                             "run `kisoms reconcile` shortly")
+    if request.kind != "new":
+        return rt.ledger.settle_request(
+            request.id, state="not_found", order_id=order.id, event=EVENTS_BY_KIND[request.kind].rejected,
+            source=source, raw_payload={"reason": "the broker never booked this request"}, order_fields={})
+    if rt.settings.ambiguity.policy == "resend":
+        return resend(rt, order, request, source)
+    return _halt(rt, order, f"order {order.id} ({order.side.value} {order.qty} {order.symbol}) may or may not "
+                            "be at the broker: not found in its books within the lookup window", source)
+
+
+def _halt(rt: Runtime, order: Order, reason: str, source: str) -> Order:
+    rt.ledger.set_halt(reason + ". Check the order in KIS (HTS/MTS), then `kisoms resolve` and `kisoms resume`.",
+                       source=source)
+    raise OutcomeUnknown(reason)
+
+
+def resend(rt: Runtime, order: Order, request, source: str) -> Order:
+    """Close the lookup as not found and send the order again (policy or operator decided)."""
+    from kisoms.engine.submit import send_claimed_new
+
+    rt.ledger.settle_request(request.id, state="not_found", order_id=order.id, event=None, source=source,
+                             raw_payload={"reason": "not found; policy resend"}, order_fields={})
+    claimed = rt.ledger.claim_request(order.id, event=OrderEvent.RESEND, kind="new", request=request.request,
+                                      tr_id=request.tr_id, source=source)
+    if claimed is None:
+        return rt.ledger.get(order.id)
+    return send_claimed_new(rt, *claimed, source=source)
+
+
+def recover(rt: Runtime, source: str, *, wait: bool = False) -> RecoveryReport:
+    """Resolve every open request left by a crash or an ambiguous send. Never raises for one order."""
+    report = RecoveryReport()
+    for request in rt.ledger.open_requests():
+        if not is_abandoned(rt, request):
+            report.skipped_live.append(request.order_id)
+            continue
+        order = rt.ledger.get(request.order_id)
+        try:
+            resolved = resolve_request(rt, order, request, source, wait=wait)
+            report.resolved.append(f"order {order.id}: {request.kind} → {resolved.status.value}")
+        except OutcomeUnknown as exc:
+            report.unresolved.append(str(exc))
+    return report

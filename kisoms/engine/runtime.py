@@ -1,0 +1,66 @@
+"""Everything a command needs, built once from settings: ledger, broker client, clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kisoms.config import Settings, credentials, default_urls, ledger_path
+from kisoms.engine.clock import Clock
+from kisoms.engine.venue import ensure_local_simulator
+from kisoms.kis.client import KisClient
+from kisoms.kis.connection import KisConnection, default_rate
+from kisoms.ledger import Ledger
+
+
+@dataclass
+class Runtime:
+    """The ledger, the broker client and the clock of one kisoms process."""
+
+    settings: Settings
+    ledger: Ledger
+    client: KisClient
+    connection: KisConnection
+    clock: Clock = field(default_factory=Clock)
+
+    def close(self) -> None:
+        self.client.close()
+        self.ledger.close()
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def build_connection(settings: Settings) -> KisConnection:
+    """The broker connection settings (starting the local simulator when env is sim with no URL)."""
+    rest_url, ws_url = default_urls(settings)
+    if rest_url is None:
+        rest_url, auto_ws = ensure_local_simulator(settings.state_path)
+        ws_url = ws_url or auto_ws
+    app_key, app_secret = credentials(settings)
+    return KisConnection(
+        env=settings.env, rest_url=rest_url, ws_url=ws_url or "", app_key=app_key, app_secret=app_secret,
+        custtype=settings.custtype, hts_id=settings.hts_id or "", tr_id_generation=settings.tr_id_generation,
+        use_hashkey=settings.use_hashkey, rate_per_sec=settings.rate_per_sec or default_rate(settings.env),
+        connect_timeout=settings.retry.connect_timeout, read_timeout=settings.retry.read_timeout,
+        state_dir=settings.state_path,
+    )
+
+
+def open_runtime(settings: Settings, ledger_flag: str | None = None, *, clock: Clock | None = None,
+                 client: KisClient | None = None) -> Runtime:
+    """Open the ledger and the client for ``settings``."""
+    clock = clock or Clock()
+    path: Path = ledger_path(settings, ledger_flag)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(path, now=clock.now)
+    try:
+        connection = build_connection(settings)
+        client = client or KisClient(connection)
+    except BaseException:
+        ledger.close()
+        raise
+    return Runtime(settings=settings, ledger=ledger, client=client, connection=connection, clock=clock)

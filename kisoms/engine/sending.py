@@ -1,0 +1,146 @@
+"""Exactly-once delivery of one broker request: claim, send, classify, settle.
+
+Every request (new order, amend, cancel) follows the same path:
+
+1. *claim*: a write-ahead row (order state + broker_order_map row in state ``sending``) is committed
+   before the request leaves; only one process can claim;
+2. *send*, retrying only what certainly never reached the broker (connect refused, EGW00201, token
+   refresh) with exponential backoff and jitter, within the configured attempts and deadline;
+3. *classify* the end (``outcome.classify``) and *settle* it in one ledger transaction:
+   accepted → the broker number is recorded; rejected → KIS's code and message are recorded;
+   never sent → the request fails; maybe sent → the request becomes ``unknown`` and is resolved only by
+   looking at the broker's books (``kisoms.engine.recovery``), never by a blind resend.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from kisoms.domain.order import Order
+from kisoms.domain.states import OrderEvent
+from kisoms.engine.clock import kst_ymd
+from kisoms.engine.crashpoints import crash_point
+from kisoms.engine.outcome import Outcome, classify
+from kisoms.engine.retry import Backoff
+from kisoms.engine.runtime import Runtime
+from kisoms.errors import BrokerApiError, Halted
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RequestEvents:
+    """Which order events settle a request of one kind."""
+
+    accepted: OrderEvent
+    rejected: OrderEvent
+    not_sent: OrderEvent
+
+
+NEW_EVENTS = RequestEvents(OrderEvent.BROKER_ACCEPTED, OrderEvent.BROKER_REJECTED, OrderEvent.SEND_FAILED)
+MODIFY_EVENTS = RequestEvents(OrderEvent.MODIFY_ACCEPTED, OrderEvent.MODIFY_REJECTED, OrderEvent.MODIFY_REJECTED)
+CANCEL_EVENTS = RequestEvents(OrderEvent.CANCEL_ACCEPTED, OrderEvent.CANCEL_REJECTED, OrderEvent.CANCEL_REJECTED)
+EVENTS_BY_KIND = {"new": NEW_EVENTS, "modify": MODIFY_EVENTS, "cancel": CANCEL_EVENTS}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """How a send ended: an ack, or the last error and its outcome."""
+
+    ack: object | None = None
+    error: BaseException | None = None
+    outcome: Outcome | None = None
+    tries: int = 0
+
+
+def ensure_not_halted(rt: Runtime) -> None:
+    """Raise Halted when the kill switch is on."""
+    halt = rt.ledger.halt_state()
+    if halt is not None:
+        raise Halted(f"sending is halted since {halt.set_at:%Y-%m-%d %H:%M:%S} UTC by {halt.set_by}: "
+                     f"{halt.reason}. Check the broker, then `kisoms resume`.")
+
+
+def backoff_for(rt: Runtime) -> Backoff:
+    r = rt.settings.retry
+    return Backoff(base=r.base_delay, max_delay=r.max_delay, attempts=r.max_attempts, deadline=r.deadline)
+
+
+def attempt_send(rt: Runtime, call: Callable[[], object]) -> Attempt:
+    """Call the broker, retrying only failures that certainly never reached it."""
+    backoff, start, tries = backoff_for(rt), rt.clock.monotonic(), 0
+    while True:
+        tries += 1
+        try:
+            return Attempt(ack=call(), tries=tries)
+        except Exception as exc:  # anything after the request may have left counts as ambiguous
+            outcome = classify(exc)
+        delay = backoff.delay(tries)
+        if outcome is not Outcome.NOT_SENT or not backoff.allows(tries, rt.clock.monotonic() - start, delay):
+            return Attempt(error=exc, outcome=outcome, tries=tries)
+        log.info("request not sent (%s); retry %d in %.2fs", exc, tries, delay)
+        rt.clock.sleep(delay)
+
+
+def error_payload(exc: BaseException, tries: int) -> dict:
+    """What the history keeps of a failed request (never secrets: errors carry none)."""
+    payload = {"error": type(exc).__name__, "message": str(exc), "tries": tries}
+    if isinstance(exc, BrokerApiError):
+        payload.update(msg_cd=exc.msg_cd, msg1=exc.message, http_status=exc.http_status)
+    return payload
+
+
+def settle_accepted(rt: Runtime, order: Order, map_id: int, kind: str, ack, source: str,
+                    order_fields: dict) -> Order:
+    """Record the broker's number for the request and move the order on, in one transaction."""
+    number = {"broker_order_no": ack.odno, "krx_orgno": ack.krx_fwdg_ord_orgno,
+              "order_date": kst_ymd(rt.clock.now())}
+    if kind != "cancel":  # a cancel's number is not where the rest of the order lives
+        order_fields = {**number, **order_fields}
+    return rt.ledger.settle_request(
+        map_id, state="accepted", map_fields=number, order_id=order.id, event=EVENTS_BY_KIND[kind].accepted,
+        source=source, raw_payload=ack.raw, order_fields=order_fields)
+
+
+def settle_failure(rt: Runtime, order: Order, map_id: int, kind: str, attempt: Attempt, source: str) -> Order:
+    """Record a rejected or never-sent request."""
+    events = EVENTS_BY_KIND[kind]
+    payload = error_payload(attempt.error, attempt.tries)
+    if attempt.outcome is Outcome.REJECTED:
+        fields = _reject_fields(attempt.error) if kind == "new" else {}
+        return rt.ledger.settle_request(map_id, state="rejected", order_id=order.id, event=events.rejected,
+                                        source=source, raw_payload=payload, order_fields=fields)
+    fields = {"reject_code": "NOT_SENT", "reject_reason": f"not sent: {attempt.error}"} if kind == "new" else {}
+    return rt.ledger.settle_request(map_id, state="not_sent", order_id=order.id, event=events.not_sent,
+                                    source=source, raw_payload=payload, **fields)
+
+
+def _reject_fields(exc: BaseException) -> dict:
+    if isinstance(exc, BrokerApiError):
+        return {"reject_code": exc.msg_cd, "reject_reason": exc.message}
+    return {"reject_code": type(exc).__name__, "reject_reason": str(exc)}
+
+
+def mark_unknown(rt: Runtime, order: Order, map_id: int, kind: str, attempt: Attempt, source: str) -> Order:
+    """The request may have reached the broker: record that, and nothing else."""
+    event = OrderEvent.SEND_AMBIGUOUS if kind == "new" else None
+    order = rt.ledger.settle_request(map_id, state="unknown", order_id=order.id, event=event, source=source,
+                                     raw_payload=error_payload(attempt.error, attempt.tries))
+    crash_point("after_ambiguous")
+    return order
+
+
+def deliver(rt: Runtime, order: Order, map_id: int, kind: str, call: Callable[[], object], source: str,
+            accepted_fields: dict | None = None) -> tuple[Order, Attempt]:
+    """Send a claimed request once (retrying only the certainly-unsent) and settle its outcome."""
+    attempt = attempt_send(rt, call)
+    crash_point("after_send")
+    if attempt.ack is not None:
+        return settle_accepted(rt, order, map_id, kind, attempt.ack, source, accepted_fields or {}), attempt
+    if attempt.outcome is Outcome.AMBIGUOUS:
+        return mark_unknown(rt, order, map_id, kind, attempt, source), attempt
+    return settle_failure(rt, order, map_id, kind, attempt, source), attempt
+
+

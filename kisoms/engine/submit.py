@@ -1,0 +1,142 @@
+"""Submit: intent → order (create-or-return by idempotency key) → validation → exactly-once send."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from kisoms.domain.codes import ord_unpr
+from kisoms.domain.idempotency import intent_key
+from kisoms.domain.intent import ApprovedOrderIntent
+from kisoms.domain.order import Order
+from kisoms.domain.policy import MarketReference
+from kisoms.domain.states import AMBIGUOUS, OrderEvent, OrderStatus
+from kisoms.domain.validation import validate
+from kisoms.engine.crashpoints import crash_point
+from kisoms.engine.recovery import is_abandoned, resolve_request
+from kisoms.engine.runtime import Runtime
+from kisoms.engine.sending import deliver, ensure_not_halted
+from kisoms.errors import OutcomeUnknown, ValidationError
+
+log = logging.getLogger(__name__)
+SOURCE = "submit"
+
+
+@dataclass
+class SubmitResult:
+    """The order an intent maps to, and whether this call created or sent it."""
+
+    order: Order
+    created: bool
+    sent: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def market_reference(rt: Runtime, intent: ApprovedOrderIntent) -> MarketReference:
+    """Today's price band and last price for the symbol, from inquire-price."""
+    quote = rt.client.inquire_price(intent.symbol)
+    return MarketReference(base_price=quote.base_price, upper_limit=quote.upper_limit,
+                           lower_limit=quote.lower_limit, current_price=quote.current_price,
+                           kind=quote.kind)
+
+
+def new_order(rt: Runtime, intent: ApprovedOrderIntent, key: str, price: int | None, note: str | None) -> Order:
+    """The order row for an intent (id assigned by the ledger)."""
+    return Order(
+        id=0, idempotency_key=key, account=intent.account, strategy_version=intent.strategy_version,
+        symbol=intent.symbol, side=intent.side, order_type=intent.order_type, qty=intent.qty, price=price,
+        exchange=intent.exchange or rt.settings.default_exchange, signal_ts=intent.signal_ts,
+        price_note=note, tags=dict(intent.tags))
+
+
+def _record_invalid(rt: Runtime, intent: ApprovedOrderIntent, key: str, exc: ValidationError) -> Order:
+    order, _ = rt.ledger.create_or_get(new_order(rt, intent, key, intent.price, None), source=SOURCE,
+                                       raw_payload={"intent": intent.model_dump(mode="json")})
+    if order.status is OrderStatus.NEW:
+        order = rt.ledger.transition(
+            order.id, OrderEvent.VALIDATION_FAILED, source=SOURCE,
+            raw_payload={"problems": [{"code": p.code, "message": p.message} for p in exc.problems]},
+            reject_code="VALIDATION:" + ",".join(exc.codes), reject_reason=str(exc))
+    return order
+
+
+def create_order(rt: Runtime, intent: ApprovedOrderIntent) -> tuple[Order, bool]:
+    """Create-or-return the order for ``intent``; a new one is validated first (a reject is recorded)."""
+    key = intent_key(intent)
+    existing = rt.ledger.get_by_key(key)
+    if existing is not None:
+        return existing, False
+    reference = market_reference(rt, intent)
+    try:
+        checked = validate(intent, account=rt.settings.account_policy(intent.account),
+                           price_policy=rt.settings.price_policy, reference=reference)
+    except ValidationError as exc:
+        _record_invalid(rt, intent, key, exc)
+        raise
+    order, created = rt.ledger.create_or_get(
+        new_order(rt, intent, key, checked.price, checked.price_note), source=SOURCE,
+        raw_payload={"intent": intent.model_dump(mode="json"), "reference": reference and reference.__dict__})
+    crash_point("after_create")
+    return order, created
+
+
+def order_cash_request(order: Order) -> dict:
+    """What the map row keeps of an order-cash request (the terms, not the headers)."""
+    return {"symbol": order.symbol, "side": order.side.value, "ord_dvsn": order.order_type.ord_dvsn,
+            "qty": order.qty, "ord_unpr": ord_unpr(order.order_type, order.price), "exchange": order.exchange.value}
+
+
+def _order_cash_call(rt: Runtime, order: Order):
+    return lambda: rt.client.order_cash(
+        order.account, order.symbol, order.side, order.order_type.ord_dvsn, order.qty,
+        ord_unpr(order.order_type, order.price), exchange=order.exchange.value)
+
+
+def send_claimed_new(rt: Runtime, order: Order, map_id: int, *, source: str = SOURCE) -> Order:
+    """Send a claimed new order and settle it; an ambiguous send is then looked up at the broker."""
+    crash_point("after_claim")
+    order, _ = deliver(rt, order, map_id, "new", _order_cash_call(rt, order), source)
+    if order.status is OrderStatus.UNKNOWN:
+        request = next(r for r in rt.ledger.open_requests(order.id) if r.id == map_id)
+        order = resolve_request(rt, order, request, source, wait=True)
+    return order
+
+
+def _twins(rt: Runtime, order: Order) -> list[Order]:
+    """Unresolved orders with the same terms: while one exists, matching would be ambiguous."""
+    return [o for o in rt.ledger.list_orders(statuses=list(AMBIGUOUS), account=order.account, symbol=order.symbol)
+            if o.id != order.id and (o.side, o.qty, o.price, o.order_type) ==
+            (order.side, order.qty, order.price, order.order_type)]
+
+
+def wait_for_twins(rt: Runtime, order: Order) -> None:
+    """Resolve (or wait out) orders with identical terms before sending another one."""
+    for twin in _twins(rt, order):
+        for request in rt.ledger.open_requests(twin.id):
+            if request.kind == "new" and is_abandoned(rt, request):
+                resolve_request(rt, twin, request, SOURCE, wait=True)
+    still = _twins(rt, order)
+    if still:
+        raise OutcomeUnknown(f"order {order.id} waits: order {still[0].id} with the same terms is still "
+                             f"{still[0].status.value}; run `kisoms reconcile` and submit again")
+
+
+def send_order(rt: Runtime, order: Order) -> tuple[Order, bool]:
+    """Claim and send a NEW order. Returns (order, whether this process sent it)."""
+    if order.status is not OrderStatus.NEW:
+        return order, False
+    ensure_not_halted(rt)
+    wait_for_twins(rt, order)
+    claimed = rt.ledger.claim_request(order.id, event=OrderEvent.CLAIM, kind="new",
+                                      request=order_cash_request(order), tr_id="order-cash", source=SOURCE)
+    if claimed is None:
+        return rt.ledger.get(order.id), False
+    return send_claimed_new(rt, *claimed), True
+
+
+def submit(rt: Runtime, intent: ApprovedOrderIntent) -> SubmitResult:
+    """The whole submit flow for one intent. The same intent twice returns the same order, sent once."""
+    order, created = create_order(rt, intent)
+    order, sent = send_order(rt, order)
+    return SubmitResult(order=order, created=created, sent=sent)
+
