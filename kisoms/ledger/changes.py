@@ -1,0 +1,110 @@
+"""Writing one change: order row, history row, audit row and event, all in the caller's transaction.
+
+Callers run these inside ``db.atomic``; a failure anywhere rolls back all four. ``audit`` and ``events``
+are called through their modules so tests can make either fail in the middle of a change.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kisoms.domain.order import Order
+from kisoms.domain.states import BrokerView, OrderStatus, Quantities, correction_problem
+from kisoms.errors import LedgerError
+from kisoms.ledger import audit, events, orders
+from kisoms.ledger.codec import from_iso
+from kisoms.ledger.errors import CorrectionRefused, StaleOrder
+from kisoms.ledger.rows import order_summary, order_to_row
+
+ORDER_FIELDS = frozenset({"broker_order_no", "krx_orgno", "order_date", "reject_code", "reject_reason",
+                          "price_note", "price", "tags"})
+SPECIAL_FIELDS = frozenset({"cancel_qty"})  # cancel_qty: cancel that much of what remains
+
+
+@dataclass(frozen=True)
+class Change:
+    """Why an order changes: the history event text, the event/audit kind, who, and extra payload."""
+
+    event: str
+    kind: str
+    source: str
+    raw_payload: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def check_version(order: Order, expected_version: int | None) -> None:
+    """StaleOrder when the caller's view of the order is out of date."""
+    if expected_version is not None and order.version != expected_version:
+        raise StaleOrder(order.id, expected_version, order.version)
+
+
+def check_fields(fields: dict[str, Any]) -> None:
+    """Refuse order fields the ledger does not let callers set."""
+    unknown = set(fields) - ORDER_FIELDS - SPECIAL_FIELDS
+    if unknown:
+        raise LedgerError(f"cannot set order field(s) {sorted(unknown)}; allowed: {sorted(ORDER_FIELDS)}")
+
+
+def check_forward(order: Order, q: Quantities) -> None:
+    """CorrectionRefused when quantities would go backwards or the order quantity would change."""
+    problem = correction_problem(order.quantities, BrokerView(q.qty, q.filled, q.cancelled))
+    if problem:
+        raise CorrectionRefused(order.id, problem)
+
+
+def quantities_after(order: Order, quantities: Quantities | None, cancel_qty: int | None) -> Quantities:
+    """The quantities a change leaves. A cancel larger than what remains cancels what remains
+    (a fill beat it); reconcile brings broker truth later."""
+    q = quantities or order.quantities
+    check_forward(order, q)
+    n = min(int(cancel_qty or 0), q.remaining)
+    return q.with_cancel(n) if n > 0 else q
+
+
+def evolve(order: Order, *, status: OrderStatus, q: Quantities, filled_amount: int | None,
+           fields: dict[str, Any], ts: str) -> Order:
+    """The order after a change: new status, quantities, fields, time and version."""
+    plain = {k: v for k, v in fields.items() if k in ORDER_FIELDS}
+    changed = order.with_quantities(q, filled_amount)
+    return replace(changed, status=status, updated_at=from_iso(ts), version=order.version + 1, **plain)
+
+
+def _diff(before: Order | None, after: Order) -> dict[str, list[Any]]:
+    old = order_to_row(before) if before else {}
+    new = order_to_row(after)
+    return {k: [old.get(k), v] for k, v in new.items() if old.get(k) != v and k not in ("updated_at", "version")}
+
+
+def _event_payload(before: Order | None, after: Order, change: Change) -> dict[str, Any]:
+    return {"event": change.event, "prev_status": before.status.value if before else None,
+            "status": after.status.value, "version": after.version, "symbol": after.symbol,
+            "side": after.side.value, "qty": after.qty, "filled_qty": after.filled_qty,
+            "cancelled_qty": after.cancelled_qty, "filled_amount": after.filled_amount,
+            "source": change.source, **change.extra}
+
+
+def record(conn: sqlite3.Connection, *, ts: str, kind: str, source: str, order_id: int | None,
+           event_payload: dict[str, Any], audit_payload: dict[str, Any]) -> int:
+    """An audit row and an event for something that happened. Returns the event id."""
+    audit.append(conn, ts=ts, source=source, action=kind, order_id=order_id, payload=audit_payload)
+    return events.append(conn, ts=ts, kind=kind, order_id=order_id, payload=event_payload)
+
+
+def write(conn: sqlite3.Connection, before: Order | None, after: Order, change: Change, ts: str) -> Order:
+    """Insert (``before`` None) or update the order, then its history, audit and event rows."""
+    if before is None:
+        after = replace(after, id=orders.insert(conn, after))
+    else:
+        orders.update(conn, before, after)
+    prev = before.status.value if before else None
+    orders.add_history(conn, after, prev_status=prev, event=change.event, ts=ts, source=change.source,
+                       raw_payload=change.raw_payload)
+    event_payload = _event_payload(before, after, change)
+    audit_payload = {**event_payload, "changed": _diff(before, after), "raw_payload": change.raw_payload}
+    if before is None:
+        audit_payload["order"] = order_summary(after)
+    record(conn, ts=ts, kind=change.kind, source=change.source, order_id=after.id,
+           event_payload=event_payload, audit_payload=audit_payload)
+    return after

@@ -1,0 +1,29 @@
+"""SQL of the ``fills`` table. ``dedupe_key`` is UNIQUE: one execution is recorded once."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from kisoms.domain.order import Fill
+from kisoms.ledger.rows import as_dicts, fill_to_row, row_to_fill
+
+_COLUMNS = ("order_id", "broker_order_no", "qty", "price", "fill_time", "source", "dedupe_key", "recorded_at")
+
+
+def exists(conn: sqlite3.Connection, dedupe_key: str) -> bool:
+    """True when a fill with this key was already recorded."""
+    return conn.execute("SELECT 1 FROM fills WHERE dedupe_key = ?", (dedupe_key,)).fetchone() is not None
+
+
+def insert(conn: sqlite3.Connection, fill: Fill, recorded_at: str) -> bool:
+    """Record a fill; False (nothing written) when its key is already known."""
+    row = fill_to_row(fill, recorded_at)
+    cursor = conn.execute(f"INSERT OR IGNORE INTO fills ({', '.join(_COLUMNS)}) "
+                          f"VALUES ({', '.join('?' for _ in _COLUMNS)})", [row[c] for c in _COLUMNS])
+    return cursor.rowcount == 1
+
+
+def for_order(conn: sqlite3.Connection, order_id: int) -> list[Fill]:
+    """An order's fills, in the order recorded."""
+    cursor = conn.execute("SELECT * FROM fills WHERE order_id = ? ORDER BY id", (order_id,))
+    return [row_to_fill(r) for r in as_dicts(cursor)]

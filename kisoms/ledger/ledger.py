@@ -1,0 +1,271 @@
+"""``Ledger``: the one object the engine and the CLI use. Every write is one BEGIN IMMEDIATE transaction.
+
+Event kinds written (``events.kind`` and ``audit_log.action``):
+``order.created``, ``order.transition``, ``order.fill``, ``order.corrected``, ``order.overfill_flagged``,
+``request.settled`` (request closed without an order event), ``request.mapped`` (amend/cancel number
+found at the broker), ``external.recorded``, ``halt.set``, ``halt.cleared``, and whatever ``publish`` is
+given (e.g. ``connection.*``, ``reconcile.finished``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import platformdirs
+
+from kisoms.domain.order import Fill, Order
+from kisoms.domain.states import OrderEvent, OrderStatus, Quantities
+from kisoms.errors import LedgerError
+from kisoms.ledger import audit, control, events, external, fills, orders, requesting, requests, transitions
+from kisoms.ledger.changes import record
+from kisoms.ledger.codec import to_iso
+from kisoms.ledger.db import atomic, connect, enable_wal, snapshot
+from kisoms.ledger.migrations import check_not_newer, migrate
+from kisoms.ledger.records import BrokerNumber, HaltState, HistoryRow, LedgerEvent
+
+
+def utc_now() -> datetime:
+    """The default clock: the current aware UTC time."""
+    return datetime.now(timezone.utc)
+
+
+def default_ledger_path() -> Path:
+    """``<platform user data dir>/kisoms/ledger.db`` (the caller applies flag/env/config overrides)."""
+    return Path(platformdirs.user_data_dir("kisoms", appauthor=False)) / "ledger.db"
+
+
+def _open(path: Path):
+    check_not_newer(path)  # before anything may write to the file
+    db = connect(path)
+    try:
+        enable_wal(db)
+        migrate(db, path)
+    except sqlite3.Error as exc:
+        db.close()
+        raise LedgerError(f"cannot open ledger {path}: {exc}") from exc
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+class Ledger:
+    """The SQLite ledger of orders, requests, fills, events, audit log, external orders and kill switch."""
+
+    def __init__(self, path: str | Path, *, now: Callable[[], datetime] = utc_now):
+        self.path = Path(path)
+        self._now = now
+        self.db = _open(self.path)
+
+    # lifecycle -----------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def _ts(self) -> str:
+        return to_iso(self._now())
+
+    # orders --------------------------------------------------------------------------------------
+    def create_or_get(self, order: Order, *, source: str, raw_payload: dict | None = None) -> tuple[Order, bool]:
+        """Insert by idempotency key (``order.id`` ignored); (existing, False) if the key is known."""
+        with atomic(self.db) as conn:
+            return transitions.create_or_get(conn, order, source=source, raw_payload=raw_payload, ts=self._ts())
+
+    def get(self, order_id: int) -> Order:
+        """The order; OrderNotFound if there is none."""
+        return orders.load(self.conn, order_id)
+
+    def get_by_key(self, key: str) -> Order | None:
+        """The order with this idempotency key, or None."""
+        return orders.by_key(self.conn, key)
+
+    def list_orders(self, *, statuses: Iterable[OrderStatus | str] | None = None, symbol: str | None = None,
+                    account: str | None = None, order_date: str | None = None,
+                    limit: int | None = None) -> list[Order]:
+        """Orders matching every filter, oldest first; with ``limit`` the newest ``limit`` of them."""
+        return orders.select(self.conn, statuses=statuses, symbol=symbol, account=account,
+                             order_date=order_date, limit=limit)
+
+    def transition(self, order_id: int, event: OrderEvent, *, source: str, raw_payload: Any = None,
+                   expected_version: int | None = None, quantities: Quantities | None = None,
+                   filled_amount: int | None = None, **fields: Any) -> Order:
+        """Apply one state-machine event (fields: broker_order_no, krx_orgno, order_date, reject_code,
+        reject_reason, price_note, price, tags, cancel_qty). InvalidTransition/StaleOrder leave no trace."""
+        with atomic(self.db) as conn:
+            return transitions.transition(conn, order_id, event, source=source, raw_payload=raw_payload,
+                                          expected_version=expected_version, quantities=quantities,
+                                          filled_amount=filled_amount, fields=fields, ts=self._ts())
+
+    def apply_event(self, order_id: int, event: OrderEvent, *, source: str, raw_payload: Any = None,
+                    order_fields: dict | None = None, expected_version: int | None = None) -> Order:
+        """``transition`` with the fields as a dict."""
+        return self.transition(order_id, event, source=source, raw_payload=raw_payload,
+                               expected_version=expected_version, **(order_fields or {}))
+
+    def correct(self, order_id: int, target_status: OrderStatus, *, source: str, raw_payload: Any,
+                quantities: Quantities, filled_amount: int, inferred_fill: Fill | None = None,
+                expected_version: int | None = None, **fields: Any) -> Order:
+        """Broker truth: any state → ``target_status``; CorrectionRefused if quantities go backwards.
+        ``inferred_fill`` (deduped) is recorded in the same transaction; quantities already include it."""
+        with atomic(self.db) as conn:
+            return transitions.correct(conn, order_id, target_status, source=source, raw_payload=raw_payload,
+                                       quantities=quantities, filled_amount=filled_amount,
+                                       inferred_fill=inferred_fill, expected_version=expected_version,
+                                       fields=fields, ts=self._ts())
+
+    # broker requests -----------------------------------------------------------------------------
+    def claim_request(self, order_id: int, *, event: OrderEvent, kind: str, request: dict, tr_id: str,
+                      source: str, expected_version: int | None = None) -> tuple[Order, int] | None:
+        """Write-ahead claim: the event (CLAIM/RESEND, MODIFY_REQUESTED, CANCEL_REQUESTED) plus a ``sending``
+        request row. (order, map_id), or None when the status/version moved or a request is open."""
+        with atomic(self.db) as conn:
+            return requesting.claim(conn, order_id, event=event, kind=kind, request=request, tr_id=tr_id,
+                                    source=source, expected_version=expected_version, ts=self._ts())
+
+    def claim(self, order_id: int, *, kind: str = "new", request: dict, tr_id: str, source: str,
+              expected_version: int | None = None) -> tuple[Order, int] | None:
+        """``claim_request`` with the usual event for ``kind`` (new: CLAIM)."""
+        return self.claim_request(order_id, event=requesting.KIND_EVENTS[kind], kind=kind, request=request,
+                                  tr_id=tr_id, source=source, expected_version=expected_version)
+
+    def settle_request(self, map_id: int, *, state: str, order_id: int | None = None,
+                       event: OrderEvent | None = None, source: str, raw_payload: Any = None,
+                       map_fields: dict | None = None, order_fields: dict | None = None,
+                       expected_version: int | None = None, **fields: Any) -> Order:
+        """Close (or mark ``unknown``) an open request and apply ``event`` to its order, atomically.
+        ``fields`` are merged into ``order_fields``. RequestNotOpen if it is not open."""
+        with atomic(self.db) as conn:
+            return requesting.settle(conn, map_id, state=state, order_id=order_id, event=event, source=source,
+                                     raw_payload=raw_payload, map_fields=dict(map_fields or {}),
+                                     order_fields={**(order_fields or {}), **fields},
+                                     expected_version=expected_version, ts=self._ts())
+
+    def resolve_request(self, map_id: int, *, state: str, broker_order_no: str | None = None,
+                        krx_orgno: str | None = None, order_date: str | None = None, raw_payload: Any = None,
+                        source: str = "ledger") -> Order:
+        """Settle a request without moving its order (``settle_request`` with no event)."""
+        numbers = {"broker_order_no": broker_order_no, "krx_orgno": krx_orgno, "order_date": order_date}
+        return self.settle_request(map_id, state=state, source=source, raw_payload=raw_payload, map_fields=numbers)
+
+    def map_change(self, order_id: int, *, kind: str, broker_order_no: str, krx_orgno: str | None,
+                   order_date: str, raw_payload: Any = None, source: str) -> bool:
+        """Map an amend/cancel number found at the broker to the order; False if already mapped."""
+        with atomic(self.db) as conn:
+            return requesting.map_change(conn, order_id, kind=kind, broker_order_no=broker_order_no,
+                                         krx_orgno=krx_orgno, order_date=order_date, raw_payload=raw_payload,
+                                         source=source, ts=self._ts())
+
+    def open_requests(self, order_id: int | None = None) -> list[BrokerNumber]:
+        """Requests in state sending/unknown (of one order, or all), oldest first."""
+        return requests.open_requests(self.conn, order_id)
+
+    def broker_numbers(self, order_id: int) -> list[BrokerNumber]:
+        """Every request of an order (new, amends, cancels), oldest first."""
+        return requests.for_order(self.conn, order_id)
+
+    def request_for_broker_number(self, broker_order_no: str,
+                                  order_date: str | None = None) -> tuple[Order, BrokerNumber] | None:
+        """The order and request that got this broker number, or None."""
+        req = requests.by_number(self.conn, broker_order_no, order_date)
+        return None if req is None else (self.get(req.order_id), req)
+
+    def order_for_broker_number(self, broker_order_no: str, order_date: str | None = None) -> Order | None:
+        """The order behind a broker number, or None."""
+        hit = self.request_for_broker_number(broker_order_no, order_date)
+        return None if hit is None else hit[0]
+
+    def known_broker_numbers(self, order_date: str | None = None) -> set[str]:
+        """Every broker number mapped to one of our orders (on ``order_date``, or ever)."""
+        return requests.known_numbers(self.conn, order_date)
+
+    # fills ---------------------------------------------------------------------------------------
+    def record_fill(self, order_id: int, fill: Fill, *, raw_payload: Any = None) -> Order | None:
+        """Apply a fill once. None: duplicate key (nothing written) or overfill (not applied; an
+        ``order.overfill_flagged`` event + audit row is written). InvalidTransition propagates."""
+        with atomic(self.db) as conn:
+            return transitions.record_fill(conn, order_id, fill, raw_payload=raw_payload, ts=self._ts())
+
+    def fills(self, order_id: int) -> list[Fill]:
+        """An order's fills, oldest first."""
+        return fills.for_order(self.conn, order_id)
+
+    def history(self, order_id: int) -> list[HistoryRow]:
+        """An order's status history, oldest first."""
+        return orders.history(self.conn, order_id)
+
+    # events & audit ------------------------------------------------------------------------------
+    def events_since(self, event_id: int, limit: int = 1000) -> list[LedgerEvent]:
+        """Events after ``event_id``, oldest first, at most ``limit``."""
+        return events.since(self.conn, event_id, limit)
+
+    def last_event_id(self) -> int:
+        """The newest event id (0 if none)."""
+        return events.last_id(self.conn)
+
+    def publish(self, kind: str, payload: dict, order_id: int | None = None, *, source: str = "kisoms") -> int:
+        """An event and an audit row on their own; returns the event id."""
+        with atomic(self.db) as conn:
+            return record(conn, ts=self._ts(), kind=kind, source=source, order_id=order_id,
+                          event_payload=payload, audit_payload=payload)
+
+    def verify_audit_chain(self) -> int:
+        """Rows checked; AuditChainBroken names the first edited, inserted or deleted row."""
+        with snapshot(self.db) as conn:  # rows appended meanwhile must not look like deleted ones
+            return audit.verify(conn)
+
+    # external orders and the kill switch ---------------------------------------------------------
+    def record_external(self, *, order_date: str, broker_order_no: str, account: str, symbol: str, side: str,
+                        qty: int, price: int | None, raw: Any) -> bool:
+        """Record an order kisoms did not place; False if already known."""
+        with atomic(self.db) as conn:
+            ts = self._ts()
+            new = external.insert(conn, order_date=order_date, broker_order_no=broker_order_no, account=account,
+                                  symbol=symbol, side=side, qty=qty, price=price, raw=raw, first_seen=ts)
+            if new:
+                payload = {"order_date": order_date, "broker_order_no": broker_order_no, "account": account,
+                           "symbol": symbol, "side": side, "qty": qty, "price": price}
+                record(conn, ts=ts, kind="external.recorded", source="ledger", order_id=None,
+                       event_payload=payload, audit_payload={**payload, "raw": raw})
+            return new
+
+    def external_orders(self) -> list[dict]:
+        """Every external order (raw parsed), first seen first."""
+        return external.select_all(self.conn)
+
+    def set_halt(self, reason: str, *, source: str) -> None:
+        """Turn the kill switch on (persistent); a second call replaces the reason (both are audited)."""
+        with atomic(self.db) as conn:
+            ts = self._ts()
+            control.set_halt(conn, reason=reason, set_by=source, set_at=ts)
+            payload = {"reason": reason, "set_by": source}
+            record(conn, ts=ts, kind="halt.set", source=source, order_id=None, event_payload=payload,
+                   audit_payload=payload)
+
+    def clear_halt(self, *, source: str) -> None:
+        """Turn the kill switch off (nothing is written when it is already off)."""
+        with atomic(self.db) as conn:
+            before = control.state(conn)
+            if before is None:
+                return
+            ts = self._ts()
+            control.clear(conn, set_by=source, set_at=ts)
+            payload = {"previous_reason": before.reason, "cleared_by": source}
+            record(conn, ts=ts, kind="halt.cleared", source=source, order_id=None, event_payload=payload,
+                   audit_payload=payload)
+
+    def halt_state(self) -> HaltState | None:
+        """The kill switch when on, else None."""
+        return control.state(self.conn)

@@ -1,0 +1,194 @@
+"""Schema versions: ``PRAGMA user_version`` counts the migrations applied.
+
+``MIGRATIONS[i]`` takes a file from version ``i`` to ``i + 1``. Migrations only ever move forward and
+run together in one transaction. A file from a newer kisoms is refused before anything is written: its
+version is read over a read-only connection first, and checked again under the write lock.
+Migration statements are frozen text: never edit a released one, append a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Callable
+
+from sqlite_utils import Database
+
+from kisoms.errors import LedgerError, LedgerVersionError
+
+_STATUSES = ("'NEW','SENDING','UNKNOWN','SENT','ACCEPTED','PART_FILLED','PENDING_MODIFY','PENDING_CANCEL',"
+             "'FILLED','CANCELLED','REJECTED','ERROR'")
+
+V1_STATEMENTS: tuple[str, ...] = (
+    f"""CREATE TABLE orders (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        account TEXT NOT NULL,
+        strategy_version TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+        order_type TEXT NOT NULL,
+        qty INTEGER NOT NULL CHECK (qty > 0),
+        price INTEGER,
+        exchange TEXT NOT NULL,
+        signal_ts TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ({_STATUSES})),
+        filled_qty INTEGER NOT NULL DEFAULT 0 CHECK (filled_qty >= 0),
+        filled_amount INTEGER NOT NULL DEFAULT 0 CHECK (filled_amount >= 0),
+        cancelled_qty INTEGER NOT NULL DEFAULT 0 CHECK (cancelled_qty >= 0),
+        broker_order_no TEXT,
+        krx_orgno TEXT,
+        order_date TEXT,
+        reject_code TEXT,
+        reject_reason TEXT,
+        price_note TEXT,
+        tags TEXT NOT NULL DEFAULT '{{}}',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1,
+        CHECK (filled_qty + cancelled_qty <= qty)
+    )""",
+    "CREATE INDEX orders_status ON orders (status)",
+    "CREATE INDEX orders_symbol ON orders (account, symbol)",
+    "CREATE INDEX orders_order_date ON orders (order_date)",
+    """CREATE TABLE broker_order_map (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_id INTEGER NOT NULL REFERENCES orders (id),
+        broker_order_no TEXT,
+        krx_orgno TEXT,
+        order_date TEXT,
+        tr_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('new', 'modify', 'cancel')),
+        request TEXT NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL
+            CHECK (state IN ('sending', 'unknown', 'accepted', 'rejected', 'not_sent', 'not_found')),
+        response TEXT,
+        sent_at TEXT NOT NULL,
+        resolved_at TEXT,
+        CHECK (broker_order_no IS NULL OR order_date IS NOT NULL)
+    )""",
+    """CREATE UNIQUE INDEX broker_order_map_number ON broker_order_map (order_date, broker_order_no)
+        WHERE broker_order_no IS NOT NULL""",
+    "CREATE INDEX broker_order_map_order ON broker_order_map (order_id)",
+    "CREATE INDEX broker_order_map_open ON broker_order_map (state) WHERE state IN ('sending', 'unknown')",
+    """CREATE TABLE order_status_history (
+        history_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_id INTEGER NOT NULL REFERENCES orders (id),
+        status TEXT NOT NULL,
+        prev_status TEXT,
+        event TEXT NOT NULL,
+        event_ts TEXT NOT NULL,
+        source TEXT NOT NULL,
+        raw_payload TEXT,
+        version INTEGER NOT NULL
+    )""",
+    "CREATE INDEX order_status_history_order ON order_status_history (order_id)",
+    """CREATE TABLE fills (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_id INTEGER NOT NULL REFERENCES orders (id),
+        broker_order_no TEXT NOT NULL,
+        qty INTEGER NOT NULL CHECK (qty > 0),
+        price INTEGER NOT NULL CHECK (price >= 0),
+        fill_time TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('notice', 'inquiry', 'reconcile')),
+        dedupe_key TEXT NOT NULL UNIQUE,
+        recorded_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX fills_order ON fills (order_id)",
+    """CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        order_id INTEGER,
+        payload TEXT NOT NULL
+    )""",
+    """CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts TEXT NOT NULL,
+        source TEXT NOT NULL,
+        action TEXT NOT NULL,
+        order_id INTEGER,
+        payload TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE
+    )""",
+    """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE refused'); END""",
+    """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE refused'); END""",
+    """CREATE TABLE external_orders (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_date TEXT NOT NULL,
+        broker_order_no TEXT NOT NULL,
+        account TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        price INTEGER,
+        raw TEXT,
+        first_seen TEXT NOT NULL,
+        UNIQUE (order_date, broker_order_no)
+    )""",
+    """CREATE TABLE control (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        halted INTEGER NOT NULL DEFAULT 0 CHECK (halted IN (0, 1)),
+        reason TEXT,
+        set_by TEXT,
+        set_at TEXT
+    )""",
+    "INSERT INTO control (id, halted) VALUES (1, 0)",
+)
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    """The first schema: every table, index and trigger."""
+    for statement in V1_STATEMENTS:
+        conn.execute(statement)
+
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[Migration] = [_v1]
+
+
+def latest_version() -> int:
+    """The schema version this kisoms writes."""
+    return len(MIGRATIONS)
+
+
+def _refuse_newer(found: int, path: Path | str) -> None:
+    if found > latest_version():
+        raise LedgerVersionError(
+            f"ledger {path} has schema version {found}, newer than this kisoms understands "
+            f"({latest_version()}); upgrade kisoms. The file was not modified.")
+
+
+def check_not_newer(path: Path) -> None:
+    """Refuse a file from a newer kisoms, reading it over a read-only connection (nothing written)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = conn.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise LedgerError(f"{path} is not a readable ledger: {exc}") from exc
+    _refuse_newer(found, path)
+
+
+def migrate(db: Database, path: Path | str) -> int:
+    """Apply pending migrations in one IMMEDIATE transaction. Returns the version now in the file."""
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = conn.execute("PRAGMA user_version").fetchone()[0]
+        _refuse_newer(found, path)
+        for version in range(found, latest_version()):
+            MIGRATIONS[version](conn)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return max(found, latest_version())

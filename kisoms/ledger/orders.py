@@ -1,0 +1,96 @@
+"""SQL of the ``orders`` and ``order_status_history`` tables."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Iterable
+
+from kisoms.domain.order import Order
+from kisoms.errors import LedgerError, OrderNotFound
+from kisoms.ledger.codec import dumps
+from kisoms.ledger.records import HistoryRow
+from kisoms.ledger.redaction import clean
+from kisoms.ledger.rows import ORDER_COLUMNS, as_dicts, first, order_to_row, row_to_history, row_to_order
+
+
+def insert(conn: sqlite3.Connection, order: Order) -> int:
+    """Insert a new order row; returns its id. Raises sqlite3.IntegrityError on a known key."""
+    row = order_to_row(order)
+    marks = ", ".join("?" for _ in ORDER_COLUMNS)
+    cursor = conn.execute(f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({marks})",
+                          [row[c] for c in ORDER_COLUMNS])
+    return int(cursor.lastrowid)
+
+
+def find(conn: sqlite3.Connection, order_id: int) -> Order | None:
+    """The order with this id, or None."""
+    row = first(conn.execute("SELECT * FROM orders WHERE id = ?", (order_id,)))
+    return row_to_order(row) if row else None
+
+
+def load(conn: sqlite3.Connection, order_id: int) -> Order:
+    """The order with this id; OrderNotFound otherwise."""
+    order = find(conn, order_id)
+    if order is None:
+        raise OrderNotFound(f"no order with id {order_id}")
+    return order
+
+
+def by_key(conn: sqlite3.Connection, key: str) -> Order | None:
+    """The order with this idempotency key, or None."""
+    row = first(conn.execute("SELECT * FROM orders WHERE idempotency_key = ?", (key,)))
+    return row_to_order(row) if row else None
+
+
+def update(conn: sqlite3.Connection, before: Order, after: Order) -> None:
+    """Write ``after`` over ``before``; refuses if the row is no longer at ``before.version``."""
+    row = order_to_row(after)
+    columns = [c for c in ORDER_COLUMNS if c != "idempotency_key"]
+    sets = ", ".join(f"{c} = ?" for c in columns)
+    cursor = conn.execute(f"UPDATE orders SET {sets} WHERE id = ? AND version = ?",
+                          [row[c] for c in columns] + [before.id, before.version])
+    if cursor.rowcount != 1:
+        raise LedgerError(f"order {before.id} changed under a write transaction (version {before.version})")
+
+
+def _where(statuses: Iterable[Any] | None, symbol: str | None, account: str | None,
+           order_date: str | None) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if statuses is not None:
+        values = [getattr(s, "value", s) for s in statuses]
+        clauses.append(f"status IN ({', '.join('?' for _ in values)})" if values else "0")
+        params += values
+    for column, value in (("symbol", symbol), ("account", account), ("order_date", order_date)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def select(conn: sqlite3.Connection, *, statuses=None, symbol=None, account=None, order_date=None,
+           limit: int | None = None) -> list[Order]:
+    """Orders matching every filter given, oldest first; with ``limit``, the newest ``limit`` of them."""
+    where, params = _where(statuses, symbol, account, order_date)
+    sql = f"SELECT * FROM orders{where} ORDER BY id DESC"
+    if limit is not None:
+        sql, params = sql + " LIMIT ?", params + [int(limit)]
+    return [row_to_order(r) for r in reversed(as_dicts(conn.execute(sql, params)))]
+
+
+def add_history(conn: sqlite3.Connection, order: Order, *, prev_status: str | None, event: str, ts: str,
+                source: str, raw_payload: Any) -> int:
+    """One timeline entry: the order's status (and version) after ``event``. Payload redacted."""
+    raw = clean(raw_payload)
+    cursor = conn.execute(
+        "INSERT INTO order_status_history (order_id, status, prev_status, event, event_ts, source, raw_payload,"
+        " version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (order.id, order.status.value, prev_status, event, ts, source, None if raw is None else dumps(raw),
+         order.version))
+    return int(cursor.lastrowid)
+
+
+def history(conn: sqlite3.Connection, order_id: int) -> list[HistoryRow]:
+    """An order's timeline, oldest first."""
+    cursor = conn.execute("SELECT * FROM order_status_history WHERE order_id = ? ORDER BY history_id",
+                          (order_id,))
+    return [row_to_history(r) for r in as_dicts(cursor)]

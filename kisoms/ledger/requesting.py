@@ -1,0 +1,93 @@
+"""Broker requests: claim (write-ahead, before a request leaves), settle, and adopt changes found later."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from kisoms.domain.order import Order
+from kisoms.domain.states import TRANSITIONS, OrderEvent
+from kisoms.errors import LedgerError
+from kisoms.ledger import orders, requests
+from kisoms.ledger.changes import Change, check_version, record
+from kisoms.ledger.errors import RequestNotOpen
+from kisoms.ledger.records import REQUEST_STATES, BrokerNumber
+from kisoms.ledger.transitions import apply
+
+CLAIM_EVENTS = {OrderEvent.CLAIM: "new", OrderEvent.RESEND: "new", OrderEvent.MODIFY_REQUESTED: "modify",
+                OrderEvent.CANCEL_REQUESTED: "cancel"}
+KIND_EVENTS = {"new": OrderEvent.CLAIM, "modify": OrderEvent.MODIFY_REQUESTED, "cancel": OrderEvent.CANCEL_REQUESTED}
+
+
+def _claimable(conn: sqlite3.Connection, order: Order, event: OrderEvent, expected_version: int | None) -> bool:
+    if expected_version is not None and order.version != expected_version:
+        return False
+    return (order.status, event) in TRANSITIONS and not requests.open_requests(conn, order.id)
+
+
+def claim(conn: sqlite3.Connection, order_id: int, *, event: OrderEvent, kind: str, request: dict, tr_id: str,
+          source: str, expected_version: int | None, ts: str) -> tuple[Order, int] | None:
+    """Move the order (event) and insert a ``sending`` request row; None if someone else got there first."""
+    if CLAIM_EVENTS.get(event) != kind:
+        raise LedgerError(f"event {event.value} does not claim a {kind!r} request")
+    order = orders.load(conn, order_id)
+    if not _claimable(conn, order, event, expected_version):
+        return None
+    map_id = requests.insert(conn, order_id=order_id, kind=kind, tr_id=tr_id, request=request,
+                             state="sending", sent_at=ts)
+    extra = {"map_id": map_id, "request_kind": kind, "tr_id": tr_id, "request": request}
+    change = Change(event.value, "order.transition", source, {"request": request, "tr_id": tr_id}, extra)
+    return apply(conn, order, event, change=change, ts=ts), map_id
+
+
+def _open_request(conn: sqlite3.Connection, map_id: int, order_id: int | None, state: str) -> BrokerNumber:
+    """The open request ``map_id``; refuses a settled one, another order's, or a bad target state."""
+    req = requests.get(conn, map_id)
+    if req is None or not req.is_open:
+        raise RequestNotOpen(f"request {map_id} is {'missing' if req is None else 'already ' + req.state}")
+    if order_id is not None and order_id != req.order_id:
+        raise LedgerError(f"request {map_id} belongs to order {req.order_id}, not {order_id}")
+    if state not in REQUEST_STATES or state == "sending":
+        raise LedgerError(f"cannot settle a request as {state!r}")
+    return req
+
+
+def _settled_alone(conn: sqlite3.Connection, order: Order, extra: dict, source: str, raw_payload: Any,
+                   ts: str) -> Order:
+    payload = {**extra, "status": order.status.value, "source": source}
+    record(conn, ts=ts, kind="request.settled", source=source, order_id=order.id, event_payload=payload,
+           audit_payload={**payload, "raw_payload": raw_payload})
+    return order
+
+
+def settle(conn: sqlite3.Connection, map_id: int, *, state: str, order_id: int | None, event: OrderEvent | None,
+           source: str, raw_payload: Any, map_fields: dict, order_fields: dict, expected_version: int | None,
+           ts: str) -> Order:
+    """Record how an open request ended and (with ``event``) move its order, in one transaction."""
+    req = _open_request(conn, map_id, order_id, state)
+    order = orders.load(conn, req.order_id)
+    check_version(order, expected_version)
+    requests.settle(conn, map_id, state=state, resolved_at=None if state == "unknown" else ts,
+                    fields=map_fields, response=raw_payload)
+    numbers = {k: map_fields[k] for k in requests.NUMBER_FIELDS if map_fields.get(k) is not None}
+    extra = {"map_id": map_id, "request_kind": req.kind, "request_state": state, **numbers}
+    if event is None:
+        return _settled_alone(conn, order, extra, source, raw_payload, ts)
+    change = Change(event.value, "order.transition", source, raw_payload, extra)
+    return apply(conn, order, event, change=change, ts=ts, fields=order_fields)
+
+
+def map_change(conn: sqlite3.Connection, order_id: int, *, kind: str, broker_order_no: str, krx_orgno: str | None,
+               order_date: str, raw_payload: Any, source: str, ts: str) -> bool:
+    """Map an amend/cancel number found at the broker to the order (accepted). False if already mapped."""
+    order = orders.load(conn, order_id)
+    if requests.by_number(conn, broker_order_no, order_date) is not None:
+        return False
+    map_id = requests.insert(conn, order_id=order_id, kind=kind, tr_id="", request={}, state="accepted",
+                             sent_at=ts, resolved_at=ts, broker_order_no=broker_order_no, krx_orgno=krx_orgno,
+                             order_date=order_date, response=raw_payload)
+    payload = {"map_id": map_id, "request_kind": kind, "broker_order_no": broker_order_no,
+               "order_date": order_date, "status": order.status.value, "source": source}
+    record(conn, ts=ts, kind="request.mapped", source=source, order_id=order_id, event_payload=payload,
+           audit_payload={**payload, "raw_payload": raw_payload})
+    return True

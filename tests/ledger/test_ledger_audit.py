@@ -1,0 +1,93 @@
+"""The audit log is append-only and its hash chain shows edits, insertions and deletions."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from ledger_helpers import make_order
+
+from kisoms.domain.states import OrderEvent
+from kisoms.errors import AuditChainBroken
+from kisoms.ledger import Ledger
+
+
+@pytest.fixture
+def filled_path(path, clock):
+    """A ledger with five audit rows."""
+    with Ledger(path, now=clock) as ledger:
+        order, _ = ledger.create_or_get(make_order(), source="t")
+        ledger.transition(order.id, OrderEvent.CLAIM, source="t")
+        ledger.transition(order.id, OrderEvent.SEND_AMBIGUOUS, source="t")
+        ledger.publish("connection.up", {"detail": "x"})
+        ledger.set_halt("check", source="t")
+        assert ledger.verify_audit_chain() == 5
+    return path
+
+
+def raw(path, *statements):
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for s in statements:
+            conn.execute(s)
+    finally:
+        conn.close()
+
+
+def verify(path) -> int:
+    with Ledger(path) as ledger:
+        return ledger.verify_audit_chain()
+
+
+def test_triggers_refuse_update_and_delete(filled_path):
+    for statement in ("UPDATE audit_log SET action = 'x' WHERE id = 2", "DELETE FROM audit_log WHERE id = 2"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            raw(filled_path, statement)
+    assert verify(filled_path) == 5
+
+
+DROP = ("DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete")
+
+
+def test_edited_row_is_named(filled_path):
+    raw(filled_path, *DROP, "UPDATE audit_log SET payload = '{\"status\":\"FILLED\"}' WHERE id = 3")
+    with pytest.raises(AuditChainBroken, match=r"audit row 3\b.*edited"):
+        verify(filled_path)
+
+
+def test_edited_hash_breaks_the_next_link(filled_path):
+    raw(filled_path, *DROP, "UPDATE audit_log SET hash = 'f' || substr(hash, 2) WHERE id = 2")
+    with pytest.raises(AuditChainBroken, match=r"audit row 2\b"):
+        verify(filled_path)
+
+
+def test_deleted_row_is_detected(filled_path):
+    raw(filled_path, *DROP, "DELETE FROM audit_log WHERE id = 3")
+    with pytest.raises(AuditChainBroken, match=r"audit row 4\b.*missing"):
+        verify(filled_path)
+
+
+def test_deleted_last_row_is_detected(filled_path):
+    raw(filled_path, *DROP, "DELETE FROM audit_log WHERE id = 5")
+    with pytest.raises(AuditChainBroken, match=r"audit row 5\b.*missing"):
+        verify(filled_path)
+
+
+def test_inserted_row_is_detected(filled_path):
+    raw(filled_path, *DROP,
+        "INSERT INTO audit_log (id, ts, source, action, order_id, payload, prev_hash, hash) "
+        "SELECT 6, ts, source, action, order_id, payload, hash, 'forged' FROM audit_log WHERE id = 5")
+    with pytest.raises(AuditChainBroken, match=r"audit row 6\b"):
+        verify(filled_path)
+
+
+def test_renumbered_rows_are_detected(filled_path):
+    raw(filled_path, *DROP, "DELETE FROM audit_log WHERE id = 2", "UPDATE audit_log SET id = 2 WHERE id = 3")
+    with pytest.raises(AuditChainBroken, match=r"audit row 2\b"):
+        verify(filled_path)
+
+
+def test_chain_continues_across_reopen(filled_path):
+    with Ledger(filled_path) as ledger:
+        ledger.clear_halt(source="t")
+        assert ledger.verify_audit_chain() == 6

@@ -1,0 +1,182 @@
+"""Broker requests: write-ahead claims, settling, broker numbers and changes found at the broker."""
+
+from __future__ import annotations
+
+import pytest
+from ledger_helpers import make_order
+
+from kisoms.domain.states import OrderEvent, OrderStatus
+from kisoms.errors import InvalidTransition, LedgerError
+from kisoms.ledger import RequestNotOpen, StaleOrder
+
+DAY = "20261125"
+
+
+def number(no, orgno="91252"):
+    return {"broker_order_no": no, "krx_orgno": orgno, "order_date": DAY}
+
+
+def claimed(ledger):
+    order, _ = ledger.create_or_get(make_order(), source="t")
+    return ledger.claim(order.id, request={"qty": 10, "ord_dvsn": "00"}, tr_id="order-cash", source="submit")
+
+
+def accepted(ledger):
+    order, map_id = claimed(ledger)
+    return ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                                 source="submit", map_fields=number("0000123"), order_fields=number("0000123"))
+
+
+def test_claim_moves_to_sending_and_opens_a_request(ledger, clock):
+    order, map_id = claimed(ledger)
+    assert order.status is OrderStatus.SENDING and order.version == 2
+    [req] = ledger.open_requests()
+    assert (req.id, req.order_id, req.kind, req.state, req.tr_id) == (map_id, order.id, "new", "sending", "order-cash")
+    assert req.broker_order_no is None and req.request == {"qty": 10, "ord_dvsn": "00"}
+    assert req.sent_at == ledger.get(order.id).updated_at
+    assert ledger.events_since(0)[-1].payload["map_id"] == map_id
+
+
+def test_second_claim_gets_none_and_writes_nothing(ledger):
+    order, _ = claimed(ledger)
+    last = ledger.last_event_id()
+    assert ledger.claim(order.id, request={}, tr_id="order-cash", source="other") is None
+    assert ledger.last_event_id() == last and len(ledger.broker_numbers(order.id)) == 1
+
+
+def test_claim_with_a_stale_version_gets_none(ledger):
+    order = accepted(ledger)
+    assert ledger.claim_request(order.id, event=OrderEvent.CANCEL_REQUESTED, kind="cancel", request={},
+                                tr_id="order-rvsecncl", source="t", expected_version=order.version - 1) is None
+    assert ledger.get(order.id).status is OrderStatus.SENT
+
+
+def test_claim_kind_must_match_event(ledger):
+    order, _ = ledger.create_or_get(make_order(), source="t")
+    with pytest.raises(LedgerError):
+        ledger.claim_request(order.id, event=OrderEvent.CLAIM, kind="cancel", request={}, tr_id="x", source="t")
+
+
+def test_accepted_request_maps_the_broker_number(ledger):
+    order = accepted(ledger)
+    assert (order.status, order.broker_order_no, order.krx_orgno, order.order_date) == (
+        OrderStatus.SENT, "0000123", "91252", DAY)
+    assert ledger.open_requests() == []
+    [req] = ledger.broker_numbers(order.id)
+    assert (req.state, req.broker_order_no, req.order_date) == ("accepted", "0000123", DAY)
+    assert req.resolved_at is not None
+    assert ledger.order_for_broker_number("0000123", DAY) == order
+    assert ledger.order_for_broker_number("0000123") == order
+    assert ledger.order_for_broker_number("0000999", DAY) is None
+    hit_order, hit_req = ledger.request_for_broker_number("0000123", DAY)
+    assert hit_order == order and hit_req.kind == "new"
+    assert ledger.known_broker_numbers(DAY) == {"0000123"} == ledger.known_broker_numbers()
+    assert ledger.known_broker_numbers("20261126") == set()
+
+
+def test_settled_request_cannot_be_settled_again(ledger):
+    order, map_id = claimed(ledger)
+    ledger.settle_request(map_id, state="rejected", order_id=order.id, event=OrderEvent.BROKER_REJECTED,
+                          source="t", order_fields={"reject_code": "APBK0919", "reject_reason": "no money"})
+    with pytest.raises(RequestNotOpen):
+        ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                              source="t")
+    got = ledger.get(order.id)
+    assert (got.status, got.reject_code) == (OrderStatus.REJECTED, "APBK0919")
+
+
+def test_unknown_then_found(ledger):
+    order, map_id = claimed(ledger)
+    order = ledger.settle_request(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS,
+                                  source="t", raw_payload={"error": "ReadTimeout"})
+    assert order.status is OrderStatus.UNKNOWN
+    [req] = ledger.open_requests(order.id)
+    assert req.state == "unknown" and req.resolved_at is None
+    order = ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                                  source="recovery", map_fields=number("0000200"),
+                                  order_fields=number("0000200"))
+    assert order.status is OrderStatus.SENT and ledger.open_requests() == []
+
+
+def test_not_found_then_resend_claims_again(ledger):
+    order, map_id = claimed(ledger)
+    ledger.settle_request(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
+    order = ledger.settle_request(map_id, state="not_found", order_id=order.id, event=None, source="recovery")
+    assert order.status is OrderStatus.UNKNOWN
+    assert ledger.events_since(0)[-1].kind == "request.settled"
+    order, second = ledger.claim_request(order.id, event=OrderEvent.RESEND, kind="new", request={"qty": 10},
+                                         tr_id="order-cash", source="recovery")
+    assert order.status is OrderStatus.SENDING and second != map_id
+    assert [r.state for r in ledger.broker_numbers(order.id)] == ["not_found", "sending"]
+
+
+def test_not_sent_with_fields_as_keywords(ledger):
+    order, map_id = claimed(ledger)
+    order = ledger.settle_request(map_id, state="not_sent", order_id=order.id, event=OrderEvent.SEND_FAILED,
+                                  source="t", reject_code="NOT_SENT", reject_reason="not sent: refused")
+    assert (order.status, order.reject_code) == (OrderStatus.ERROR, "NOT_SENT")
+
+
+def test_resolve_request_without_an_order_event(ledger):
+    order, map_id = claimed(ledger)
+    ledger.resolve_request(map_id, state="unknown")
+    assert ledger.get(order.id).status is OrderStatus.SENDING
+    assert ledger.open_requests()[0].state == "unknown"
+
+
+def test_illegal_settle_rolls_back_the_request_too(ledger):
+    order, map_id = claimed(ledger)
+    with pytest.raises(InvalidTransition):
+        ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.CANCEL_ACCEPTED,
+                              source="t", map_fields=number("0000123"))
+    assert ledger.open_requests()[0].state == "sending"
+    assert ledger.known_broker_numbers() == set()
+
+
+def test_settle_checks_the_order_and_version(ledger):
+    order, map_id = claimed(ledger)
+    with pytest.raises(LedgerError):
+        ledger.settle_request(map_id, state="accepted", order_id=order.id + 1, event=None, source="t")
+    with pytest.raises(StaleOrder):
+        ledger.settle_request(map_id, state="accepted", order_id=order.id, event=None, source="t",
+                              expected_version=1)
+    with pytest.raises(LedgerError):
+        ledger.settle_request(map_id, state="bogus", order_id=order.id, event=None, source="t")
+    assert ledger.open_requests()[0].state == "sending"
+
+
+def test_a_broker_number_maps_to_one_request(ledger):
+    accepted(ledger)
+    other, _ = ledger.create_or_get(make_order(strategy="other"), source="t")
+    other, map_id = ledger.claim(other.id, request={}, tr_id="order-cash", source="t")
+    with pytest.raises(LedgerError, match="already mapped"):
+        ledger.settle_request(map_id, state="accepted", order_id=other.id, event=OrderEvent.BROKER_ACCEPTED,
+                              source="t", map_fields=number("0000123"), order_fields=number("0000123"))
+    assert ledger.get(other.id).status is OrderStatus.SENDING
+
+
+def test_modify_request_and_acceptance(ledger):
+    order = accepted(ledger)
+    order, map_id = ledger.claim_request(order.id, event=OrderEvent.MODIFY_REQUESTED, kind="modify",
+                                         request={"orgn_odno": "0000123", "qty": 10, "price": 70100,
+                                                  "all_qty": True}, tr_id="order-rvsecncl", source="modify",
+                                         expected_version=order.version)
+    assert order.status is OrderStatus.PENDING_MODIFY
+    order = ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.MODIFY_ACCEPTED,
+                                  source="modify", map_fields=number("0000130"),
+                                  order_fields={**number("0000130"), "price": 70100})
+    assert (order.status, order.price, order.broker_order_no) == (OrderStatus.ACCEPTED, 70100, "0000130")
+    assert [n.broker_order_no for n in ledger.broker_numbers(order.id)] == ["0000123", "0000130"]
+    assert ledger.order_for_broker_number("0000123", DAY).id == order.id
+
+
+def test_map_change_found_at_the_broker(ledger):
+    order = accepted(ledger)
+    assert ledger.map_change(order.id, kind="cancel", broker_order_no="0000150", krx_orgno="91252",
+                             order_date=DAY, raw_payload={"odno": "0000150"}, source="reconcile")
+    assert not ledger.map_change(order.id, kind="cancel", broker_order_no="0000150", krx_orgno="91252",
+                                 order_date=DAY, source="reconcile")
+    req = ledger.broker_numbers(order.id)[-1]
+    assert (req.kind, req.state, req.broker_order_no) == ("cancel", "accepted", "0000150")
+    assert ledger.events_since(0)[-1].kind == "request.mapped"
+    assert ledger.get(order.id).version == order.version
