@@ -13,7 +13,10 @@ place (``kisoms.cli.exit_codes``); nothing else decides how a failure ends a pro
     ├── LedgerError                 the SQLite ledger failed                       (exit 10)
     │   ├── LedgerVersionError      the file was written by a newer kisoms         (exit 2)
     │   ├── AuditChainBroken        an audit row was edited or deleted             (exit 10)
-    │   └── OrderNotFound           no order with that id                          (exit 2)
+    │   ├── OrderNotFound           no order with that id                          (exit 2)
+    │   ├── StaleOrder              the order changed since it was read            (exit 10)
+    │   ├── CorrectionRefused       broker truth would make quantities go backwards (exit 10)
+    │   └── RequestNotOpen          a broker request is missing or already settled (exit 10)
     ├── Halted                      the kill switch is on; nothing is sent         (exit 5)
     ├── OutcomeUnknown              a request may have reached the broker          (exit 5)
     └── BrokerError                 anything the broker or the way to it said      (exit 6)
@@ -90,6 +93,26 @@ class AuditChainBroken(LedgerError):
 
 class OrderNotFound(LedgerError):
     """No order with the given id."""
+
+
+class StaleOrder(LedgerError):
+    """The order changed since the caller read it (``expected_version`` did not match)."""
+
+    def __init__(self, order_id: int, expected: int, actual: int):
+        self.order_id, self.expected, self.actual = order_id, expected, actual
+        super().__init__(f"order {order_id} is at version {actual}, caller expected {expected}; read it again")
+
+
+class CorrectionRefused(LedgerError):
+    """Quantities would go backwards (or the order quantity would change): a discrepancy, not a fix."""
+
+    def __init__(self, order_id: int, problem: str):
+        self.order_id, self.problem = order_id, problem
+        super().__init__(f"order {order_id}: {problem}; not applied")
+
+
+class RequestNotOpen(LedgerError):
+    """A broker request (broker_order_map row) is missing or was already settled."""
 
 
 class Halted(KisomsError):

@@ -16,6 +16,7 @@ from kisoms.domain.order import Fill, Order
 from kisoms.domain.states import TRANSITIONS, OrderEvent, OrderStatus
 from kisoms.engine.clock import kst_ymd
 from kisoms.engine.runtime import Runtime
+from kisoms.errors import InvalidTransition
 
 log = logging.getLogger(__name__)
 SOURCE = "notice"
@@ -85,6 +86,10 @@ def apply_notice(rt: Runtime, notice) -> NoticeResult:
     if hit is None:
         return _record_external(rt, notice, ymd)
     order, request = hit
-    if notice.is_fill:
-        return _apply_fill(rt, order, notice, ymd)
-    return _apply_ack(rt, order, request.kind, notice)
+    try:
+        if notice.is_fill:
+            return _apply_fill(rt, order, notice, ymd)
+        return _apply_ack(rt, order, request.kind, notice)
+    except InvalidTransition as exc:  # e.g. a fill for an order we had given up on: reconcile decides
+        rt.ledger.publish("notice.unapplied", {"reason": str(exc), **notice_payload(notice)}, order_id=order.id)
+        return NoticeResult("ignored", order.id, str(exc))

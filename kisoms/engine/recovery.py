@@ -23,7 +23,7 @@ from kisoms.domain.states import OrderEvent
 from kisoms.engine.clock import kst_ymd
 from kisoms.engine.matching import Match, find_sent_order
 from kisoms.engine.runtime import Runtime
-from kisoms.engine.sending import EVENTS_BY_KIND
+from kisoms.engine.sending import EVENTS_BY_KIND, settle
 from kisoms.errors import OutcomeUnknown
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,9 @@ def adopt(rt: Runtime, order: Order, request, row, source: str) -> Order:
     order_fields = dict(request_order_fields(order, request))
     if request.kind != "cancel":
         order_fields.update(map_fields)
-    return rt.ledger.settle_request(
-        request.id, state="accepted", map_fields=map_fields, order_id=order.id,
-        event=EVENTS_BY_KIND[request.kind].accepted, source=source, raw_payload=row.raw, order_fields=order_fields)
+    return settle(rt, request.id, state="accepted", map_fields=map_fields, order_id=order.id,
+                  event=EVENTS_BY_KIND[request.kind].accepted, source=source, raw_payload=row.raw,
+                  order_fields=order_fields)
 
 
 def request_order_fields(order: Order, request) -> dict:
@@ -132,9 +132,9 @@ def _not_found(rt: Runtime, order: Order, request, source: str) -> Order:
         raise OutcomeUnknown(f"order {order.id}: {request.kind} request not yet in the broker's books; "
                              "run `kisoms reconcile` shortly")
     if request.kind != "new":
-        return rt.ledger.settle_request(
-            request.id, state="not_found", order_id=order.id, event=EVENTS_BY_KIND[request.kind].rejected,
-            source=source, raw_payload={"reason": "the broker never booked this request"}, order_fields={})
+        return settle(rt, request.id, state="not_found", order_id=order.id,
+                      event=EVENTS_BY_KIND[request.kind].rejected, source=source,
+                      raw_payload={"reason": "the broker never booked this request"}, order_fields={})
     if rt.settings.ambiguity.policy == "resend":
         return resend(rt, order, request, source)
     return _halt(rt, order, f"order {order.id} ({order.side.value} {order.qty} {order.symbol}) may or may not "

@@ -25,7 +25,7 @@ from kisoms.engine.crashpoints import crash_point
 from kisoms.engine.outcome import Outcome, classify
 from kisoms.engine.retry import Backoff
 from kisoms.engine.runtime import Runtime
-from kisoms.errors import BrokerApiError, Halted
+from kisoms.errors import BrokerApiError, Halted, InvalidTransition
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,17 @@ def settle_accepted(rt: Runtime, order: Order, map_id: int, kind: str, ack, sour
               "order_date": kst_ymd(rt.clock.now())}
     if kind != "cancel":  # a cancel's number is not where the rest of the order lives
         order_fields = {**number, **order_fields}
-    return rt.ledger.settle_request(
-        map_id, state="accepted", map_fields=number, order_id=order.id, event=EVENTS_BY_KIND[kind].accepted,
-        source=source, raw_payload=ack.raw, order_fields=order_fields)
+    return settle(rt, map_id, state="accepted", map_fields=number, order_id=order.id,
+                  event=EVENTS_BY_KIND[kind].accepted, source=source, raw_payload=ack.raw, order_fields=order_fields)
+
+
+def settle(rt: Runtime, map_id: int, *, event: OrderEvent | None, order_fields: dict, **kwargs) -> Order:
+    """Settle a request; if a notice already moved the order past ``event``, close the request alone."""
+    try:
+        return rt.ledger.settle_request(map_id, event=event, order_fields=order_fields, **kwargs)
+    except InvalidTransition as exc:
+        log.info("request %s settled without a state change: %s", map_id, exc)
+        return rt.ledger.settle_request(map_id, event=None, order_fields={}, **kwargs)
 
 
 def settle_failure(rt: Runtime, order: Order, map_id: int, kind: str, attempt: Attempt, source: str) -> Order:
@@ -110,11 +118,11 @@ def settle_failure(rt: Runtime, order: Order, map_id: int, kind: str, attempt: A
     payload = error_payload(attempt.error, attempt.tries)
     if attempt.outcome is Outcome.REJECTED:
         fields = _reject_fields(attempt.error) if kind == "new" else {}
-        return rt.ledger.settle_request(map_id, state="rejected", order_id=order.id, event=events.rejected,
-                                        source=source, raw_payload=payload, order_fields=fields)
+        return settle(rt, map_id, state="rejected", order_id=order.id, event=events.rejected, source=source,
+                      raw_payload=payload, order_fields=fields)
     fields = {"reject_code": "NOT_SENT", "reject_reason": f"not sent: {attempt.error}"} if kind == "new" else {}
-    return rt.ledger.settle_request(map_id, state="not_sent", order_id=order.id, event=events.not_sent,
-                                    source=source, raw_payload=payload, **fields)
+    return settle(rt, map_id, state="not_sent", order_id=order.id, event=events.not_sent, source=source,
+                  raw_payload=payload, order_fields=fields)
 
 
 def _reject_fields(exc: BaseException) -> dict:

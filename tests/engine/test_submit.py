@@ -1,0 +1,92 @@
+"""Submit against the real simulator: exactly one broker order per intent, whatever the fault."""
+
+from __future__ import annotations
+
+import pytest
+
+from kisoms.domain.states import OrderStatus
+from kisoms.engine.reconcile import reconcile
+from kisoms.engine.submit import submit
+from kisoms.errors import Halted, OutcomeUnknown, ValidationError
+from kisoms.engine.runtime import open_runtime
+
+from .conftest import broker_orders, inject, intent, make_settings
+
+
+def test_submit_sends_once_and_same_intent_returns_same_order(rt, sim):
+    first = submit(rt, intent())
+    assert first.created and first.sent
+    assert first.order.status in (OrderStatus.SENT, OrderStatus.ACCEPTED)
+    assert first.order.broker_order_no
+    again = submit(rt, intent())
+    assert again.order.id == first.order.id and not again.created and not again.sent
+    assert len(broker_orders(sim)) == 1
+
+
+def test_same_intent_in_another_time_zone_is_the_same_order(rt, sim):
+    first = submit(rt, intent(signal_ts="2026-11-25T09:00:00+09:00"))
+    second = submit(rt, intent(signal_ts="2026-11-25T00:00:00+00:00"))
+    assert first.order.id == second.order.id
+    assert len(broker_orders(sim)) == 1
+
+
+def test_validation_reject_is_recorded_and_not_sent(rt, sim):
+    with pytest.raises(ValidationError) as err:
+        submit(rt, intent(price=70001))
+    assert "PRICE_OFF_TICK" in err.value.codes
+    order = rt.ledger.list_orders()[0]
+    assert order.status is OrderStatus.REJECTED and order.reject_code.startswith("VALIDATION")
+    assert broker_orders(sim) == []
+
+
+def test_broker_reject_records_kis_code(rt, sim):
+    result = submit(rt, intent(qty=100000, price=70000))  # 7 billion KRW: more than the sim account has
+    assert result.order.status is OrderStatus.REJECTED
+    assert result.order.reject_code and result.order.reject_reason
+    assert broker_orders(sim) == []
+
+
+@pytest.mark.parametrize("fault", ["drop_response", "error_after_accept", "reset_after_accept"])
+def test_ambiguous_send_is_found_not_resent(rt, sim, fault):
+    inject(sim, fault)
+    result = submit(rt, intent())
+    assert result.order.status in (OrderStatus.SENT, OrderStatus.ACCEPTED)
+    books = broker_orders(sim)
+    assert len(books) == 1 and books[0]["odno"] == result.order.broker_order_no
+
+
+def test_error_before_accept_halts_and_reconcile_agrees(rt, sim):
+    inject(sim, "error_before_accept")
+    with pytest.raises(OutcomeUnknown):
+        submit(rt, intent())
+    order = rt.ledger.list_orders()[0]
+    assert order.status is OrderStatus.UNKNOWN
+    assert rt.ledger.halt_state() is not None
+    assert broker_orders(sim) == []
+    with pytest.raises(Halted):
+        submit(rt, intent(1))
+    assert broker_orders(sim) == []
+
+
+def test_error_before_accept_with_resend_policy_sends_exactly_once(sim, tmp_path):
+    settings = make_settings(sim, tmp_path, ambiguity={"policy": "resend"})
+    with open_runtime(settings) as rt:
+        inject(sim, "error_before_accept")
+        result = submit(rt, intent())
+        assert result.order.status in (OrderStatus.SENT, OrderStatus.ACCEPTED)
+    assert len(broker_orders(sim)) == 1
+
+
+@pytest.mark.parametrize("fault", ["rate_limit", "connection_refused_like", "token_expired"])
+def test_certainly_unsent_faults_are_retried(rt, sim, fault):
+    inject(sim, fault, count=2)
+    result = submit(rt, intent())
+    assert result.order.status in (OrderStatus.SENT, OrderStatus.ACCEPTED)
+    assert len(broker_orders(sim)) == 1
+
+
+def test_reconcile_after_submit_is_in_sync_and_idempotent(rt, sim):
+    submit(rt, intent())
+    first = reconcile(rt)
+    second = reconcile(rt)
+    assert second.in_sync, second.as_dict()
