@@ -1,0 +1,1 @@
+complete --command kisoms --no-files --arguments "(env _KISOMS_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) kisoms)" --condition "env _KISOMS_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) kisoms"
