@@ -1,0 +1,73 @@
+"""Translating what httpx and KIS say into the kisoms error tree, at the boundary and nowhere else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from kisoms.errors import (AuthError, BrokerApiError, BrokerError, BrokerProtocolError, BrokerTimeout,
+                           BrokerTransportError, RateLimited, TokenExpired)
+
+RATE_LIMIT_CODES = frozenset({"EGW00201"})
+TOKEN_TOO_OFTEN_CODES = frozenset({"EGW00133"})
+TOKEN_EXPIRED_CODES = frozenset({"EGW00123", "EGW00121"})  # EGW00121 invalid token (unconfirmed)
+AUTH_CODES = frozenset({"EGW00102", "EGW00103", "EGW00105", "IGW00002"})  # bad app key/secret (unconfirmed)
+DATA_CHANGED_MARKER = "조회이후에 자료가 변경"
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def transport_error(exc: httpx.HTTPError, what: str) -> BrokerError:
+    """An httpx failure: certainly unsent only if the connection was never made."""
+    if isinstance(exc, _NOT_SENT):
+        return BrokerTransportError(f"{what}: could not connect ({type(exc).__name__})", maybe_sent=False)
+    if isinstance(exc, httpx.ReadTimeout):
+        return BrokerTimeout(f"{what}: no answer in time; the request may have reached KIS", maybe_sent=True)
+    return BrokerTransportError(f"{what}: connection failed after the request left ({type(exc).__name__}); "
+                                "it may have reached KIS", maybe_sent=True)
+
+
+def api_error(msg_cd: str, message: str, http_status: int | None) -> BrokerApiError:
+    """The BrokerApiError subclass for a KIS code."""
+    if msg_cd in RATE_LIMIT_CODES or msg_cd in TOKEN_TOO_OFTEN_CODES:
+        return RateLimited(msg_cd, message, http_status=http_status)
+    if msg_cd in TOKEN_EXPIRED_CODES:
+        return TokenExpired(msg_cd, message, http_status=http_status)
+    if msg_cd in AUTH_CODES:
+        return AuthError(msg_cd, message, http_status=http_status)
+    return BrokerApiError(msg_cd, message, http_status=http_status)
+
+
+def _gateway_error(body: Any, status: int) -> BrokerApiError | None:
+    if not isinstance(body, dict):
+        return None
+    if "error_code" in body:  # token endpoints
+        return api_error(str(body["error_code"]), str(body.get("error_description", "")), status)
+    if body.get("rt_cd") not in (None, "0") and body.get("msg_cd"):
+        return api_error(str(body["msg_cd"]), str(body.get("msg1", "")).strip(), status)
+    return None
+
+
+def check_response(response: httpx.Response, what: str) -> dict:
+    """The JSON body of a successful reply, or the right error."""
+    body = _json(response)
+    error = _gateway_error(body, response.status_code)
+    if error is not None:
+        raise error
+    if response.status_code >= 500:
+        raise BrokerTransportError(f"{what}: HTTP {response.status_code} without a KIS answer; "
+                                   "the request may have reached KIS", maybe_sent=True)
+    if response.status_code >= 400:
+        raise BrokerApiError(f"HTTP{response.status_code}", f"{what}: HTTP {response.status_code}",
+                             http_status=response.status_code)
+    if not isinstance(body, dict):
+        raise BrokerProtocolError(f"{what}: reply is not a JSON object")
+    return body
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
