@@ -76,11 +76,11 @@ def attempt_send(rt: Runtime, call: Callable[[], object]) -> Attempt:
         try:
             return Attempt(ack=call(), tries=tries)
         except Exception as exc:  # anything after the request may have left counts as ambiguous
-            outcome = classify(exc)
+            error, outcome = exc, classify(exc)
         delay = backoff.delay(tries)
         if outcome is not Outcome.NOT_SENT or not backoff.allows(tries, rt.clock.monotonic() - start, delay):
-            return Attempt(error=exc, outcome=outcome, tries=tries)
-        log.info("request not sent (%s); retry %d in %.2fs", exc, tries, delay)
+            return Attempt(error=error, outcome=outcome, tries=tries)
+        log.info("request not sent (%s); retry %d in %.2fs", error, tries, delay)
         rt.clock.sleep(delay)
 
 

@@ -49,8 +49,10 @@ class TokenCache:
             return token
 
     def invalidate(self, token: str) -> None:
-        """Forget ``token`` (the broker said it expired); the issuance time is kept for the 1/min rule."""
+        """Forget ``token``: the broker said it expired, so the next call issues a new one at once.
+
+        (If KIS disagrees and answers EGW00133, that is RateLimited: certainly unsent, retried later.)
+        """
         with locked_state(self.path) as state:
-            entry = state.get(self.slot) or {}
-            if entry.get("token") == token:
-                state[self.slot] = {"issued_at": entry.get("issued_at", 0)}
+            if (state.get(self.slot) or {}).get("token") == token:
+                state.pop(self.slot)

@@ -1,0 +1,5 @@
+import sys
+
+from kisoms.sim.cli_entry import main
+
+sys.exit(main())

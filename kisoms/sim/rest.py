@@ -1,0 +1,242 @@
+"""The simulator's KIS REST surface: paths, headers, tr_ids, envelopes and errors as KIS has them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from kisoms.domain.codes import Side
+from kisoms.sim import codes
+from kisoms.sim.venue import ORGNO, Reject
+
+if TYPE_CHECKING:
+    from kisoms.sim.server import Simulator
+
+TRADING = "/uapi/domestic-stock/v1/trading"
+TR_IDS: dict[str, dict[str, str]] = {  # path -> tr_id -> meaning
+    f"{TRADING}/order-cash": {"TTTC0012U": "buy", "VTTC0012U": "buy", "TTTC0802U": "buy", "VTTC0802U": "buy",
+                              "TTTC0011U": "sell", "VTTC0011U": "sell", "TTTC0801U": "sell", "VTTC0801U": "sell"},
+    f"{TRADING}/order-rvsecncl": {t: "rvsecncl" for t in ("TTTC0013U", "VTTC0013U", "TTTC0803U", "VTTC0803U")},
+    f"{TRADING}/inquire-daily-ccld": {t: "ccld" for t in ("TTTC0081R", "VTTC0081R", "CTSC9215R", "VTSC9215R",
+                                                          "TTTC8001R", "VTTC8001R", "CTSC9115R", "VTSC9115R")},
+    f"{TRADING}/inquire-psbl-rvsecncl": {"TTTC0084R": "psbl", "TTTC8036R": "psbl"},
+    f"{TRADING}/inquire-balance": {"TTTC8434R": "balance", "VTTC8434R": "balance"},
+    f"{TRADING}/inquire-psbl-order": {"TTTC8908R": "psbl_order", "VTTC8908R": "psbl_order"},
+    "/uapi/domestic-stock/v1/quotations/inquire-price": {"FHKST01010100": "price"},
+}
+REQUIRED_HEADERS = ("authorization", "appkey", "appsecret", "tr_id", "custtype")
+
+
+class KisReply(Exception):
+    """Stop handling and answer with KIS's error shape."""
+
+    def __init__(self, code: tuple[str, str, str], status: int = 200):
+        self.code, self.status = code, status
+
+
+def envelope(code: tuple[str, str, str], **outputs: Any) -> dict:
+    return {"rt_cd": code[0], "msg_cd": code[1], "msg1": code[2], **outputs}
+
+
+def kis_json(data: dict, status: int = 200, headers: dict | None = None) -> web.Response:
+    return web.Response(text=json.dumps(data, ensure_ascii=False), status=status,
+                        content_type="application/json", charset="utf-8", headers=headers)
+
+
+def env_allows(env: str, tr_id: str) -> bool:
+    if env == "any" or tr_id.startswith("FHK"):
+        return True
+    return tr_id.startswith("V") == (env == "paper")
+
+
+async def json_body(request: web.Request) -> dict:
+    try:
+        data = json.loads(await request.text() or "{}")
+    except ValueError:
+        raise KisReply(codes.BAD_BODY, 400) from None
+    if not isinstance(data, dict):
+        raise KisReply(codes.BAD_BODY, 400)
+    return data
+
+
+def field(body: dict, key: str) -> str:
+    value = body.get(key)
+    if value is None or not isinstance(value, str):
+        raise KisReply((codes.BAD_BODY[0], codes.BAD_BODY[1], f"{codes.BAD_BODY[2]} ({key})"))
+    return value.strip()
+
+
+def int_field(body: dict, key: str) -> int:
+    text = field(body, key)
+    if not text.isdigit():
+        raise KisReply((codes.BAD_BODY[0], codes.BAD_BODY[1], f"{codes.BAD_BODY[2]} ({key})"))
+    return int(text)
+
+
+class RestApi:
+    """Handlers for the KIS endpoints; state lives in the Simulator."""
+
+    def __init__(self, sim: "Simulator"):
+        self.sim = sim
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/oauth2/tokenP", self.token), web.post("/oauth2/revokeP", self.revoke),
+            web.post("/oauth2/Approval", self.approval), web.post("/uapi/hashkey", self.hashkey),
+            web.post(f"{TRADING}/order-cash", self.order_cash), web.post(f"{TRADING}/order-rvsecncl", self.rvsecncl),
+            web.get(f"{TRADING}/inquire-daily-ccld", self.daily_ccld),
+            web.get(f"{TRADING}/inquire-psbl-rvsecncl", self.psbl_rvsecncl),
+            web.get(f"{TRADING}/inquire-balance", self.balance),
+            web.get(f"{TRADING}/inquire-psbl-order", self.psbl_order),
+            web.get("/uapi/domestic-stock/v1/quotations/inquire-price", self.price),
+        ]
+
+    # ------------------------------------------------------------------- auth
+
+    def _app_secret(self, app_key: str) -> str | None:
+        return next((k.app_secret for k in self.sim.scenario.app_keys if k.app_key == app_key), None)
+
+    async def token(self, request: web.Request) -> web.Response:
+        body = await json_body(request)
+        key, secret = body.get("appkey", ""), body.get("appsecret", "")
+        if body.get("grant_type") != "client_credentials" or self._app_secret(key) != secret or not secret:
+            return kis_json({"error_description": "유효하지 않은 AppKey입니다.", "error_code": "EGW00103"}, 403)
+        now = self.sim.now()
+        last = self.sim.tokens_by_key.get(key)
+        if last and (now - last["issued"]).total_seconds() < self.sim.scenario.token_min_interval:
+            return kis_json({"error_description": "접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)",
+                             "error_code": codes.TOKEN_TOO_OFTEN}, 403)
+        return kis_json(self._issue(key, now))
+
+    def _issue(self, key: str, now: datetime) -> dict:
+        token = secrets.token_urlsafe(48)
+        expires = now + timedelta(seconds=self.sim.scenario.token_ttl)
+        self.sim.tokens[token] = {"app_key": key, "expires": expires}
+        self.sim.tokens_by_key[key] = {"token": token, "issued": now}
+        return {"access_token": token, "token_type": "Bearer", "expires_in": self.sim.scenario.token_ttl,
+                "access_token_token_expired": expires.strftime("%Y-%m-%d %H:%M:%S")}
+
+    async def revoke(self, request: web.Request) -> web.Response:
+        body = await json_body(request)
+        self.sim.tokens.pop(body.get("token", ""), None)
+        return kis_json({"code": 200, "message": "접근토큰 폐기에 성공하였습니다"})
+
+    async def approval(self, request: web.Request) -> web.Response:
+        body = await json_body(request)
+        key = body.get("appkey", "")
+        if self._app_secret(key) != body.get("secretkey") or not key:
+            return kis_json({"error_description": "유효하지 않은 AppKey입니다.", "error_code": "EGW00103"}, 403)
+        approval = secrets.token_hex(18)
+        self.sim.approval_keys.add(approval)
+        return kis_json({"approval_key": approval})
+
+    async def hashkey(self, request: web.Request) -> web.Response:
+        if self._app_secret(request.headers.get("appkey", "")) != request.headers.get("appsecret"):
+            raise KisReply(codes.BAD_APPKEY, 500)
+        text = await request.text()
+        return kis_json({"BODY": json.loads(text or "{}"), "HASH": hashlib.sha256(text.encode()).hexdigest()})
+
+    def authorize(self, request: web.Request) -> str:
+        """Check headers, token and tr_id; returns the tr_id's meaning for the path."""
+        missing = [h for h in REQUIRED_HEADERS if not request.headers.get(h)]
+        if missing:
+            raise KisReply((codes.MISSING_HEADER[0], codes.MISSING_HEADER[1],
+                            f"{codes.MISSING_HEADER[2]} ({', '.join(missing)})"), 500)
+        auth = request.headers["authorization"]
+        token = self.sim.tokens.get(auth[7:] if auth.startswith("Bearer ") else "")
+        if token is None:
+            raise KisReply(codes.TOKEN_INVALID, 500)
+        if token["expires"] <= self.sim.now():
+            raise KisReply(codes.TOKEN_EXPIRED, 500)
+        key = request.headers["appkey"]
+        if token["app_key"] != key or self._app_secret(key) != request.headers["appsecret"]:
+            raise KisReply(codes.BAD_APPKEY, 500)
+        tr_id = request.headers["tr_id"]
+        meaning = TR_IDS.get(request.path, {}).get(tr_id)
+        if meaning is None or not env_allows(self.sim.scenario.env, tr_id):
+            raise KisReply(codes.BAD_TR_ID, 500)
+        return meaning
+
+    # ----------------------------------------------------------------- orders
+
+    def _account(self, body: dict) -> str:
+        return f"{field(body, 'CANO')}-{field(body, 'ACNT_PRDT_CD')}"
+
+    async def order_cash(self, request: web.Request) -> web.Response:
+        meaning = self.authorize(request)
+        body = await json_body(request)
+        side = Side.BUY if meaning == "buy" else Side.SELL
+        args = (self._account(body), field(body, "PDNO"), side, field(body, "ORD_DVSN"),
+                int_field(body, "ORD_QTY"), int_field(body, "ORD_UNPR"))
+        order = await self.sim.run_business(lambda: self.sim.place(*args, exchange=body.get("EXCG_ID_DVSN_CD") or "KRX"))
+        return self._ack(order, codes.OK)
+
+    async def rvsecncl(self, request: web.Request) -> web.Response:
+        self.authorize(request)
+        body = await json_body(request)
+        kind = {"01": "amend", "02": "cancel"}.get(field(body, "RVSE_CNCL_DVSN_CD"))
+        if kind is None:
+            raise KisReply(codes.BAD_BODY)
+        args = (self._account(body), field(body, "ORGN_ODNO"), kind, int_field(body, "ORD_QTY"),
+                int_field(body, "ORD_UNPR"), field(body, "QTY_ALL_ORD_YN") == "Y", body.get("ORD_DVSN", ""))
+        order = await self.sim.run_business(lambda: self.sim.change(*args))
+        return self._ack(order, codes.OK)
+
+    def _ack(self, order, code) -> web.Response:
+        return kis_json(envelope(code, output={"KRX_FWDG_ORD_ORGNO": ORGNO, "ODNO": order.odno,
+                                               "ORD_TMD": order.ord_tmd}))
+
+    # -------------------------------------------------------------- inquiries
+
+    async def daily_ccld(self, request: web.Request) -> web.Response:
+        self.authorize(request)
+        q = request.query
+        account = f"{q.get('CANO', '')}-{q.get('ACNT_PRDT_CD', '')}"
+        rows = self.sim.books(account, q.get("INQR_STRT_DT", ""), q.get("INQR_END_DT", ""), q.get("PDNO", ""),
+                              q.get("ODNO", ""), q.get("SLL_BUY_DVSN_CD", "00"), q.get("CCLD_DVSN", "00"))
+        if q.get("INQR_DVSN", "00") == "00":
+            rows.reverse()
+        start = int(q.get("CTX_AREA_NK100", "").strip() or 0) if request.headers.get("tr_cont") == "N" else 0
+        size = self.sim.scenario.page_size
+        page, more = rows[start:start + size], start + size < len(rows)
+        totals = {"tot_ord_qty": str(sum(int(r["ord_qty"]) for r in rows)),
+                  "tot_ccld_qty": str(sum(int(r["tot_ccld_qty"]) for r in rows)),
+                  "tot_ccld_amt": str(sum(int(r["tot_ccld_amt"]) for r in rows))}
+        data = envelope(codes.INQUIRY_OK, ctx_area_fk100=account.ljust(20), output1=page, output2=totals,
+                        ctx_area_nk100=str(start + size) if more else "")
+        return kis_json(data, headers={"tr_cont": "M" if more else "D", "tr_id": request.headers["tr_id"]})
+
+    async def psbl_rvsecncl(self, request: web.Request) -> web.Response:
+        self.authorize(request)
+        account = f"{request.query.get('CANO', '')}-{request.query.get('ACNT_PRDT_CD', '')}"
+        rows = [r for r in self.sim.books(account, "", "", "", "", "00", "02") if int(r["rmn_qty"]) > 0]
+        return kis_json(envelope(codes.INQUIRY_OK, output=rows), headers={"tr_cont": "D"})
+
+    async def balance(self, request: web.Request) -> web.Response:
+        self.authorize(request)
+        account = f"{request.query.get('CANO', '')}-{request.query.get('ACNT_PRDT_CD', '')}"
+        return kis_json(envelope(codes.INQUIRY_OK, **self.sim.balance(account)), headers={"tr_cont": "D"})
+
+    async def psbl_order(self, request: web.Request) -> web.Response:
+        self.authorize(request)
+        q = request.query
+        account = f"{q.get('CANO', '')}-{q.get('ACNT_PRDT_CD', '')}"
+        return kis_json(envelope(codes.INQUIRY_OK, output=self.sim.buying_power(account, q.get("PDNO", ""),
+                                                                                 q.get("ORD_UNPR", "0"))))
+
+    async def price(self, request: web.Request) -> web.Response:
+        self.authorize(request)
+        code = request.query.get("FID_INPUT_ISCD", "")
+        quote = self.sim.quote(code)
+        if quote is None:
+            raise KisReply(codes.UNKNOWN_SYMBOL)
+        return kis_json(envelope(codes.INQUIRY_OK, output=quote))
+
+
+def reject_reply(exc: Reject) -> web.Response:
+    return kis_json(envelope(exc.code, output={}))

@@ -1,0 +1,47 @@
+"""The optional state file: a restarted simulator keeps its orders, prices, balances, tokens and numbering."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kisoms.domain.codes import Side
+from kisoms.sim.venue import SimOrder
+
+if TYPE_CHECKING:
+    from kisoms.sim.server import Simulator
+
+
+def snapshot(sim: "Simulator") -> dict:
+    v = sim.venue
+    return {
+        "next_no": v.next_no, "prices": v.prices,
+        "orders": [{**asdict(o), "side": o.side.value} for o in v.orders.values()],
+        "accounts": {k: {"cash": a.cash, "holdings": a.holdings} for k, a in v.accounts.items()},
+        "tokens": {t: {"app_key": d["app_key"], "expires": d["expires"].isoformat()} for t, d in sim.tokens.items()},
+        "approval_keys": sorted(sim.approval_keys),
+    }
+
+
+def save_state(sim: "Simulator", path: Path) -> None:
+    """Write atomically: a crash mid-write leaves the previous state."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(snapshot(sim), ensure_ascii=False))
+    os.replace(tmp, path)
+
+
+def load_state(sim: "Simulator", path: Path) -> None:
+    data = json.loads(path.read_text())
+    v = sim.venue
+    v.next_no, v.prices = data["next_no"], {**v.prices, **data["prices"]}
+    v.orders = {o["odno"]: SimOrder(**{**o, "side": Side(o["side"])}) for o in data["orders"]}
+    for key, acct in data["accounts"].items():
+        if key in v.accounts:
+            v.accounts[key].cash, v.accounts[key].holdings = acct["cash"], acct["holdings"]
+    sim.tokens = {t: {"app_key": d["app_key"], "expires": datetime.fromisoformat(d["expires"])}
+                  for t, d in data.get("tokens", {}).items()}
+    sim.approval_keys = set(data.get("approval_keys", []))
