@@ -6,9 +6,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from kisoms.domain.codes import ACCOUNT_PATTERN, Exchange, OrderType, Side
+
+_ENUM_FIELDS = {"side": (Side, str.lower), "order_type": (OrderType, str.lower), "exchange": (Exchange, str.upper)}
 
 
 class ApprovedOrderIntent(BaseModel):
@@ -38,13 +40,15 @@ class ApprovedOrderIntent(BaseModel):
 
     @field_validator("side", "order_type", "exchange", mode="before")
     @classmethod
-    def _enum_text(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) and not value.isupper() else value
-
-    @field_validator("exchange", mode="before")
-    @classmethod
-    def _exchange_upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
+    def _enum_text(cls, value: Any, info: ValidationInfo) -> Any:
+        """Case-insensitive enum text ("buy", "BUY"; "krx", "KRX"), in JSON and Python input alike."""
+        enum, fold = _ENUM_FIELDS[info.field_name]
+        if not isinstance(value, str):
+            return value
+        try:
+            return enum(fold(value.strip()))
+        except ValueError:
+            return value  # let pydantic name the allowed values
 
     @field_validator("signal_ts")
     @classmethod
