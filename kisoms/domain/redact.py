@@ -1,30 +1,62 @@
-"""Removing secrets from anything that may reach logs, audit payloads or error messages."""
+"""Removing secrets from anything that may reach logs, audit payloads or error messages.
+
+``redact(payload)`` returns a deep copy of a JSON-like structure (dicts, lists, tuples, scalars) in which
+
+- the value of every secret key is replaced by ``***``. Keys match case-insensitively and ignoring ``-``
+  and ``_`` (``appkey``, ``AppKey``, ``app_key`` and ``app-key`` are one key): the names in
+  ``SECRET_KEYS``, and any name ending in one of ``SECRET_SUFFIXES`` (``refresh_token``, ``client_secret``);
+- a string that is a bearer token (``"Bearer eyJ..."``) becomes ``***``; a bearer token or a JWT inside
+  a longer string (an error message, a log line) is masked in place.
+
+Keys such as ``access_token_token_expired`` (an expiry time) or ``token_type`` ("Bearer") are not secret.
+Tuples come back as lists (JSON has no tuples); dict keys are kept as they are.
+"""
 
 from __future__ import annotations
 
+import copy
+import re
 from typing import Any
 
 MASK = "***"
+# Normalised: lower case, without "-" and "_".
 SECRET_KEYS = frozenset({
-    "appkey", "appsecret", "secretkey", "authorization", "access_token", "approval_key", "token", "hashkey",
-    "app_key", "app_secret", "secret", "password",
+    "appkey", "appsecret", "secretkey", "authorization", "accesstoken", "approvalkey", "token", "hashkey",
+    "secret", "password", "passwd", "apikey", "privatekey", "cookie", "setcookie", "proxyauthorization",
 })
+SECRET_SUFFIXES = ("token", "secret", "password", "appkey", "secretkey", "approvalkey")
+
+_WHOLE_BEARER = re.compile(r"\s*bearer\s+\S+\s*", re.IGNORECASE)
+_BEARER_IN_TEXT = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
+_JWT_IN_TEXT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
-def _is_secret_key(key: Any) -> bool:
-    return isinstance(key, str) and key.strip().lower() in SECRET_KEYS
+def normalise_key(key: str) -> str:
+    """``"App-Key"`` -> ``"appkey"``: the form secret names are compared in."""
+    return key.strip().lower().replace("-", "").replace("_", "")
 
 
-def _looks_like_bearer(value: Any) -> bool:
-    return isinstance(value, str) and value.strip().lower().startswith("bearer ")
+def is_secret_key(key: Any) -> bool:
+    """True when the value under ``key`` must never be shown."""
+    if not isinstance(key, str):
+        return False
+    name = normalise_key(key)
+    return name in SECRET_KEYS or name.endswith(SECRET_SUFFIXES)
+
+
+def redact_text(text: str) -> str:
+    """``***`` for a bearer token; otherwise the text with embedded bearer tokens and JWTs masked."""
+    if _WHOLE_BEARER.fullmatch(text):
+        return MASK
+    return _JWT_IN_TEXT.sub(MASK, _BEARER_IN_TEXT.sub(rf"\1 {MASK}", text))
 
 
 def redact(payload: Any) -> Any:
     """A deep copy of JSON-like ``payload`` with secret values replaced by ``***``."""
     if isinstance(payload, dict):
-        return {k: MASK if _is_secret_key(k) else redact(v) for k, v in payload.items()}
+        return {k: MASK if is_secret_key(k) else redact(v) for k, v in payload.items()}
     if isinstance(payload, (list, tuple)):
         return [redact(v) for v in payload]
-    if _looks_like_bearer(payload):
-        return MASK
-    return payload
+    if isinstance(payload, str):
+        return redact_text(payload)
+    return copy.deepcopy(payload)

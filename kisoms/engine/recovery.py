@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from kisoms.domain.order import Order
-from kisoms.domain.states import OrderEvent
+from kisoms.domain.states import OrderEvent, OrderStatus
 from kisoms.engine.clock import kst_ymd
 from kisoms.engine.matching import Match, find_sent_order
 from kisoms.engine.runtime import Runtime
@@ -137,6 +137,10 @@ def _not_found(rt: Runtime, order: Order, request, source: str) -> Order:
                       raw_payload={"reason": "the broker never booked this request"}, order_fields={})
     if rt.settings.ambiguity.policy == "resend":
         return resend(rt, order, request, source)
+    if order.status is OrderStatus.SENDING:  # a crash left the claim: its outcome is now officially unknown
+        order = rt.ledger.settle_request(request.id, state="unknown", order_id=order.id,
+                                         event=OrderEvent.SEND_AMBIGUOUS, source=source,
+                                         raw_payload={"reason": "claimed, not found at the broker"})
     return _halt(rt, order, f"order {order.id} ({order.side.value} {order.qty} {order.symbol}) may or may not "
                             "be at the broker: not found in its books within the lookup window", source)
 
