@@ -36,7 +36,7 @@ def order_dict(order) -> dict[str, Any]:
 
 def print_json(data: Any) -> None:
     """One JSON document on stdout."""
-    print(json.dumps(data, ensure_ascii=False, default=str))
+    print(json.dumps(data, ensure_ascii=False, default=str), flush=True)
 
 
 def _status(text: str) -> str:

@@ -5,8 +5,8 @@
 - the value of every secret key is replaced by ``***``. Keys match case-insensitively and ignoring ``-``
   and ``_`` (``appkey``, ``AppKey``, ``app_key`` and ``app-key`` are one key): the names in
   ``SECRET_KEYS``, and any name ending in one of ``SECRET_SUFFIXES`` (``refresh_token``, ``client_secret``);
-- a string that is a bearer token (``"Bearer eyJ..."``) becomes ``***``; a bearer token or a JWT inside
-  a longer string (an error message, a log line) is masked in place.
+- a string that is a bearer token (``"Bearer eyJ..."``) becomes ``***``; a bearer token (8+ characters)
+  or a JWT inside a longer string (an error message, a log line) is masked in place.
 
 Keys such as ``access_token_token_expired`` (an expiry time) or ``token_type`` ("Bearer") are not secret.
 Tuples come back as lists (JSON has no tuples); dict keys are kept as they are.
@@ -27,7 +27,7 @@ SECRET_KEYS = frozenset({
 SECRET_SUFFIXES = ("token", "secret", "password", "appkey", "secretkey", "approvalkey")
 
 _WHOLE_BEARER = re.compile(r"\s*bearer\s+\S+\s*", re.IGNORECASE)
-_BEARER_IN_TEXT = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
+_BEARER_IN_TEXT = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
 _JWT_IN_TEXT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
@@ -58,5 +58,6 @@ def redact(payload: Any) -> Any:
     if isinstance(payload, (list, tuple)):
         return [redact(v) for v in payload]
     if isinstance(payload, str):
-        return redact_text(payload)
+        masked = redact_text(payload)
+        return payload if masked == payload else masked  # keeps str subclasses (enums) intact
     return copy.deepcopy(payload)

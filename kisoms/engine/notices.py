@@ -3,7 +3,10 @@
 Notices are fast but not authoritative: they can be duplicated, reordered or lost, and KIS does not
 replay them after a disconnect. So a fill is recorded under a dedupe key (order no + time + qty +
 price; KIS has no execution id), a fill that would overfill is flagged rather than applied, and the
-cumulative truth of inquire-daily-ccld (``reconcile``) has the last word. A notice for a number we do
+cumulative truth of inquire-daily-ccld (``reconcile``) has the last word. Two cases are handed to it
+(the watcher re-checks the books once per burst): a key already seen (a duplicate, or a second real fill
+of the same qty and price in the same second) and a fill for an order whose fills reconcile already
+inferred (the notice may be one of them; counting it again would overfill or run ahead of the books). A notice for a number we do
 not know is recorded as an external order, never dropped.
 """
 
@@ -24,7 +27,7 @@ SOURCE = "notice"
 
 @dataclass(frozen=True)
 class NoticeResult:
-    """What one notice did: ``applied``, ``duplicate``, ``ignored`` or ``external``."""
+    """What one notice did: ``applied``, ``duplicate``, ``deferred`` (to the books), ``ignored``, ``external``."""
 
     outcome: str
     order_id: int | None = None
@@ -35,8 +38,17 @@ def _legal(order: Order, event: OrderEvent) -> bool:
     return (order.status, event) in TRANSITIONS
 
 
+def _covered_by_inference(rt: Runtime, order: Order) -> bool:
+    """True when reconcile already inferred fills for this order: a late notice may be one of them."""
+    return any(f.source == "reconcile" for f in rt.ledger.fills(order.id))
+
+
 def _apply_fill(rt: Runtime, order: Order, notice, ymd: str) -> NoticeResult:
     key = Fill.notice_key(ymd, notice.odno, notice.cntg_hour, notice.cntg_qty, notice.cntg_unpr)
+    if _covered_by_inference(rt, order):
+        rt.ledger.publish("notice.deferred", {"reason": "order has inferred fills; the broker's cumulative "
+                                              "books decide", **notice_payload(notice)}, order_id=order.id)
+        return NoticeResult("deferred", order.id, key)
     fill = Fill(order_id=order.id, broker_order_no=notice.odno, qty=notice.cntg_qty, price=notice.cntg_unpr,
                 fill_time=notice.cntg_hour, source=SOURCE, dedupe_key=key)
     updated = rt.ledger.record_fill(order.id, fill, raw_payload=notice_payload(notice))

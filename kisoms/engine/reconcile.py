@@ -26,6 +26,7 @@ from kisoms.engine.clock import kst_date, kst_ymd
 from kisoms.engine.matching import is_original
 from kisoms.engine.recovery import recover
 from kisoms.engine.runtime import Runtime
+from kisoms.errors import CorrectionRefused, StaleOrder
 
 SOURCE = "reconcile"
 
@@ -69,6 +70,15 @@ class BrokerOrder:
 
 def _ymd_date(ymd: str) -> date:
     return date(int(ymd[:4]), int(ymd[4:6]), int(ymd[6:]))
+
+
+def _by_origin(rows: list) -> dict[str, list]:
+    """Amend/cancel rows grouped by the number they changed (ORGN_ODNO)."""
+    grouped: dict[str, list] = defaultdict(list)
+    for row in rows:
+        if not is_original(row):
+            grouped[row.orgn_odno].append(row)
+    return grouped
 
 
 def chain(rows_by_origin: dict, numbers: set[str]) -> list:
@@ -145,10 +155,7 @@ class Reconciler:
 
     def reconcile_account(self, account: str, orders: list[Order]) -> None:
         rows = self.fetch(account, orders)
-        rows_by_origin: dict[str, list] = defaultdict(list)
-        for row in rows:
-            if not is_original(row):
-                rows_by_origin[row.orgn_odno].append(row)
+        rows_by_origin = _by_origin(rows)
         claimed: set[str] = set()
         for order in orders:
             claimed |= self.reconcile_order(order, rows, rows_by_origin)
@@ -158,14 +165,53 @@ class Reconciler:
 
     def reconcile_order(self, order: Order, rows: list, rows_by_origin: dict) -> set[str]:
         numbers = {n.broker_order_no for n in self.rt.ledger.broker_numbers(order.id) if n.broker_order_no}
-        mine = [r for r in rows if r.odno in numbers and r.ord_dt == order.order_date]
         extra = chain(rows_by_origin, set(numbers))
         for row in extra:
             self.adopt_change(order, row)
-        view = broker_order(order, mine + extra, kst_ymd(self.rt.clock.now()))
-        if view is not None:
-            self.apply_view(self.rt.ledger.get(order.id) if not self.dry_run else order, view)
+        view = self.view_of(order, rows, rows_by_origin)
+        if view is not None and not self.apply_view(order, view) and not self.dry_run:
+            self.second_look(order)
         return numbers | {r.odno for r in extra}
+
+    def view_of(self, order: Order, rows: list, rows_by_origin: dict) -> BrokerOrder | None:
+        """The broker's view of one order from the account's rows."""
+        numbers = {n.broker_order_no for n in self.rt.ledger.broker_numbers(order.id) if n.broker_order_no}
+        mine = [r for r in rows if r.odno in numbers and r.ord_dt == order.order_date]
+        return broker_order(order, mine + chain(rows_by_origin, set(numbers)), kst_ymd(self.rt.clock.now()))
+
+    def second_look(self, order: Order) -> None:
+        """The ledger moved past our snapshot (a notice, another process): judge on fresh books only."""
+        day = _ymd_date(order.order_date)
+        rows = self.rt.client.inquire_daily_ccld(order.account, day, kst_date(self.rt.clock.now()),
+                                                 symbol=order.symbol)
+        view = self.view_of(order, rows, _by_origin(rows))
+        if view is not None and not self.apply_view(order, view, last_look=True):
+            self.report.unresolved.append(f"order {order.id}: changed under reconcile twice; run it again")
+
+    def apply_view(self, order: Order, bo: BrokerOrder, *, last_look: bool = False) -> bool:
+        """Force one order to ``bo``. False when the snapshot may be stale and a second look is due."""
+        order = order if self.dry_run else self.rt.ledger.get(order.id)
+        target = broker_status(bo.view)
+        if order.status in PENDING and self.rt.ledger.open_requests(order.id):
+            target = order.status if target not in (OrderStatus.FILLED,) else target
+        if (target, bo.view.filled, bo.view.cancelled, bo.amount) == (
+                order.status, order.filled_qty, order.cancelled_qty, order.filled_amount):
+            return True
+        problem = correction_problem(order.quantities, bo.view)
+        if problem:
+            if last_look or self.dry_run:
+                self.report.unresolved.append(f"order {order.id}: {problem}")
+            return last_look or self.dry_run
+        if not self.dry_run:
+            try:
+                self.rt.ledger.correct(order.id, target, source=SOURCE, raw_payload={"rows": [r.raw for r in bo.rows]},
+                                       quantities=bo.view.quantities, filled_amount=bo.amount,
+                                       inferred_fill=_inferred_fill(order, bo), expected_version=order.version,
+                                       **({"broker_order_no": bo.live_number} if bo.live_number else {}))
+            except (StaleOrder, CorrectionRefused):
+                return last_look
+        self.report.changes.append(Change(order.id, order.status.value, target.value, _describe(order, bo)))
+        return True
 
     def adopt_change(self, order: Order, row) -> None:
         detail = f"{'cancel' if row.is_cancel else 'amend'} {row.odno} of {row.orgn_odno} found at the broker"
@@ -174,25 +220,6 @@ class Reconciler:
             self.rt.ledger.map_change(order.id, kind="cancel" if row.is_cancel else "modify",
                                       broker_order_no=row.odno, krx_orgno=row.ord_gno_brno, order_date=row.ord_dt,
                                       raw_payload=row.raw, source=SOURCE)
-
-    def apply_view(self, order: Order, bo: BrokerOrder) -> None:
-        target = broker_status(bo.view)
-        if order.status in PENDING and self.rt.ledger.open_requests(order.id):
-            target = order.status if target not in (OrderStatus.FILLED,) else target
-        same = (target, bo.view.filled, bo.view.cancelled, bo.amount) == (
-            order.status, order.filled_qty, order.cancelled_qty, order.filled_amount)
-        if same:
-            return
-        problem = correction_problem(order.quantities, bo.view)
-        if problem:
-            self.report.unresolved.append(f"order {order.id}: {problem}")
-            return
-        self.report.changes.append(Change(order.id, order.status.value, target.value, _describe(order, bo)))
-        if not self.dry_run:
-            self.rt.ledger.correct(order.id, target, source=SOURCE, raw_payload={"rows": [r.raw for r in bo.rows]},
-                                   quantities=bo.view.quantities, filled_amount=bo.amount,
-                                   inferred_fill=_inferred_fill(order, bo),
-                                   **({"broker_order_no": bo.live_number} if bo.live_number else {}))
 
     def record_external(self, account: str, rows: list, rows_by_origin: dict, claimed: set[str]) -> None:
         for row in rows:

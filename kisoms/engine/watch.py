@@ -42,6 +42,7 @@ class Watcher:
         self.rt = rt
         self.poll = poll or not rt.connection.ws_url
         self.status = WatchStatus()
+        self._recheck = False
 
     def gap_fill(self) -> None:
         """Bring every open order up to the broker's books (notices may have been missed)."""
@@ -90,6 +91,9 @@ class Watcher:
                 self._on_state(item)
             else:
                 self._on_notice(item)
+            if self._recheck and stream.queue.empty():  # once per burst, not once per notice
+                self._recheck = False
+                self.gap_fill()
 
     def _on_state(self, state: ConnectionState) -> None:
         self.status.last_heartbeat = self.rt.clock.monotonic()
@@ -106,5 +110,7 @@ class Watcher:
         self.status.last_heartbeat = self.rt.clock.monotonic()
         result = apply_notice(self.rt, notice)
         crash_point("watch_after_notice")
-        if result.outcome == "external":
-            self.gap_fill()  # a number we do not know may be ours whose reply is not recorded yet
+        # duplicate/deferred: the cumulative books decide (see notices.py). external: the number may be
+        # ours, its reply not recorded yet.
+        if result.outcome in ("duplicate", "deferred", "external"):
+            self._recheck = True

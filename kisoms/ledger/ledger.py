@@ -241,9 +241,10 @@ class Ledger:
                        event_payload=payload, audit_payload={**payload, "raw": raw})
             return new
 
-    def external_orders(self) -> list[dict]:
-        """Every external order (raw parsed), first seen first."""
-        return external.select_all(self.conn)
+    def external_orders(self, *, include_claimed: bool = False) -> list[dict]:
+        """Every external order (raw parsed), first seen first; ``claimed_by_order_id`` is set on one that
+        turned out to be ours (its notice arrived before our reply was recorded)."""
+        return external.select_all(self.conn, include_claimed=include_claimed)
 
     def set_halt(self, reason: str, *, source: str) -> None:
         """Turn the kill switch on (persistent); a second call replaces the reason (both are audited)."""

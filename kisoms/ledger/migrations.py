@@ -146,8 +146,28 @@ def _v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+_CLAIM_EXTERNAL = """UPDATE external_orders SET claimed_by_order_id = NEW.order_id
+            WHERE order_date = NEW.order_date AND broker_order_no = NEW.broker_order_no
+              AND claimed_by_order_id IS NULL;"""
+
+V2_STATEMENTS: tuple[str, ...] = (
+    # A number first seen as external (its notice beat our own reply) is claimed when mapped to an order.
+    "ALTER TABLE external_orders ADD COLUMN claimed_by_order_id INTEGER REFERENCES orders (id)",
+    f"""CREATE TRIGGER external_claimed_on_insert AFTER INSERT ON broker_order_map
+        WHEN NEW.broker_order_no IS NOT NULL BEGIN {_CLAIM_EXTERNAL} END""",
+    f"""CREATE TRIGGER external_claimed_on_update AFTER UPDATE OF broker_order_no ON broker_order_map
+        WHEN NEW.broker_order_no IS NOT NULL BEGIN {_CLAIM_EXTERNAL} END""",
+)
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    """External orders can be claimed by the order whose number they turn out to be."""
+    for statement in V2_STATEMENTS:
+        conn.execute(statement)
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1]
+MIGRATIONS: list[Migration] = [_v1, _v2]
 
 
 def latest_version() -> int:

@@ -336,12 +336,12 @@ class Simulator:
     async def _ws_message(self, ws: web.WebSocketResponse, text: str) -> None:
         try:
             data = json.loads(text)
+            if data["header"].get("tr_id") == "PINGPONG":
+                return  # the client's echo of our heartbeat: no body, no reply
             header, body = data["header"], data["body"]["input"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             await ws.send_str(json.dumps(self._ws_error("", "OPSP0007", "JSON PARSING ERROR : invalid json format")))
             return
-        if header.get("tr_id") == "PINGPONG":
-            return  # the client's echo
         await ws.send_str(json.dumps(self._subscribe(ws, header, body)))
 
     def _ws_error(self, tr_id: str, msg_cd: str, msg1: str) -> dict:

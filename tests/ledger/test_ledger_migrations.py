@@ -48,11 +48,28 @@ def test_migrates_forward_from_the_previous_version(path, monkeypatch):
     def v2(conn):
         conn.execute("ALTER TABLE orders ADD COLUMN note TEXT DEFAULT 'v2'")
 
+    before = migrations.latest_version()
     monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS + [v2])
     with Ledger(path) as ledger:
         assert ledger.get(order.id) == order
         assert ledger.conn.execute("SELECT note FROM orders").fetchone()[0] == "v2"
-    assert user_version(path) == 2
+    assert user_version(path) == before + 1
+
+
+def test_a_version_1_file_is_migrated_keeping_its_rows(path, monkeypatch):
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+    with Ledger(path) as ledger:
+        order, _ = ledger.create_or_get(make_order(), source="t")
+        ledger.record_external(order_date="20260105", broker_order_no="0000000042", account="12345678-01",
+                               symbol="005930", side="buy", qty=1, price=70000, raw={})
+    assert user_version(path) == 1
+    monkeypatch.undo()
+    with Ledger(path) as ledger:
+        assert ledger.get(order.id) == order
+        [ext] = ledger.external_orders()
+        assert ext["broker_order_no"] == "0000000042" and ext["claimed_by_order_id"] is None
+        assert ledger.verify_audit_chain() > 0
+    assert user_version(path) == migrations.latest_version()
 
 
 def test_a_failing_migration_changes_nothing(path, monkeypatch):
@@ -63,10 +80,11 @@ def test_a_failing_migration_changes_nothing(path, monkeypatch):
         conn.execute("ALTER TABLE orders ADD COLUMN half TEXT")
         conn.execute("THIS IS NOT SQL")
 
+    before = migrations.latest_version()
     monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS + [bad])
     with pytest.raises(LedgerError):
         Ledger(path)
-    assert user_version(path) == 1
+    assert user_version(path) == before
     conn = sqlite3.connect(path)
     assert "half" not in [r[1] for r in conn.execute("PRAGMA table_info(orders)")]
     conn.close()

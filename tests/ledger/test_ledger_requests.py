@@ -180,3 +180,27 @@ def test_map_change_found_at_the_broker(ledger):
     assert (req.kind, req.state, req.broker_order_no) == ("cancel", "accepted", "0000150")
     assert ledger.events_since(0)[-1].kind == "request.mapped"
     assert ledger.get(order.id).version == order.version
+
+
+def _external(ledger, no):
+    return ledger.record_external(order_date=DAY, broker_order_no=no, account="50000001-01", symbol="005930",
+                                  side="buy", qty=10, price=70000, raw={"ODNO": no})
+
+
+def test_an_external_number_that_turns_out_ours_is_claimed_when_mapped(ledger):
+    order, map_id = claimed(ledger)
+    assert _external(ledger, "0000123") is True  # its notice beat our reply
+    ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                          source="submit", map_fields=number("0000123"), order_fields=number("0000123"))
+    assert ledger.external_orders() == []
+    [ext] = ledger.external_orders(include_claimed=True)
+    assert ext["claimed_by_order_id"] == order.id
+
+
+def test_a_mapped_number_is_never_recorded_as_external(ledger):
+    order = accepted(ledger)
+    assert _external(ledger, "0000123") is False
+    assert ledger.map_change(order.id, kind="cancel", broker_order_no="0000124", krx_orgno="91252",
+                             order_date=DAY, source="reconcile")
+    assert _external(ledger, "0000124") is False
+    assert ledger.external_orders(include_claimed=True) == []
