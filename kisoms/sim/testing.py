@@ -65,9 +65,9 @@ class SimHandle:
 
 
 @contextmanager
-def running_simulator(scenario: Scenario | None = None, seed: int = 0, state_file=None,
-                      **overrides) -> Iterator[SimHandle]:
-    """A simulator on free loopback ports, running until the block ends."""
+def running_simulator(scenario: Scenario | None = None, seed: int = 0, state_file=None, port: int = 0,
+                      ws_port: int = 0, **overrides) -> Iterator[SimHandle]:
+    """A simulator on loopback (free ports unless given), running until the block ends."""
     scenario = (scenario or default_scenario()).model_copy(update=overrides)
     sim = Simulator(scenario, seed=seed, state_file=state_file)
     loop = asyncio.new_event_loop()
@@ -75,7 +75,7 @@ def running_simulator(scenario: Scenario | None = None, seed: int = 0, state_fil
 
     def run() -> None:
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(sim.start())
+        loop.run_until_complete(sim.start(port=port, ws_port=ws_port))
         started.set()
         loop.run_forever()
 

@@ -45,13 +45,18 @@ class LineReader:
                 return event
 
 
+def watch_process(config, *args, env=None) -> tuple[subprocess.Popen, LineReader]:
+    """`kisoms --json watch` in a real process, its stdout read line by line."""
+    full_env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring", **(env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "kisoms", "--config", str(config), "--json", "watch", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=full_env)
+    return proc, LineReader(proc.stdout)
+
+
 def test_watch_json_streams_fills_from_the_websocket(sim, tmp_path, rt):
     config = write_config(sim, tmp_path)
-    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
-    proc = subprocess.Popen([sys.executable, "-m", "kisoms", "--config", str(config), "--json", "watch"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc, reader = watch_process(config)
     try:
-        reader = LineReader(proc.stdout)
         reader.wait_for(lambda e: e["kind"] == "connection.connected")
         order = submit(rt, intent(price=70000)).order
         sim.admin.set_price("005930", 70000)
@@ -64,7 +69,7 @@ def test_watch_json_streams_fills_from_the_websocket(sim, tmp_path, rt):
         assert rt.ledger.external_orders() == []
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=WAIT) == 0, proc.stderr.read()
+        assert proc.wait(timeout=WAIT) == 0
 
 
 async def _run_watcher(rt, body):
