@@ -54,6 +54,8 @@ def _show_report(report, as_json: bool) -> None:
         console.print(f"  order {c.order_id}: {c.before} → {c.after} ({c.detail})", highlight=False)
     for e in report.external:
         console.print(f"  [yellow]not placed by kisoms[/]: {e}", highlight=False)
+    for line in report.in_flight:
+        console.print(f"  in flight: {line}", highlight=False)
     for u in report.unresolved:
         console.print(f"  [bold red]unresolved[/]: {u}", highlight=False)
 

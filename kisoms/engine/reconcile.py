@@ -49,6 +49,7 @@ class ReconcileReport:
     external: list[dict] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
+    in_flight: list[str] = field(default_factory=list)  # being sent or resolved by another process now
 
     @property
     def in_sync(self) -> bool:
@@ -129,6 +130,7 @@ class Reconciler:
         if not self.dry_run:
             rec = recover(self.rt, SOURCE, wait=False)
             self.report.recovered, self.report.unresolved = rec.resolved, list(rec.unresolved)
+            self.report.in_flight = [f"order {i}: a request is in flight in another process" for i in rec.skipped_live]
         orders = self.orders_to_check()
         by_account: dict[str, list[Order]] = defaultdict(list)
         for order in orders:
@@ -186,10 +188,11 @@ class Reconciler:
                                                  symbol=order.symbol)
         view = self.view_of(order, rows, _by_origin(rows))
         if view is not None and not self.apply_view(order, view, last_look=True):
-            self.report.unresolved.append(f"order {order.id}: changed under reconcile twice; run it again")
+            self.report.in_flight.append(f"order {order.id}: kept changing while reconcile looked; next run checks it")
 
     def apply_view(self, order: Order, bo: BrokerOrder, *, last_look: bool = False) -> bool:
-        """Force one order to ``bo``. False when the snapshot may be stale and a second look is due."""
+        """Force one order to ``bo``. False when the snapshot may be stale (the ledger moved past it, or
+        moved while we wrote): a second look is due, or on the last look, the next run."""
         order = order if self.dry_run else self.rt.ledger.get(order.id)
         target = broker_status(bo.view)
         if order.status in PENDING and self.rt.ledger.open_requests(order.id):
@@ -209,7 +212,7 @@ class Reconciler:
                                        inferred_fill=_inferred_fill(order, bo), expected_version=order.version,
                                        **({"broker_order_no": bo.live_number} if bo.live_number else {}))
             except (StaleOrder, CorrectionRefused):
-                return last_look
+                return False
         self.report.changes.append(Change(order.id, order.status.value, target.value, _describe(order, bo)))
         return True
 

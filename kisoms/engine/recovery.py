@@ -8,8 +8,9 @@ cancel by the ORGN_ODNO that points at the number it changed. Not found when the
   message says what to check) or ``resend`` (UNKNOWN → SENDING, sent again);
 - an amend or cancel that the broker never booked simply did not happen (the order goes back to working).
 
-A ``sending`` row younger than its lease belongs to a process that may still be sending it; recovery
-leaves it alone until the lease runs out.
+A ``sending`` row younger than its lease belongs to a process that may still be sending it, and an
+``unknown`` row younger than the lookup window (plus slack) to a process still searching the books for
+it; recovery leaves both alone (reported as in flight, not as a discrepancy) until their time runs out.
 """
 
 from __future__ import annotations
@@ -46,10 +47,11 @@ def lease_seconds(rt: Runtime) -> float:
 
 
 def is_abandoned(rt: Runtime, request) -> bool:
-    """True when a ``sending`` request's owner has had more than its lease to settle it."""
-    if request.state != "sending":
-        return True
-    return rt.clock.now() - request.sent_at > timedelta(seconds=lease_seconds(rt))
+    """True when the request's owner has had its time: the lease for a ``sending`` claim, the lookup
+    window for an ``unknown`` one (its owner is still searching the books until then)."""
+    window = lease_seconds(rt) if request.state == "sending" else rt.settings.ambiguity.lookup_window
+    return rt.clock.now() - request.sent_at > timedelta(seconds=window + (LEASE_SLACK_SECONDS
+                                                                           if request.state != "sending" else 0))
 
 
 def books_for(rt: Runtime, order: Order, ymd: str) -> list:
