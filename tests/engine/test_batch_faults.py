@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from engine_helpers import broker_orders, inject, intent, make_settings
 from kisoms.engine.reconcile import reconcile
 from kisoms.engine.runtime import open_runtime
 from kisoms.engine.submit import submit
 from kisoms.errors import KisomsError
+from kisoms.sim.testing import running_simulator
 
 FAULTS = ["drop_response", "error_after_accept", "reset_after_accept", "error_before_accept",
           "reset_before_accept", "rate_limit", "token_expired", "delay"]
 
 
+@pytest.fixture
+def sim():
+    with running_simulator(rate_limit_per_sec=400) as handle:  # the broker's pace is not under test here
+        yield handle
+
+
 def test_two_hundred_intents_under_random_faults(sim, tmp_path):
     rng = random.Random(20261125)
-    settings = make_settings(sim, tmp_path, ambiguity={"policy": "resend", "lookup_window": 0.4,
+    settings = make_settings(sim, tmp_path, rate_per_sec=400, ambiguity={"policy": "resend", "lookup_window": 0.4,
                                                        "lookup_interval": 0.1},
                              retry={"read_timeout": 0.4, "deadline": 3.0})
     with open_runtime(settings) as rt:
