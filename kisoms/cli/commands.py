@@ -12,12 +12,12 @@ import typer
 from pydantic import ValidationError as PydanticValidationError
 
 from kisoms.cli.app import GlobalOptions, app
-from kisoms.cli.exit_codes import ExitCode
+from kisoms.cli.exit_codes import ExitCode, exit_code_for
 from kisoms.cli.render import console, order_dict, print_json, print_orders, print_trade
 from kisoms.config import load_settings
 from kisoms.domain.intent import ApprovedOrderIntent, parse_intent
 from kisoms.domain.states import NON_TERMINAL, OrderStatus
-from kisoms.errors import UsageError
+from kisoms.errors import Halted, KisomsError, UsageError
 
 STATUS_EXIT = {
     OrderStatus.REJECTED: ExitCode.BROKER_REJECT,
@@ -123,13 +123,41 @@ def submit(
     settings = load_settings(opts.config)
     intents = read_intents(intent) if intent else [intent_from_flags(
         settings, account, strategy, symbol, side, order_type, qty, price, signal_ts, exchange, tag)]
-    worst = ExitCode.OK
-    with runtime(ctx) as rt:
-        for item in intents:
-            result = submit_intent(rt, item)
+    if len(intents) == 1:
+        with runtime(ctx) as rt:
+            result = submit_intent(rt, intents[0])
             _show_submit(result, opts.json)
-            worst = max(worst, STATUS_EXIT.get(result.order.status, ExitCode.OK))
-    raise typer.Exit(int(worst))
+        raise typer.Exit(int(STATUS_EXIT.get(result.order.status, ExitCode.OK)))
+    with runtime(ctx) as rt:
+        raise typer.Exit(int(_submit_batch(rt, intents, submit_intent, opts.json)))
+
+
+def _submit_batch(rt, intents: list, submit_intent, as_json: bool) -> ExitCode:
+    """Every intent of a batch, each reported; one refused does not stop the rest. The kill switch does:
+    the intents after it are listed as not attempted. Returns the worst exit code."""
+    worst = ExitCode.OK
+    for n, item in enumerate(intents, 1):
+        try:
+            result = submit_intent(rt, item)
+        except KisomsError as exc:
+            code = exit_code_for(exc)
+            worst = max(worst, code)
+            _show_batch_error(n, str(exc), code, as_json)
+            if isinstance(exc, Halted):
+                _show_batch_error(n + 1, f"intents {n + 1}..{len(intents)} not attempted: halted",
+                                  code, as_json) if n < len(intents) else None
+                break
+            continue
+        _show_submit(result, as_json)
+        worst = max(worst, STATUS_EXIT.get(result.order.status, ExitCode.OK))
+    return worst
+
+
+def _show_batch_error(n: int, message: str, code: ExitCode, as_json: bool) -> None:
+    if as_json:
+        print_json({"intent": n, "error": message, "exit_code": int(code)})
+    else:
+        typer.echo(f"error: intent {n}: {message}", err=True)
 
 
 def _show_submit(result, as_json: bool) -> None:

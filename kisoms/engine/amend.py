@@ -60,7 +60,7 @@ def _send_change(rt: Runtime, order: Order, kind: str, event: OrderEvent, reques
                  accepted_fields: dict, source: str) -> Order:
     ensure_not_halted(rt)
     claimed = rt.ledger.claim_request(order.id, event=event, kind=kind, request=request,
-                                      tr_id="order-rvsecncl", source=source, expected_version=order.version)
+                                      tr_id=rt.client.tr.rvsecncl, source=source, expected_version=order.version)
     if claimed is None:
         raise ValidationError([Problem("CONCURRENT_CHANGE", f"order {order.id} changed meanwhile; look again")])
     order, map_id = claimed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from kisoms.domain.codes import ord_unpr
+from kisoms.domain.codes import Side, ord_unpr
 from kisoms.domain.idempotency import intent_key
 from kisoms.domain.intent import ApprovedOrderIntent
 from kisoms.domain.order import Order
@@ -86,6 +86,11 @@ def order_cash_request(order: Order) -> dict:
             "qty": order.qty, "ord_unpr": ord_unpr(order.order_type, order.price), "exchange": order.exchange.value}
 
 
+def _order_cash_tr_id(rt: Runtime, order: Order) -> str:
+    """The tr_id the order-cash request goes out with (recorded on the claim, for tracing)."""
+    return rt.client.tr.buy if order.side is Side.BUY else rt.client.tr.sell
+
+
 def _order_cash_call(rt: Runtime, order: Order):
     return lambda: rt.client.order_cash(
         order.account, order.symbol, order.side, order.order_type.ord_dvsn, order.qty,
@@ -128,7 +133,8 @@ def send_order(rt: Runtime, order: Order) -> tuple[Order, bool]:
     ensure_not_halted(rt)
     wait_for_twins(rt, order)
     claimed = rt.ledger.claim_request(order.id, event=OrderEvent.CLAIM, kind="new",
-                                      request=order_cash_request(order), tr_id="order-cash", source=SOURCE)
+                                      request=order_cash_request(order), tr_id=_order_cash_tr_id(rt, order),
+                                      source=SOURCE)
     if claimed is None:
         return rt.ledger.get(order.id), False
     return send_claimed_new(rt, *claimed), True
