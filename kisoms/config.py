@@ -97,7 +97,7 @@ class Settings(_Section):
 
     @property
     def state_path(self) -> Path:
-        return Path(self.state_dir) if self.state_dir else Path(platformdirs.user_data_dir("kisoms"))
+        return Path(self.state_dir) if self.state_dir else Path(platformdirs.user_data_dir("kisoms", appauthor=False))
 
 
 def _format_pydantic(err: PydanticValidationError, source: str) -> str:

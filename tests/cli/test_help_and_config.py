@@ -118,3 +118,16 @@ def test_newer_ledger_is_refused(tmp_path, capsys):
     before = path.read_bytes()
     assert main(["--ledger", str(path), "status"]) == ExitCode.USAGE
     assert path.read_bytes() == before
+
+
+def test_ledger_location_precedence_and_default(tmp_path):
+    from kisoms.config import Settings, ledger_path
+    from kisoms.ledger import default_ledger_path
+
+    plain = Settings()
+    assert ledger_path(plain, None, {}) == default_ledger_path()  # one default, wherever it is computed
+    configured = Settings(ledger=str(tmp_path / "cfg.db"))
+    assert ledger_path(configured, None, {}) == tmp_path / "cfg.db"
+    assert ledger_path(configured, None, {"KISOMS_LEDGER": str(tmp_path / "env.db")}) == tmp_path / "env.db"
+    assert ledger_path(configured, str(tmp_path / "flag.db"),
+                       {"KISOMS_LEDGER": str(tmp_path / "env.db")}) == tmp_path / "flag.db"
