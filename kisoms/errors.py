@@ -19,6 +19,7 @@ place (``kisoms.cli.exit_codes``); nothing else decides how a failure ends a pro
     │   └── RequestNotOpen          a broker request is missing or already settled (exit 10)
     ├── Halted                      the kill switch is on; nothing is sent         (exit 5)
     ├── OutcomeUnknown              a request may have reached the broker          (exit 5)
+    │   └── AwaitingBooks           evidence it did, not yet in the books: look again soon
     └── BrokerError                 anything the broker or the way to it said      (exit 6)
         ├── BrokerTransportError    connection failed; .maybe_sent says if it may have left
         │   └── BrokerTimeout       no answer in time
@@ -121,6 +122,11 @@ class Halted(KisomsError):
 
 class OutcomeUnknown(KisomsError):
     """A request may have reached the broker and its outcome could not be established."""
+
+
+class AwaitingBooks(OutcomeUnknown):
+    """Not settled yet, but not a discrepancy either: the lookup window is still open, or an execution
+    notice shows the order exists while the books do not list it yet. Nothing is resent; look again soon."""
 
 
 class BrokerError(KisomsError):

@@ -8,6 +8,10 @@ cancel by the ORGN_ODNO that points at the number it changed. Not found when the
   message says what to check) or ``resend`` (UNKNOWN → SENDING, sent again);
 - an amend or cancel that the broker never booked simply did not happen (the order goes back to working).
 
+An acceptance notice (recorded as an external order until its number is ours) with the order's terms is
+evidence too: while one exists, a new order is never resent nor halted on; it stays UNKNOWN, awaiting the
+books (``AwaitingBooks``), and the next lookup adopts it.
+
 A ``sending`` row younger than its lease belongs to a process that may still be sending it, and an
 ``unknown`` row younger than the lookup window (plus slack) to a process still searching the books for
 it; recovery leaves both alone (reported as in flight, not as a discrepancy) until their time runs out.
@@ -19,13 +23,14 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from kisoms.domain.codes import ord_unpr
 from kisoms.domain.order import Order
 from kisoms.domain.states import OrderEvent, OrderStatus
 from kisoms.engine.clock import kst_ymd
-from kisoms.engine.matching import Match, find_sent_order
+from kisoms.engine.matching import EARLY_TOLERANCE_SECONDS, Match, find_sent_order
 from kisoms.engine.runtime import Runtime
 from kisoms.engine.sending import EVENTS_BY_KIND, settle
-from kisoms.errors import OutcomeUnknown
+from kisoms.errors import AwaitingBooks, OutcomeUnknown
 
 log = logging.getLogger(__name__)
 LEASE_SLACK_SECONDS = 5.0
@@ -129,10 +134,26 @@ def _still_open(rt: Runtime, request) -> bool:
     return any(r.id == request.id for r in rt.ledger.open_requests(request.order_id))
 
 
+def notice_evidence(rt: Runtime, order: Order, request) -> str | None:
+    """The broker number of an unclaimed acceptance notice with the order's terms, seen since the claim."""
+    ymd, price = kst_ymd(request.sent_at), int(ord_unpr(order.order_type, order.price))
+    since = request.sent_at - timedelta(seconds=EARLY_TOLERANCE_SECONDS)
+    for ext in rt.ledger.external_orders():
+        if (ext["order_date"], ext["symbol"], ext["side"], ext["qty"], ext["price"]) == (
+                ymd, order.symbol, order.side.value, order.qty, price) and ext["first_seen"] >= since \
+                and ext["account"].replace("-", "")[:8] == order.account[:8]:
+            return ext["broker_order_no"]
+    return None
+
+
 def _not_found(rt: Runtime, order: Order, request, source: str) -> Order:
     if rt.clock.now() < request.sent_at + timedelta(seconds=rt.settings.ambiguity.lookup_window):
-        raise OutcomeUnknown(f"order {order.id}: {request.kind} request not yet in the broker's books; "
-                             "run `kisoms reconcile` shortly")
+        raise AwaitingBooks(f"order {order.id}: {request.kind} request not yet in the broker's books; "
+                            "run `kisoms reconcile` shortly")
+    number = notice_evidence(rt, order, request) if request.kind == "new" else None
+    if number:
+        raise AwaitingBooks(f"order {order.id}: an acceptance notice for broker number {number} matches it, "
+                            "but the books do not list it yet; not resending. Run `kisoms reconcile` shortly")
     if request.kind != "new":
         return settle(rt, request.id, state="not_found", order_id=order.id,
                       event=EVENTS_BY_KIND[request.kind].rejected, source=source,
@@ -177,6 +198,8 @@ def recover(rt: Runtime, source: str, *, wait: bool = False) -> RecoveryReport:
         try:
             resolved = resolve_request(rt, order, request, source, wait=wait)
             report.resolved.append(f"order {order.id}: {request.kind} → {resolved.status.value}")
+        except AwaitingBooks:
+            report.skipped_live.append(order.id)
         except OutcomeUnknown as exc:
             report.unresolved.append(str(exc))
     return report

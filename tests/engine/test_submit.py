@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from kisoms.domain.states import OrderStatus
 from kisoms.engine.reconcile import reconcile
 from kisoms.engine.submit import submit
-from kisoms.errors import Halted, OutcomeUnknown, ValidationError
+from kisoms.errors import AwaitingBooks, Halted, OutcomeUnknown, ValidationError
 from kisoms.engine.runtime import open_runtime
 
 from engine_helpers import broker_orders, inject, intent, make_settings
@@ -75,6 +77,25 @@ def test_error_before_accept_with_resend_policy_sends_exactly_once(sim, tmp_path
         result = submit(rt, intent())
         assert result.order.status in (OrderStatus.SENT, OrderStatus.ACCEPTED)
     assert len(broker_orders(sim)) == 1
+
+
+def test_an_acceptance_notice_stops_a_resend_even_when_the_books_do_not_show_the_order(sim, tmp_path):
+    settings = make_settings(sim, tmp_path, ambiguity={"policy": "resend"})
+    with open_runtime(settings) as rt:
+        # The watcher saw KIS accept an order with these terms (number 0000000777), but the books lag.
+        rt.ledger.record_external(order_date="20261125", broker_order_no="0000000777", account="5000000101",
+                                  symbol="005930", side="buy", qty=10, price=70000, raw={"source": "notice"})
+        inject(sim, "error_before_accept")
+        with pytest.raises(AwaitingBooks, match="0000000777"):
+            submit(rt, intent())
+        [order] = rt.ledger.list_orders()
+        assert order.status is OrderStatus.UNKNOWN and rt.ledger.halt_state() is None
+        now = rt.clock.now
+        rt.clock.now = lambda: now() + timedelta(seconds=60)  # long after the lookup window
+        report = reconcile(rt)
+        assert report.in_flight and not report.unresolved and rt.ledger.halt_state() is None
+        assert rt.ledger.get(order.id).status is OrderStatus.UNKNOWN
+    assert broker_orders(sim) == []  # nothing was resent on the strength of the missing books
 
 
 @pytest.mark.parametrize("fault", ["rate_limit", "token_expired"])
