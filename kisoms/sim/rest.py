@@ -30,6 +30,7 @@ TR_IDS: dict[str, dict[str, str]] = {  # path -> tr_id -> meaning
     "/uapi/domestic-stock/v1/quotations/inquire-price": {"FHKST01010100": "price"},
 }
 REQUIRED_HEADERS = ("authorization", "appkey", "appsecret", "tr_id", "custtype")
+TOKEN_REUSE_SECONDS = 6 * 3600  # a token asked for again within 6 hours of issuance is the same token
 
 
 class KisReply(Exception):
@@ -46,6 +47,11 @@ def envelope(code: tuple[str, str, str], **outputs: Any) -> dict:
 def kis_json(data: dict, status: int = 200, headers: dict | None = None) -> web.Response:
     return web.Response(text=json.dumps(data, ensure_ascii=False), status=status,
                         content_type="application/json", charset="utf-8", headers=headers)
+
+
+def token_error(code: str, description: str) -> web.Response:
+    """The /oauth2 endpoints' error shape: ``error_code`` / ``error_description``, HTTP 403."""
+    return kis_json({"error_description": description, "error_code": code}, 403)
 
 
 def env_allows(env: str, tr_id: str) -> bool:
@@ -105,24 +111,38 @@ class RestApi:
         body = await json_body(request)
         key, secret = body.get("appkey", ""), body.get("appsecret", "")
         if body.get("grant_type") != "client_credentials" or self._app_secret(key) != secret or not secret:
-            return kis_json({"error_description": "유효하지 않은 AppKey입니다.", "error_code": "EGW00103"}, 403)
+            return token_error(codes.BAD_APPKEY[1], codes.BAD_APPKEY[2])
         now = self.sim.now()
         last = self.sim.tokens_by_key.get(key)
         if last and (now - last["issued"]).total_seconds() < self.sim.scenario.token_min_interval:
-            return kis_json({"error_description": "접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)",
-                             "error_code": codes.TOKEN_TOO_OFTEN}, 403)
-        return kis_json(self._issue(key, now))
+            return token_error(codes.TOKEN_TOO_OFTEN, "접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)")
+        return kis_json(self._reissue(last, now) or self._issue(key, now))
+
+    def _reissue(self, last: dict | None, now: datetime) -> dict | None:
+        """KIS hands back the same live token when asked again within 6 hours of issuing it."""
+        data = self.sim.tokens.get(last["token"]) if last else None
+        age = (now - last["issued"]).total_seconds() if last else TOKEN_REUSE_SECONDS
+        if data is None or data["expires"] <= now or age >= TOKEN_REUSE_SECONDS:
+            return None
+        return self._token_reply(last["token"], data["expires"], now)
 
     def _issue(self, key: str, now: datetime) -> dict:
         token = secrets.token_urlsafe(48)
         expires = now + timedelta(seconds=self.sim.scenario.token_ttl)
         self.sim.tokens[token] = {"app_key": key, "expires": expires}
         self.sim.tokens_by_key[key] = {"token": token, "issued": now}
-        return {"access_token": token, "token_type": "Bearer", "expires_in": self.sim.scenario.token_ttl,
+        return self._token_reply(token, expires, now)
+
+    @staticmethod
+    def _token_reply(token: str, expires: datetime, now: datetime) -> dict:
+        return {"access_token": token, "token_type": "Bearer", "expires_in": int((expires - now).total_seconds()),
                 "access_token_token_expired": expires.strftime("%Y-%m-%d %H:%M:%S")}
 
     async def revoke(self, request: web.Request) -> web.Response:
         body = await json_body(request)
+        key = body.get("appkey", "")
+        if not key or self._app_secret(key) != body.get("appsecret"):
+            return token_error(codes.BAD_APPKEY[1], codes.BAD_APPKEY[2])
         self.sim.tokens.pop(body.get("token", ""), None)
         return kis_json({"code": 200, "message": "접근토큰 폐기에 성공하였습니다"})
 
@@ -130,7 +150,7 @@ class RestApi:
         body = await json_body(request)
         key = body.get("appkey", "")
         if self._app_secret(key) != body.get("secretkey") or not key:
-            return kis_json({"error_description": "유효하지 않은 AppKey입니다.", "error_code": "EGW00103"}, 403)
+            return token_error(codes.BAD_APPKEY[1], codes.BAD_APPKEY[2])
         approval = secrets.token_hex(18)
         self.sim.approval_keys.add(approval)
         return kis_json({"approval_key": approval})
@@ -138,8 +158,9 @@ class RestApi:
     async def hashkey(self, request: web.Request) -> web.Response:
         if self._app_secret(request.headers.get("appkey", "")) != request.headers.get("appsecret"):
             raise KisReply(codes.BAD_APPKEY, 500)
+        body = await json_body(request)
         text = await request.text()
-        return kis_json({"BODY": json.loads(text or "{}"), "HASH": hashlib.sha256(text.encode()).hexdigest()})
+        return kis_json({"BODY": body, "HASH": hashlib.sha256(text.encode()).hexdigest()})
 
     def authorize(self, request: web.Request) -> str:
         """Check headers, token and tr_id; returns the tr_id's meaning for the path."""

@@ -57,6 +57,7 @@ class Simulator:
         self.notices_sent: list[dict] = []
         self.held_notice: tuple | None = None
         self.calls: dict[str, deque] = {}
+        self.gt_seq = 0
         self.runners: list[web.AppRunner] = []
         self.tasks: set[asyncio.Task] = set()
         self.rest_url = self.ws_url = ""
@@ -138,7 +139,15 @@ class Simulator:
         if early is not None:
             return early
         response = await handler(request)
+        if request.path.startswith("/uapi/"):
+            self._stamp(request, response)
         return await self._after(request, fault, response) if fault else response
+
+    def _stamp(self, request: web.Request, response: web.StreamResponse) -> None:
+        """KIS response headers: the request's ``tr_id`` echoed and a ``gt_uid`` per transaction."""
+        self.gt_seq += 1
+        response.headers.setdefault("tr_id", request.headers.get("tr_id", ""))
+        response.headers.setdefault("gt_uid", f"SIM{self.gt_seq:029d}")
 
     def _rate_limited(self, app_key: str) -> bool:
         window = self.calls.setdefault(app_key, deque())
@@ -167,8 +176,11 @@ class Simulator:
 
     def _expire_token(self, token: str) -> None:
         """Expire a token as if its day were over (so its issuance is also long past)."""
-        data = self.tokens.pop(token, None)
-        issued = self.tokens_by_key.get(data["app_key"]) if data else None
+        data = self.tokens.get(token)
+        if data is None:
+            return
+        data["expires"] = min(data["expires"], self.now())  # later calls with it keep getting EGW00123
+        issued = self.tokens_by_key.get(data["app_key"])
         if issued and issued["token"] == token:
             issued["issued"] -= timedelta(seconds=self.scenario.token_ttl)
 
@@ -354,7 +366,8 @@ class Simulator:
             return self._ws_error(tr_id, "OPSP0011", "invalid approval : NOT FOUND")
         if tr_id not in ("H0STCNI0", "H0STCNI9"):
             return self._ws_error(tr_id, "OPSP0001", "invalid tr_id")
-        self.subscribers = [s for s in self.subscribers if not (s.ws is ws and s.tr_id == tr_id)]
+        self.subscribers = [s for s in self.subscribers
+                            if not (s.ws is ws and s.tr_id == tr_id and s.hts_id == tr_key)]
         if header.get("tr_type") == "2":
             return {"header": {"tr_id": tr_id, "tr_key": tr_key, "encrypt": "N"},
                     "body": {"rt_cd": "0", "msg_cd": "OPSP0003", "msg1": "UNSUBSCRIBE SUCCESS"}}
@@ -368,9 +381,9 @@ class Simulator:
         while True:
             await asyncio.sleep(self.scenario.pingpong_interval)
             frame = json.dumps({"header": {"tr_id": "PINGPONG", "datetime": self.now().strftime("%Y%m%d%H%M%S")}})
-            for sub in list(self.subscribers):
-                if not sub.ws.closed:
-                    self._spawn(sub.ws.send_str(frame))
+            for ws in {id(s.ws): s.ws for s in self.subscribers}.values():  # once per connection
+                if not ws.closed:
+                    self._spawn(ws.send_str(frame))
 
     async def disconnect_all(self) -> int:
         subs, self.subscribers = list(self.subscribers), []

@@ -150,6 +150,8 @@ class Venue:
         self.symbol(code)
         if qty <= 0:
             raise Reject(codes.BAD_BODY, "ORD_QTY")
+        if ord_dvsn not in PRICED | MARKET_LIKE:
+            raise Reject(codes.BAD_BODY, "ORD_DVSN")
         self._check_price(code, ord_dvsn, price)
         self._check_funds(acct, code, side, ord_dvsn, qty, price)
         if ord_dvsn in FOK and not self.marketable_side(code, side, ord_dvsn, price):
@@ -169,6 +171,8 @@ class Venue:
         if target.remaining <= 0:
             raise Reject(codes.NOT_CANCELLABLE, orgn_odno)
         moved = target.remaining if all_qty or qty <= 0 else min(qty, target.remaining)
+        if ord_dvsn and ord_dvsn not in PRICED | MARKET_LIKE:
+            raise Reject(codes.BAD_BODY, "ORD_DVSN")
         if kind == "amend":
             self._check_price(target.symbol, ord_dvsn or target.ord_dvsn, price)
         new = SimOrder(self._number(), when[0], when[1], account, target.symbol, target.side,
