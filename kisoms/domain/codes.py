@@ -126,12 +126,12 @@ class InstrumentKind(str, Enum):
     ETF = "etf"  # ETF, ETN and ELW share one table
 
 
-ACCOUNT_PATTERN = r"^\d{8}-\d{2}$"
+ACCOUNT_PATTERN = r"^[0-9]{8}-[0-9]{2}$"  # ASCII digits only: \d would admit "５" or "²"
 
 
 def split_account(account: str) -> tuple[str, str]:
     """"50000001-01" -> ("50000001", "01"): KIS's CANO and ACNT_PRDT_CD."""
     cano, _, prdt = account.partition("-")
-    if len(cano) != 8 or len(prdt) != 2 or not (cano + prdt).isdigit():
+    if len(cano) != 8 or len(prdt) != 2 or not (cano + prdt).isascii() or not (cano + prdt).isdigit():
         raise ValueError(f"account must look like 12345678-01, got {account!r}")
     return cano, prdt

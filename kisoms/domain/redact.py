@@ -24,11 +24,12 @@ SECRET_KEYS = frozenset({
     "appkey", "appsecret", "secretkey", "authorization", "accesstoken", "approvalkey", "token", "hashkey",
     "secret", "password", "passwd", "apikey", "privatekey", "cookie", "setcookie", "proxyauthorization",
 })
-SECRET_SUFFIXES = ("token", "secret", "password", "appkey", "secretkey", "approvalkey")
+SECRET_SUFFIXES = ("token", "secret", "password", "appkey", "apikey", "secretkey", "approvalkey")
 
 _WHOLE_BEARER = re.compile(r"\s*bearer\s+\S+\s*", re.IGNORECASE)
 _BEARER_IN_TEXT = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
-_JWT_IN_TEXT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# No \b before "eyJ": a JWT glued to a word ("tokeneyJ...", "key_eyJ...") is still a JWT.
+_JWT_IN_TEXT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 def normalise_key(key: str) -> str:
