@@ -38,11 +38,11 @@ class TokenCache:
     def get(self, issue: Callable[[], tuple[str, float]]) -> str:
         """A valid token; ``issue()`` -> (token, expires_in seconds) is called only when none is fresh."""
         with locked_state(self.path) as state:
-            entry = state.get(self.slot) or {}
+            entry = _entry(state.get(self.slot))
             now = self.clock()
-            if entry.get("token") and entry.get("expires_at", 0) - self.margin > now:
+            if entry["token"] and entry["expires_at"] - self.margin > now:
                 return entry["token"]
-            if now - entry.get("issued_at", 0) < MIN_ISSUE_INTERVAL:
+            if now - entry["issued_at"] < MIN_ISSUE_INTERVAL:
                 raise RateLimited("EGW00133", "a token was issued less than a minute ago; KIS refuses another")
             token, expires_in = issue()
             state[self.slot] = {"token": token, "expires_at": now + expires_in, "issued_at": now}
@@ -54,5 +54,18 @@ class TokenCache:
         (If KIS disagrees and answers EGW00133, that is RateLimited: certainly unsent, retried later.)
         """
         with locked_state(self.path) as state:
-            if (state.get(self.slot) or {}).get("token") == token:
-                state.pop(self.slot)
+            if _entry(state.get(self.slot))["token"] == token:
+                state.pop(self.slot, None)
+
+
+def _entry(raw: object) -> dict:
+    """A cache entry with the right types; anything unreadable counts as no token, never issued."""
+    entry = raw if isinstance(raw, dict) else {}
+    token = entry.get("token")
+
+    def number(key: str) -> float:
+        value = entry.get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+    return {"token": token if isinstance(token, str) else "", "expires_at": number("expires_at"),
+            "issued_at": number("issued_at")}

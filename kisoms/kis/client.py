@@ -40,6 +40,19 @@ MAX_PAGES = 1000
 PAGING_RESTARTS = 3
 
 
+def _expires_in(raw: Any) -> float:
+    """The token lifetime in seconds (a day when KIS leaves it out)."""
+    if raw is None or raw == "":
+        return 86400.0
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise BrokerProtocolError(f"token reply: expires_in is not a number: {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise BrokerProtocolError(f"token reply: expires_in is not a positive number: {raw!r}")
+    return value
+
+
 class KisClient:
     """Synchronous KIS REST client. Pass ``transport`` to swap the network out in tests."""
 
@@ -69,9 +82,9 @@ class KisClient:
         body = {"grant_type": "client_credentials", "appkey": self.conn.app_key, "appsecret": self.conn.app_secret}
         data = self._send("POST", PATHS["token"], "token", json_body=body)
         token = data.get("access_token")
-        if not token:
-            raise BrokerProtocolError("token reply: access_token is missing")
-        return str(token), float(data.get("expires_in") or 86400)
+        if not token or not isinstance(token, str):
+            raise BrokerProtocolError("token reply: access_token is missing or not a string")
+        return token, _expires_in(data.get("expires_in"))
 
     def token(self) -> str:
         """A valid access token (shared with every kisoms process)."""
@@ -100,8 +113,13 @@ class KisClient:
         return {**self._base_headers(), "authorization": f"Bearer {token}", "tr_id": tr_id,
                 "custtype": self.conn.custtype, "tr_cont": tr_cont}
 
+    def _secrets(self, headers: dict | None) -> tuple[str, ...]:
+        """Values never to show in an error: the app key and secret, and the token sent."""
+        bearer = (headers or {}).get("authorization", "")
+        return self.conn.app_key, self.conn.app_secret, bearer.removeprefix("Bearer ")
+
     def _send(self, method: str, path: str, what: str, *, json_body: dict | None = None,
-              params: dict | None = None, headers: dict | None = None) -> dict:
+              params: dict | None = None, headers: dict | None = None, envelope: bool = False) -> dict:
         self.limiter.acquire()
         try:
             content = json.dumps(json_body, ensure_ascii=False).encode() if json_body is not None else None
@@ -110,7 +128,7 @@ class KisClient:
         except httpx.HTTPError as exc:
             raise transport_error(exc, what) from None
         self.last_response_headers = response.headers
-        return check_response(response, what)
+        return check_response(response, what, envelope=envelope, secrets=self._secrets(headers))
 
     def _authorized(self, method: str, path: str, tr_id: str, what: str, *, body: dict | None = None,
                     params: dict | None = None, tr_cont: str = "") -> dict:
@@ -121,7 +139,8 @@ class KisClient:
             if body is not None and self.conn.use_hashkey:
                 headers["hashkey"] = self.hashkey(body)
             try:
-                return self._send(method, path, what, json_body=body, params=params, headers=headers)
+                return self._send(method, path, what, json_body=body, params=params, headers=headers,
+                                  envelope=True)
             except TokenExpired:
                 self.tokens.invalidate(token)
                 if attempt == 2:
@@ -182,8 +201,8 @@ class KisClient:
     def _page(self, path: str, tr_id: str, what: str, params: dict, tr_cont: str) -> Page:
         data = self._inquire(path, tr_id, what, params, tr_cont)
         rows = data.get("output1", data.get("output", []))
-        if not isinstance(rows, list):
-            raise BrokerProtocolError(f"{what}: output1 is not a list")
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise BrokerProtocolError(f"{what}: output1 is not a list of objects")
         more = self.last_response_headers.get("tr_cont", "") in ("F", "M")
         return Page(rows, data.get("output2"), more, str(data.get("ctx_area_fk100", "")).strip(),
                     str(data.get("ctx_area_nk100", "")).strip())
@@ -206,6 +225,9 @@ class KisClient:
             rows.extend(page.rows)
             if not page.more:
                 return rows
+            if (page.fk100, page.nk100) == (params["CTX_AREA_FK100"], params["CTX_AREA_NK100"]):
+                raise BrokerProtocolError(f"{what}: tr_cont says more pages follow but CTX_AREA_NK100 "
+                                          f"did not advance ({page.nk100!r})")
             params.update(CTX_AREA_FK100=page.fk100, CTX_AREA_NK100=page.nk100)
             tr_cont = "N"
         raise BrokerProtocolError(f"{what}: more than {MAX_PAGES} pages")

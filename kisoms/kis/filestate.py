@@ -39,6 +39,7 @@ def _read(path: Path) -> dict:
 def _write(path: Path, state: dict) -> None:
     tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a leftover temp file keeps its old mode otherwise
     with os.fdopen(fd, "w") as fh:
         json.dump(state, fh)
         fh.flush()

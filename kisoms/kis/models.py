@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,17 +22,30 @@ def num(data: dict, key: str, what: str, *, default: int | None = None) -> int:
         value = float(text)
     except ValueError:
         raise BrokerProtocolError(f"{what}: field {key} is not a number: {raw!r}") from None
-    if value != int(value):
+    if not math.isfinite(value) or value != int(value):
         raise BrokerProtocolError(f"{what}: field {key} is not a whole number: {raw!r}")
     return int(value)
 
 
+def output_object(body: dict, what: str) -> dict:
+    """``body["output"]``, which must be a JSON object."""
+    out = body.get("output")
+    if out is None:
+        raise BrokerProtocolError(f"{what}: output is missing")
+    if not isinstance(out, dict):
+        raise BrokerProtocolError(f"{what}: output is a {type(out).__name__}, not an object")
+    return out
+
+
 def text(data: dict, key: str, what: str, *, required: bool = True) -> str:
+    """A text field, stripped; a missing required field or a non-scalar value names the field."""
     raw = data.get(key)
     if raw is None:
         if required:
             raise BrokerProtocolError(f"{what}: field {key} is missing")
         return ""
+    if isinstance(raw, (dict, list)):
+        raise BrokerProtocolError(f"{what}: field {key} is a {type(raw).__name__}, not text")
     return str(raw).strip()
 
 
@@ -49,10 +63,8 @@ class OrderAck:
 
     @classmethod
     def parse(cls, body: dict, tr_id: str) -> "OrderAck":
-        out = body.get("output")
-        if not isinstance(out, dict):
-            raise BrokerProtocolError("order reply: output is missing")
         what = "order reply"
+        out = output_object(body, what)
         odno = text(out, "ODNO", what) or text(out, "odno", what, required=False)
         if not odno:
             raise BrokerProtocolError("order reply: field ODNO is empty")
@@ -126,10 +138,8 @@ class Quote:
 
     @classmethod
     def parse(cls, symbol: str, body: dict) -> "Quote":
-        out = body.get("output")
-        if not isinstance(out, dict):
-            raise BrokerProtocolError("inquire-price reply: output is missing")
         what = f"inquire-price {symbol}"
+        out = output_object(body, what)
         market = str(out.get("rprs_mrkt_kor_name", "")) + str(out.get("bstp_kor_isnm", ""))
         kind = InstrumentKind.ETF if any(m in market.upper() for m in ETF_MARKERS) else InstrumentKind.STOCK
         tick = num(out, "aspr_unit", what, default=0) or None

@@ -20,10 +20,15 @@ import websockets
 
 from kisoms.errors import BrokerError, BrokerProtocolError
 from kisoms.kis.connection import KisConnection
+from kisoms.kis.errors_map import scrub
 from kisoms.kis.notices import parse_frame
 from kisoms.kis.tr_ids import NOTICE_TR_ID
 
 log = logging.getLogger(__name__)
+# websockets logs every frame at DEBUG, the subscribe message (with the approval key) included: its own
+# logger for this stream, never below INFO, keeps the key out of any log however the root is configured.
+wire_log = logging.getLogger(f"{__name__}.wire")
+wire_log.setLevel(logging.INFO)
 PINGPONG = "PINGPONG"
 _END = object()
 
@@ -55,6 +60,8 @@ class NoticeStream:
         self.closed = asyncio.Event()
         self.ws = None
         self.task: asyncio.Task | None = None
+        self.approval = ""
+        self.failure: Exception | None = None
 
     def __aiter__(self):
         if self.task is None:
@@ -64,28 +71,40 @@ class NoticeStream:
     async def __anext__(self):
         item = await self.queue.get()
         if item is _END:
+            self.queue.put_nowait(_END)  # every later call ends too
+            if self.failure is not None:
+                raise self.failure
             raise StopAsyncIteration
         return item
 
     async def close(self) -> None:
+        """Stop reconnecting, drop the connection and end the iteration."""
         self.closed.set()
-        if self.ws is not None:
-            await self.ws.close()
         if self.task is not None:
+            self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
 
     async def _run(self) -> None:
+        """Sessions until ``close()``; anything but a network or broker fault ends the stream with that error."""
+        try:
+            await self._sessions()
+        except Exception as exc:
+            self.failure = exc
+        finally:
+            self.queue.put_nowait(_END)
+
+    async def _sessions(self) -> None:
         failures = 0
         while not self.closed.is_set():
             try:
                 await self._session()
                 failures = 0
             except (OSError, asyncio.TimeoutError, websockets.WebSocketException, BrokerError) as exc:
-                self.queue.put_nowait(ConnectionState("disconnected", f"{type(exc).__name__}: {exc}"[:200]))
+                detail = scrub(f"{type(exc).__name__}: {exc}", (self.approval,))
+                self.queue.put_nowait(ConnectionState("disconnected", detail[:200]))
                 failures += 1
             if not self.closed.is_set():
                 await self._backoff(max(failures, 1))
-        self.queue.put_nowait(_END)
 
     async def _backoff(self, failures: int) -> None:
         delay = min(self.max_backoff, self.base_backoff * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
@@ -95,8 +114,9 @@ class NoticeStream:
             pass
 
     async def _session(self) -> None:
-        key = self.approval_key()
-        async with websockets.connect(self.conn.ws_url, open_timeout=self.conn.connect_timeout) as ws:
+        key = self.approval = self.approval_key()
+        async with websockets.connect(self.conn.ws_url, open_timeout=self.conn.connect_timeout,
+                                      logger=wire_log) as ws:
             self.ws = ws
             await ws.send(subscribe_message(key, self.conn.custtype, self.tr_id, self.conn.hts_id))
             async for message in ws:
@@ -115,22 +135,30 @@ class NoticeStream:
             log.warning("skipped a malformed notice frame: %s", exc)
 
     async def _control(self, ws, message: str) -> None:
+        """A JSON frame: PINGPONG (echoed back unchanged) or a subscribe reply; anything else is skipped."""
         try:
             data = json.loads(message)
-            header = data.get("header", {})
-        except (ValueError, AttributeError):
+        except ValueError:
             log.warning("skipped a control frame that is not JSON")
+            return
+        header = data.get("header") if isinstance(data, dict) else None
+        if not isinstance(header, dict):
+            log.warning("skipped a control frame without a header object")
             return
         if header.get("tr_id") == PINGPONG:
             await ws.send(message)
             self.queue.put_nowait(ConnectionState("heartbeat"))
             return
-        self._subscribe_reply(header, data.get("body", {}))
+        body = data.get("body")
+        if not isinstance(body, dict):
+            log.warning("skipped a control frame for %r without a body object", header.get("tr_id"))
+            return
+        self._subscribe_reply(header, body)
 
     def _subscribe_reply(self, header: dict, body: dict) -> None:
         if str(body.get("rt_cd", "")) != "0":
             raise BrokerProtocolError(f"subscribe refused: [{body.get('msg_cd')}] {body.get('msg1')}")
-        output = body.get("output") or {}
+        output = body.get("output") if isinstance(body.get("output"), dict) else {}
         if output.get("key") and output.get("iv"):
             self.keys[header.get("tr_id", self.tr_id)] = (output["key"], output["iv"])
         self.queue.put_nowait(ConnectionState("connected", str(body.get("msg1", "")).strip()))

@@ -1,0 +1,115 @@
+"""Execution-notice frames: decrypt, split, name fields; old and new layouts; every malformation is an error."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+import pytest
+
+from kisoms.domain.codes import Side
+from kisoms.errors import BrokerProtocolError
+from kisoms.kis import notices
+from kisoms.kis.notices import FIELDS, REQUIRED, parse_frame, split_frame
+
+from kis_helpers import IV, KEY, KEYS, VALUES, frame, record
+
+@pytest.fixture(autouse=True)
+def fresh_layout_memory(monkeypatch):
+    monkeypatch.setattr(notices, "_seen_layouts", set())
+
+
+def test_current_26_field_layout():
+    [n] = parse_frame(frame(record()), KEYS)
+    assert FIELDS == tuple(VALUES) and len(FIELDS) == 26
+    assert (n.odno, n.orgn_odno, n.acnt_no, n.side, n.symbol) == ("0000012345", "0000012300", "5000000101",
+                                                                  Side.BUY, "005930")
+    assert (n.cntg_qty, n.cntg_unpr, n.cntg_hour, n.oder_qty, n.oder_prc) == (7, 71000, "091502", 10, 71000)
+    assert n.is_fill and not n.refused and n.rctf_cls == "0" and n.extra == ()
+    assert n.get("CNTG_ISNM40") == "삼성전자"
+
+
+def test_legacy_23_field_layout():
+    [n] = parse_frame(frame(record(23, SELN_BYOV_CLS="01", CNTG_YN="1", RFUS_YN="1")), KEYS)
+    assert (n.side, n.is_fill, n.refused, n.oder_qty) == (Side.SELL, False, True, 10)
+    assert n.fields.get("ODER_PRC") is None and n.oder_prc == 0 and n.get("CNTG_ISNM40") == ""
+
+
+def test_extra_trailing_fields_are_kept():
+    [n] = parse_frame(frame(record(29)), KEYS)
+    assert n.extra == ("X26", "X27", "X28") and n.oder_prc == 71000
+    assert n.as_dict()["extra"] == ["X26", "X27", "X28"]
+
+
+def test_as_dict_leaves_out_personal_fields():
+    data = parse_frame(frame(record()), KEYS)[0].as_dict()
+    assert "acnt_name" not in data and "cust_id" not in data and data["oder_no"] == "0000012345"
+
+
+def test_records_back_to_back():
+    out = parse_frame(frame(record(ODER_NO="1"), record(ODER_NO="2"), record(ODER_NO="3")), KEYS)
+    assert [n.odno for n in out] == ["1", "2", "3"]
+
+
+def test_plain_frame_and_paper_tr_id():
+    [n] = parse_frame("0|H0STCNI9|1|" + "^".join(record()), {})
+    assert n.odno == "0000012345"
+
+
+def test_a_layout_change_is_logged_once(caplog):
+    parse_frame(frame(record()), KEYS)
+    with caplog.at_level(logging.WARNING, logger="kisoms.kis.notices"):
+        parse_frame(frame(record(23)), KEYS)
+        parse_frame(frame(record(23)), KEYS)
+    assert [r.getMessage() for r in caplog.records].count(
+        "execution notice layout changed: 23 fields (known layout has 26)") == 1
+
+
+def test_too_short_a_record_is_an_error():
+    assert REQUIRED == 17
+    with pytest.raises(BrokerProtocolError, match="16 fields; at least 17"):
+        parse_frame(frame(record(16)), KEYS)
+
+
+@pytest.mark.parametrize("raw,named", [
+    ("1|H0STCNI0|1|not*base64!", "decrypt"),
+    ("1|H0STCNI0|1|", "decrypt"),
+    ("1|H0STCNI0|1|" + base64.b64encode(b"short").decode(), "decrypt"),
+    ("1|H0STCNA0|1|xxx", "unexpected tr_id 'H0STCNA0'"),
+    ("1|H0STCNI0|x|xxx", "not a KIS data frame"),
+    ("2|H0STCNI0|1|xxx", "not a KIS data frame"),
+    ("just text", "not a KIS data frame"),
+    ("0|H0STCNI0|0|a^b", "not divisible"),
+    ("0|H0STCNI0|2|" + "^".join(["a"] * 35), "not divisible"),
+])
+def test_malformed_frames(raw, named):
+    with pytest.raises(BrokerProtocolError, match=named):
+        parse_frame(raw, KEYS)
+
+
+def test_wrong_key_is_an_error():
+    with pytest.raises(BrokerProtocolError, match="decrypt"):
+        parse_frame(frame(record(), key="ZYXWVUTSRQPONMLKJIHGFEDCBA987654"), KEYS)
+
+
+def test_key_of_the_wrong_length_is_an_error():
+    with pytest.raises(BrokerProtocolError, match="decrypt"):
+        parse_frame(frame(record()), {"H0STCNI0": ("short-key", IV)})
+
+
+def test_no_key_yet_is_an_error():
+    with pytest.raises(BrokerProtocolError, match="no key/iv for H0STCNI0"):
+        parse_frame(frame(record()), {})
+
+
+def test_split_frame_keeps_pipes_in_the_payload():
+    f = split_frame("0|H0STCNI0|1|a|b^c")
+    assert (f.encrypted, f.tr_id, f.count, f.payload) == (False, "H0STCNI0", 1, "a|b^c")
+
+
+def test_frames_from_the_simulator_parse():
+    """The simulator's own encoder and ours agree (both follow PROTOCOL.md)."""
+    from kisoms.sim.frames import data_frame
+
+    [n] = parse_frame(data_frame("H0STCNI0", ["^".join(record())], KEY, IV), KEYS)
+    assert n.odno == "0000012345"
