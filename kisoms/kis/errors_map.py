@@ -60,6 +60,9 @@ def _gateway_error(body: Any, status: int, secrets: Iterable[str]) -> BrokerApiE
     return None
 
 
+_TIMEOUT_STATUSES = frozenset({408, 499})  # a proxy gave up waiting: the request may have gone on to KIS
+
+
 def check_response(response: httpx.Response, what: str, *, envelope: bool = False,
                    secrets: Iterable[str] = ()) -> dict:
     """The JSON body of a successful reply, or the right error.
@@ -71,7 +74,7 @@ def check_response(response: httpx.Response, what: str, *, envelope: bool = Fals
     error = _gateway_error(body, response.status_code, tuple(secrets))
     if error is not None:
         raise error
-    if response.status_code >= 500:
+    if response.status_code >= 500 or response.status_code in _TIMEOUT_STATUSES:
         raise BrokerTransportError(f"{what}: HTTP {response.status_code} without a KIS answer; "
                                    "the request may have reached KIS", maybe_sent=True)
     if response.status_code >= 400:

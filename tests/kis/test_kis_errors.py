@@ -69,7 +69,7 @@ def test_success_passes_the_body_through():
     assert check_response(httpx.Response(200, json=body), "x", envelope=True) == body
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408, 499])  # 408/499: a proxy gave up waiting
 def test_http_5xx_without_a_kis_body_may_have_been_sent(status):
     with pytest.raises(BrokerTransportError) as info:
         check_response(httpx.Response(status, html=HTML_502), "order-cash")
