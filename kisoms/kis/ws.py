@@ -114,7 +114,7 @@ class NoticeStream:
             pass
 
     async def _session(self) -> None:
-        key = self.approval = self.approval_key()
+        key = self.approval = await asyncio.to_thread(self.approval_key)  # an HTTP call: keep the loop free
         async with websockets.connect(self.conn.ws_url, open_timeout=self.conn.connect_timeout,
                                       logger=wire_log) as ws:
             self.ws = ws
