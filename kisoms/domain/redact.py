@@ -15,6 +15,7 @@ Tuples come back as lists (JSON has no tuples); dict keys are kept as they are.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from typing import Any
 
@@ -39,14 +40,19 @@ def normalise_key(key: str) -> str:
 
 def is_secret_key(key: Any) -> bool:
     """True when the value under ``key`` must never be shown."""
-    if not isinstance(key, str):
-        return False
+    return isinstance(key, str) and _is_secret_name(key)
+
+
+@functools.lru_cache(maxsize=4096)  # payload keys repeat endlessly: decide each name once
+def _is_secret_name(key: str) -> bool:
     name = normalise_key(key)
     return name in SECRET_KEYS or name.endswith(SECRET_SUFFIXES)
 
 
 def redact_text(text: str) -> str:
     """``***`` for a bearer token; otherwise the text with embedded bearer tokens and JWTs masked."""
+    if "eyJ" not in text and "earer" not in text.lower():
+        return text  # the common case: nothing that could be a token
     if _WHOLE_BEARER.fullmatch(text):
         return MASK
     return _JWT_IN_TEXT.sub(MASK, _BEARER_IN_TEXT.sub(rf"\1 {MASK}", text))

@@ -11,8 +11,9 @@ from typing import Iterator
 
 
 @contextmanager
-def locked_state(path: Path) -> Iterator[dict]:
-    """Read the JSON at ``path`` under a lock; whatever the caller leaves in the dict is written back."""
+def locked_state(path: Path, *, durable: bool = True) -> Iterator[dict]:
+    """Read the JSON at ``path`` under a lock; whatever the caller leaves in the dict is written back.
+    ``durable=False`` skips the fsync, for state that may be lost in a power cut (the rate window)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.with_suffix(path.suffix + ".lock")
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
@@ -22,7 +23,7 @@ def locked_state(path: Path) -> Iterator[dict]:
         before = json.dumps(state, sort_keys=True)
         yield state
         if json.dumps(state, sort_keys=True) != before:
-            _write(path, state)
+            _write(path, state, durable)
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
@@ -36,12 +37,13 @@ def _read(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _write(path: Path, state: dict) -> None:
+def _write(path: Path, state: dict, durable: bool) -> None:
     tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)  # a leftover temp file keeps its old mode otherwise
     with os.fdopen(fd, "w") as fh:
         json.dump(state, fh)
         fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
