@@ -50,9 +50,11 @@ def is_original(row: BookRow) -> bool:
 
 
 def _same_terms(order: Order, row: BookRow) -> bool:
-    price = int(ord_unpr(order.order_type, order.price))
-    return (row.pdno.strip() == order.symbol and row.side == order.side
-            and row.ord_qty == order.qty and row.ord_unpr == price)
+    """Symbol, side, quantity, and the price where the order has one (the books may show the price a
+    market-like order was booked at, e.g. top priority's best bid, where we sent "0")."""
+    same_price = (row.ord_unpr == int(ord_unpr(order.order_type, order.price))
+                  if order.order_type.has_price else True)
+    return row.pdno.strip() == order.symbol and row.side == order.side and row.ord_qty == order.qty and same_price
 
 
 def _in_window(row: BookRow, claimed_at: datetime, window_seconds: int) -> bool:

@@ -139,8 +139,9 @@ def notice_evidence(rt: Runtime, order: Order, request) -> str | None:
     ymd, price = kst_ymd(request.sent_at), int(ord_unpr(order.order_type, order.price))
     since = request.sent_at - timedelta(seconds=EARLY_TOLERANCE_SECONDS)
     for ext in rt.ledger.external_orders():
-        if (ext["order_date"], ext["symbol"], ext["side"], ext["qty"], ext["price"]) == (
-                ymd, order.symbol, order.side.value, order.qty, price) and ext["first_seen"] >= since \
+        if (ext["order_date"], ext["symbol"], ext["side"], ext["qty"]) == (
+                ymd, order.symbol, order.side.value, order.qty) and ext["first_seen"] >= since \
+                and (ext["price"] == price or not order.order_type.has_price) \
                 and ext["account"].replace("-", "")[:8] == order.account[:8]:
             return ext["broker_order_no"]
     return None

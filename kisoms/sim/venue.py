@@ -5,6 +5,12 @@ quantity of the order it changes to its new number (the old one keeps its fills 
 left); a cancel takes remaining quantity off the book (all, or part). A filled quantity cannot be
 cancelled. An order fills when it is marketable against the symbol's current price: market-like types
 always, a limit buy at or above the price, a limit sell at or below it, at the current price.
+
+The book is one price wide: the current price is the best offer to a buyer and the best bid to a seller;
+the best price on an order's own side is one tick away (a buyer's best bid is a tick below). So a top
+priority order (04, 최우선지정가) is booked at its own side's best price and rests until the price comes
+to it, while a best limit order (03, 최유리지정가) takes the other side's best price and fills at once.
+Conditional limit (02) trades as a limit order (its conversion to market at the close is not simulated).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import random
 from dataclasses import dataclass, field
 
 from kisoms.domain.codes import InstrumentKind, OrderType, Side
-from kisoms.domain.ticks import is_on_tick, price_limits
+from kisoms.domain.ticks import is_on_tick, price_limits, tick_size
 from kisoms.sim import codes
 from kisoms.sim.scenario import Scenario, SimAccount, SimSymbol
 
@@ -22,6 +28,7 @@ PRICED = {t.ord_dvsn for t in OrderType if t.has_price}
 MARKET_LIKE = {t.ord_dvsn for t in OrderType if not t.has_price}
 IOC = {"11", "13", "15"}
 FOK = {"12", "14", "16"}
+TOP_PRIORITY = OrderType.TOP_PRIORITY.ord_dvsn
 
 
 class Reject(Exception):
@@ -157,7 +164,7 @@ class Venue:
         if ord_dvsn in FOK and not self.marketable_side(code, side, ord_dvsn, price):
             raise Reject(codes.FOK_UNFILLED)
         order = SimOrder(self._number(), when[0], when[1], account, code, side, ord_dvsn, qty,
-                         price if ord_dvsn in PRICED else 0, exchange=exchange)
+                         self._booked_price(code, side, ord_dvsn, price), exchange=exchange)
         self.orders[order.odno] = order
         return order, [Event("ack", order, acct.hts_id, when[1])]
 
@@ -186,8 +193,19 @@ class Venue:
 
     # ----------------------------------------------------------------- matching
 
+    def _booked_price(self, code: str, side: Side, ord_dvsn: str, price: int) -> int:
+        """The price an order rests at: its limit, its own side's best (top priority), or 0 (market-like)."""
+        if ord_dvsn in PRICED:
+            return price
+        if ord_dvsn != TOP_PRIORITY:
+            return 0
+        current, lower_upper = self.prices[code], self.limits(code)
+        step = tick_size(current, self.kind_of(code))
+        best_own = current - step if side is Side.BUY else current + step
+        return min(max(best_own, lower_upper[0]), lower_upper[1])
+
     def marketable_side(self, code: str, side: Side, ord_dvsn: str, price: int) -> bool:
-        if ord_dvsn in MARKET_LIKE:
+        if ord_dvsn in MARKET_LIKE and ord_dvsn != TOP_PRIORITY:
             return True
         current = self.prices[code]
         return price >= current if side is Side.BUY else price <= current

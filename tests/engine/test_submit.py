@@ -111,3 +111,12 @@ def test_reconcile_after_submit_is_in_sync_and_idempotent(rt, sim):
     first = reconcile(rt)
     second = reconcile(rt)
     assert second.in_sync, second.as_dict()
+
+
+def test_an_ambiguous_top_priority_order_is_found_though_the_books_show_its_booked_price(rt, sim):
+    sim.admin.set_price("005930", 70000)
+    inject(sim, "drop_response")
+    result = submit(rt, intent(order_type="top_priority", price=None))
+    [row] = broker_orders(sim)
+    assert row["ord_unpr"] == "69900"  # booked at the best bid, though we sent ORD_UNPR "0"
+    assert result.order.broker_order_no == row["odno"] and result.order.status is not OrderStatus.UNKNOWN

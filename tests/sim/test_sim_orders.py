@@ -103,3 +103,14 @@ def test_paper_scenario_refuses_real_tr_ids():
         assert kis.order("005930", 1, OPEN_BUY, tr_id="VTTC0012U").json()["rt_cd"] == "0"
         assert kis.post(ORDER_CASH, BUY, kis.order_body("005930", 1, OPEN_BUY)).json()["rt_cd"] != "0"
         kis.close()
+
+
+def test_top_priority_rests_at_its_own_best_while_best_limit_takes_the_other_side(sim, kis):
+    sim.admin.set_price("005930", 70_000)
+    resting = kis.place("005930", 2, 0, ord_dvsn="04")  # 최우선지정가: the best bid, a tick below
+    taking = kis.place("005930", 3, 0, ord_dvsn="03")  # 최유리지정가: the best offer, filled at once
+    rows = kis.orders()
+    assert (rows[resting["ODNO"]]["ord_unpr"], rows[resting["ODNO"]]["tot_ccld_qty"]) == ("69900", "0")
+    assert rows[taking["ODNO"]]["tot_ccld_qty"] == "3"
+    sim.admin.set_price("005930", 69_900)  # the market comes down to the resting bid
+    assert kis.orders()[resting["ODNO"]]["tot_ccld_qty"] == "2"
