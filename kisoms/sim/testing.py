@@ -66,10 +66,10 @@ class SimHandle:
 
 @contextmanager
 def running_simulator(scenario: Scenario | None = None, seed: int = 0, state_file=None, port: int = 0,
-                      ws_port: int = 0, **overrides) -> Iterator[SimHandle]:
-    """A simulator on loopback (free ports unless given), running until the block ends."""
+                      ws_port: int = 0, clock=None, **overrides) -> Iterator[SimHandle]:
+    """A simulator on loopback (free ports unless given; ``clock``: its time, KST-aware), until the block ends."""
     scenario = (scenario or default_scenario()).model_copy(update=overrides)
-    sim = Simulator(scenario, seed=seed, state_file=state_file)
+    sim = Simulator(scenario, seed=seed, state_file=state_file, clock=clock)
     loop = asyncio.new_event_loop()
     started = threading.Event()
 

@@ -114,3 +114,20 @@ def test_top_priority_rests_at_its_own_best_while_best_limit_takes_the_other_sid
     assert rows[taking["ODNO"]]["tot_ccld_qty"] == "3"
     sim.admin.set_price("005930", 69_900)  # the market comes down to the resting bid
     assert kis.orders()[resting["ODNO"]]["tot_ccld_qty"] == "2"
+
+
+@pytest.mark.parametrize("hhmm,enforce,accepted", [
+    ((8, 30), True, False), ((9, 0), True, True), ((15, 29), True, True), ((15, 30), True, False),
+    ((8, 30), False, True),
+])
+def test_session_hours_are_enforced_only_when_enabled(hhmm, enforce, accepted):
+    from datetime import datetime, timedelta, timezone
+
+    at = datetime(2026, 11, 25, *hhmm, tzinfo=timezone(timedelta(hours=9)))
+    with simulator(enforce_hours=enforce, clock=lambda: at) as handle:
+        kis = client(handle).login()
+        body = kis.order("005930", 1, OPEN_BUY).json()
+        kis.close()
+    assert (body["rt_cd"] == "0") is accepted
+    if not accepted:
+        assert body["msg_cd"] == "APBK0918"
