@@ -45,6 +45,10 @@ def _covered_by_inference(rt: Runtime, order: Order) -> bool:
 
 def _apply_fill(rt: Runtime, order: Order, notice, ymd: str) -> NoticeResult:
     key = Fill.notice_key(ymd, notice.odno, notice.cntg_hour, notice.cntg_qty, notice.cntg_unpr)
+    if notice.cntg_qty <= 0 or notice.cntg_unpr <= 0:  # a garbled fill: the books will say what happened
+        rt.ledger.publish("notice.unapplied", {"reason": f"fill with quantity {notice.cntg_qty} and price "
+                                               f"{notice.cntg_unpr}", **notice_payload(notice)}, order_id=order.id)
+        return NoticeResult("deferred", order.id, key)
     if _covered_by_inference(rt, order):
         rt.ledger.publish("notice.deferred", {"reason": "order has inferred fills; the broker's cumulative "
                                               "books decide", **notice_payload(notice)}, order_id=order.id)

@@ -73,20 +73,21 @@ def _ymd_date(ymd: str) -> date:
     return date(int(ymd[:4]), int(ymd[4:6]), int(ymd[6:]))
 
 
-def _by_origin(rows: list) -> dict[str, list]:
-    """Amend/cancel rows grouped by the number they changed (ORGN_ODNO)."""
-    grouped: dict[str, list] = defaultdict(list)
+def _by_origin(rows: list) -> dict[tuple[str, str], list]:
+    """Amend/cancel rows grouped by (date, the number they changed). KIS numbers restart every day, and
+    an amend or cancel is always booked on its original's day."""
+    grouped: dict[tuple[str, str], list] = defaultdict(list)
     for row in rows:
         if not is_original(row):
-            grouped[row.orgn_odno].append(row)
+            grouped[(row.ord_dt, row.orgn_odno)].append(row)
     return grouped
 
 
-def chain(rows_by_origin: dict, numbers: set[str]) -> list:
-    """Rows reachable from ``numbers`` through ORGN_ODNO links (amends of amends included)."""
+def chain(rows_by_origin: dict, numbers: set[str], day: str) -> list:
+    """Rows of ``day`` reachable from ``numbers`` through ORGN_ODNO links (amends of amends included)."""
     found, frontier = [], list(numbers)
     while frontier:
-        for row in rows_by_origin.get(frontier.pop(), []):
+        for row in rows_by_origin.get((day, frontier.pop()), []):
             if row.odno not in numbers:
                 numbers.add(row.odno)
                 found.append(row)
@@ -158,19 +159,27 @@ class Reconciler:
     def reconcile_account(self, account: str, orders: list[Order]) -> None:
         rows = self.fetch(account, orders)
         rows_by_origin = _by_origin(rows)
-        claimed: set[str] = set()
+        claimed: set[tuple[str, str]] = set()
         for order in orders:
-            claimed |= self.reconcile_order(order, rows, rows_by_origin)
+            claimed |= {(order.order_date, n) for n in self.reconcile_order(order, rows, rows_by_origin)}
             self.report.checked += 1
-        claimed |= self.rt.ledger.known_broker_numbers(None)
-        self.record_external(account, rows, rows_by_origin, claimed)
+        self.record_external(account, rows, claimed)
 
     def reconcile_order(self, order: Order, rows: list, rows_by_origin: dict) -> set[str]:
         numbers = {n.broker_order_no for n in self.rt.ledger.broker_numbers(order.id) if n.broker_order_no}
-        extra = chain(rows_by_origin, set(numbers))
+        extra = chain(rows_by_origin, set(numbers), order.order_date)
+        open_kinds = {r.kind for r in self.rt.ledger.open_requests(order.id)}
+        if any(("cancel" if r.is_cancel else "modify") in open_kinds for r in extra):
+            # its own process (or recovery, after the lease) settles that request; never take its number
+            self.report.in_flight.append(f"order {order.id}: an amend/cancel is in flight")
+            return numbers | {r.odno for r in extra}
         for row in extra:
             self.adopt_change(order, row)
-        view = self.view_of(order, rows, rows_by_origin)
+        try:
+            view = self.view_of(order, rows, rows_by_origin)
+        except ValueError as exc:  # the broker's rows contradict themselves (e.g. filled more than ordered)
+            self.report.unresolved.append(f"order {order.id}: the broker's rows do not add up: {exc}")
+            return numbers | {r.odno for r in extra}
         if view is not None and not self.apply_view(order, view) and not self.dry_run:
             self.second_look(order)
         return numbers | {r.odno for r in extra}
@@ -179,7 +188,8 @@ class Reconciler:
         """The broker's view of one order from the account's rows."""
         numbers = {n.broker_order_no for n in self.rt.ledger.broker_numbers(order.id) if n.broker_order_no}
         mine = [r for r in rows if r.odno in numbers and r.ord_dt == order.order_date]
-        return broker_order(order, mine + chain(rows_by_origin, set(numbers)), kst_ymd(self.rt.clock.now()))
+        extra = chain(rows_by_origin, set(numbers), order.order_date)
+        return broker_order(order, mine + extra, kst_ymd(self.rt.clock.now()))
 
     def second_look(self, order: Order) -> None:
         """The ledger moved past our snapshot (a notice, another process): judge on fresh books only."""
@@ -224,9 +234,12 @@ class Reconciler:
                                       broker_order_no=row.odno, krx_orgno=row.ord_gno_brno, order_date=row.ord_dt,
                                       raw_payload=row.raw, source=SOURCE)
 
-    def record_external(self, account: str, rows: list, rows_by_origin: dict, claimed: set[str]) -> None:
+    def record_external(self, account: str, rows: list, claimed: set[tuple[str, str]]) -> None:
+        known: dict[str, set[str]] = {}
         for row in rows:
-            if not is_original(row) or row.odno in claimed:
+            if row.ord_dt not in known:
+                known[row.ord_dt] = self.rt.ledger.known_broker_numbers(row.ord_dt)
+            if not is_original(row) or (row.ord_dt, row.odno) in claimed or row.odno in known[row.ord_dt]:
                 continue
             if self.dry_run or self.rt.ledger.record_external(
                     order_date=row.ord_dt, broker_order_no=row.odno, account=account, symbol=row.pdno,

@@ -30,7 +30,7 @@ from kisoms.engine.clock import kst_ymd
 from kisoms.engine.matching import EARLY_TOLERANCE_SECONDS, Match, find_sent_order
 from kisoms.engine.runtime import Runtime
 from kisoms.engine.sending import EVENTS_BY_KIND, settle
-from kisoms.errors import AwaitingBooks, OutcomeUnknown
+from kisoms.errors import AwaitingBooks, OutcomeUnknown, RequestNotOpen
 
 log = logging.getLogger(__name__)
 LEASE_SLACK_SECONDS = 5.0
@@ -175,16 +175,19 @@ def _halt(rt: Runtime, order: Order, reason: str, source: str) -> Order:
     raise OutcomeUnknown(reason)
 
 
-def resend(rt: Runtime, order: Order, request, source: str) -> Order:
-    """Close the lookup as not found and send the order again (policy or operator decided)."""
+def resend(rt: Runtime, order: Order, request, source: str, *, by_operator: bool = False) -> Order:
+    """Close the lookup as not found and send the order again (policy or operator decided). The policy's
+    resend respects the kill switch; an operator's explicit ``kisoms resolve --resend`` is the exception."""
     from kisoms.engine.submit import send_claimed_new
 
-    rt.ledger.settle_request(request.id, state="not_found", order_id=order.id, event=None, source=source,
-                             raw_payload={"reason": "not found; policy resend"}, order_fields={})
-    claimed = rt.ledger.claim_request(order.id, event=OrderEvent.RESEND, kind="new", request=request.request,
-                                      tr_id=request.tr_id, source=source)
-    if claimed is None:
-        return rt.ledger.get(order.id)
+    if order.status is OrderStatus.SENDING:
+        order = rt.ledger.settle_request(request.id, state="unknown", order_id=order.id,
+                                         event=OrderEvent.SEND_AMBIGUOUS, source=source,
+                                         raw_payload={"reason": "claimed, not found at the broker"})
+    if not by_operator and rt.ledger.halt_state() is not None:  # the order stays UNKNOWN
+        raise OutcomeUnknown(f"order {order.id}: not found at the broker; not resent because sending is halted")
+    claimed = rt.ledger.reclaim_for_resend(request.id, order.id, request=request.request, tr_id=request.tr_id,
+                                           source=source, raw_payload={"reason": "not found; policy resend"})
     return send_claimed_new(rt, *claimed, source=source)
 
 
@@ -199,7 +202,7 @@ def recover(rt: Runtime, source: str, *, wait: bool = False) -> RecoveryReport:
         try:
             resolved = resolve_request(rt, order, request, source, wait=wait)
             report.resolved.append(f"order {order.id}: {request.kind} → {resolved.status.value}")
-        except AwaitingBooks:
+        except (AwaitingBooks, RequestNotOpen):  # not yet in the books, or settled by another process now
             report.skipped_live.append(order.id)
         except OutcomeUnknown as exc:
             report.unresolved.append(str(exc))

@@ -53,6 +53,9 @@ class Watcher:
                 log.info("gap-fill corrected %d orders", len(report.changes))
         except KisomsError as exc:
             self.rt.ledger.publish("watch.gap_fill_failed", {"error": str(exc)})
+        except Exception as exc:  # a bug must not silence the feed: say so, keep watching
+            log.exception("gap-fill failed")
+            self.rt.ledger.publish("watch.gap_fill_failed", {"error": f"{type(exc).__name__}: {exc}"})
 
     def _state(self, mode: str, detail: str = "") -> None:
         if mode != self.status.mode:
@@ -80,17 +83,25 @@ class Watcher:
         stream = NoticeStream(self.rt.connection, self.rt.client.issue_approval_key,
                               max_backoff=self.rt.settings.watch.reconnect_max_delay)
         consumer = asyncio.create_task(self._consume(stream))
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({consumer, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if consumer.done() and not stop.is_set():  # the feed ended on its own: say why, do not hide it
+            await stream.close()
+            consumer.result()
+            raise KisomsError("the notice stream ended unexpectedly")
         await stream.close()
         consumer.cancel()
         await asyncio.gather(consumer, return_exceptions=True)
 
     async def _consume(self, stream: NoticeStream) -> None:
         async for item in stream:
-            if isinstance(item, ConnectionState):
-                self._on_state(item)
-            else:
-                self._on_notice(item)
+            try:
+                self._on_state(item) if isinstance(item, ConnectionState) else self._on_notice(item)
+            except Exception as exc:  # one bad notice must not stop the feed; the books get a look
+                log.exception("could not apply %r", item)
+                self.rt.ledger.publish("notice.unapplied", {"error": f"{type(exc).__name__}: {exc}"})
+                self._recheck = True
             if self._recheck and stream.queue.empty():  # once per burst, not once per notice
                 self._recheck = False
                 self.gap_fill()

@@ -134,10 +134,7 @@ class KisClient:
                     params: dict | None = None, tr_cont: str = "") -> dict:
         """One request with the token; a refused token is refreshed once and the request resent once."""
         for attempt in (1, 2):
-            token = self.token()
-            headers = self.headers(tr_id, token, tr_cont)
-            if body is not None and self.conn.use_hashkey:
-                headers["hashkey"] = self.hashkey(body)
+            token, headers = self._prepare(tr_id, tr_cont, body)
             try:
                 return self._send(method, path, what, json_body=body, params=params, headers=headers,
                                   envelope=True)
@@ -146,6 +143,18 @@ class KisClient:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def _prepare(self, tr_id: str, tr_cont: str, body: dict | None) -> tuple[str, dict[str, str]]:
+        """Token and headers (hashkey included). Fails before the request itself has left: any
+        transport error here is certainly-not-sent, whatever the token or hashkey call said."""
+        try:
+            token = self.token()
+            headers = self.headers(tr_id, token, tr_cont)
+            if body is not None and self.conn.use_hashkey:
+                headers["hashkey"] = self.hashkey(body)
+        except (BrokerTransportError, BrokerProtocolError) as exc:
+            raise BrokerTransportError(f"before sending: {exc}", maybe_sent=False) from None
+        return token, headers
 
     def _inquire(self, path: str, tr_id: str, what: str, params: dict, tr_cont: str = "") -> dict:
         """A GET, retried on what certainly did not reach KIS or did no harm (inquiries change nothing)."""

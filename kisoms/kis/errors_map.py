@@ -72,6 +72,10 @@ def check_response(response: httpx.Response, what: str, *, envelope: bool = Fals
     """
     body = _json(response)
     error = _gateway_error(body, response.status_code, tuple(secrets))
+    if error is not None and response.status_code >= 500 and type(error) is BrokerApiError:
+        # A server error with a KIS body (e.g. EGW00002) after the request was forwarded: not a reject.
+        raise BrokerTransportError(f"{what}: HTTP {response.status_code} [{error.msg_cd}] {error.message}; "
+                                   "the request may have reached KIS", maybe_sent=True)
     if error is not None:
         raise error
     if response.status_code >= 500 or response.status_code in _TIMEOUT_STATUSES:

@@ -18,7 +18,7 @@ import platformdirs
 
 from kisoms.domain.order import Fill, Order
 from kisoms.domain.states import OrderEvent, OrderStatus, Quantities
-from kisoms.errors import LedgerError
+from kisoms.errors import LedgerError, RequestNotOpen
 from kisoms.ledger import audit, control, events, external, fills, orders, requesting, requests, transitions
 from kisoms.ledger.changes import record
 from kisoms.ledger.codec import to_iso
@@ -152,6 +152,21 @@ class Ledger:
                                      raw_payload=raw_payload, map_fields=dict(map_fields or {}),
                                      order_fields={**(order_fields or {}), **fields},
                                      expected_version=expected_version, ts=self._ts())
+
+    def reclaim_for_resend(self, map_id: int, order_id: int, *, request: dict, tr_id: str, source: str,
+                           raw_payload: Any = None) -> tuple[Order, int]:
+        """Close an unknown request as ``not_found`` and claim a resend (UNKNOWN → SENDING), atomically:
+        a crash in between can never leave an order with no open request to resolve. RequestNotOpen
+        (nothing written) if another process got there first."""
+        with atomic(self.db) as conn:
+            ts = self._ts()
+            requesting.settle(conn, map_id, state="not_found", order_id=order_id, event=None, source=source,
+                              raw_payload=raw_payload, map_fields={}, order_fields={}, expected_version=None, ts=ts)
+            claimed = requesting.claim(conn, order_id, event=OrderEvent.RESEND, kind="new", request=request,
+                                       tr_id=tr_id, source=source, expected_version=None, ts=ts)
+            if claimed is None:  # roll the settle back too
+                raise RequestNotOpen(f"order {order_id}: the resend could not be claimed")
+            return claimed
 
     def resolve_request(self, map_id: int, *, state: str, broker_order_no: str | None = None,
                         krx_orgno: str | None = None, order_date: str | None = None, raw_payload: Any = None,

@@ -164,3 +164,26 @@ def test_events_since_resumes_without_gaps(sim, tmp_path, rt):
     finally:
         proc.terminate()
         assert proc.wait(timeout=20) == 0
+
+
+@pytest.mark.parametrize("halted", [False, True])
+def test_a_crashed_claim_under_the_resend_policy_is_sent_once_unless_halted(sim, tmp_path, halted):
+    config = write_config(sim, tmp_path, ambiguity={"policy": "resend", "lookup_window": 0.3})
+    crashed = kisoms(config, "submit", "--intent", "-", stdin=json.dumps(
+        {"account": ACCOUNT, "strategy_version": "s", "symbol": "005930", "side": "buy", "order_type": "limit",
+         "qty": 1, "price": 69000, "signal_ts": "2026-11-25T09:00:00+09:00"}), env={"KISOMS_CRASH_AT": "after_claim"})
+    assert crashed.returncode == 137
+    with open_runtime(load_settings(config)) as rt:
+        if halted:
+            rt.ledger.set_halt("by hand", source="test")
+        now = rt.clock.now
+        rt.clock.now = lambda: now() + timedelta(seconds=60)
+        report = reconcile(rt)
+        [order] = rt.ledger.list_orders()
+        if halted:
+            assert order.status is OrderStatus.UNKNOWN and report.unresolved and broker_orders(sim) == []
+            assert rt.ledger.open_requests(order.id)  # still there for the next run to settle
+        else:
+            assert order.status in (OrderStatus.SENT, OrderStatus.ACCEPTED), report
+            assert [r["odno"] for r in broker_orders(sim)] == [order.broker_order_no]
+            assert reconcile(rt).in_sync

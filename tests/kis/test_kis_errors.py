@@ -36,7 +36,7 @@ def test_token_expired_is_an_auth_error_and_all_are_broker_errors():
     assert issubclass(BrokerTimeout, BrokerTransportError) and issubclass(BrokerApiError, BrokerError)
 
 
-@pytest.mark.parametrize("status", [200, 500])
+@pytest.mark.parametrize("status", [200, 400])  # with 5xx a body is not proof of a clean refusal (below)
 def test_rt_cd_failure_in_an_envelope(status):
     response = httpx.Response(status, json={"rt_cd": "1", "msg_cd": "APBK0918", "msg1": " 장운영시간이 아닙니다. "})
     with pytest.raises(BrokerApiError) as info:
@@ -252,3 +252,10 @@ def test_numeric_rt_cd_is_understood():
     assert check_response(httpx.Response(200, json={"rt_cd": 0, "output": {}}), "x", envelope=True)["rt_cd"] == 0
     with pytest.raises(BrokerApiError):
         check_response(httpx.Response(200, json={"rt_cd": 1, "msg_cd": "X", "msg1": "m"}), "x", envelope=True)
+
+
+def test_a_server_error_with_a_kis_body_is_not_a_reject():
+    reply = httpx.Response(500, json={"rt_cd": "1", "msg_cd": "EGW00002", "msg1": "서버 에러"})
+    with pytest.raises(BrokerTransportError) as info:
+        check_response(reply, "order-cash")
+    assert info.value.maybe_sent is True and "EGW00002" in str(info.value)
