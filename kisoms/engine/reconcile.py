@@ -166,29 +166,37 @@ class Reconciler:
         self.record_external(account, rows, claimed)
 
     def reconcile_order(self, order: Order, rows: list, rows_by_origin: dict) -> set[str]:
-        numbers = {n.broker_order_no for n in self.rt.ledger.broker_numbers(order.id) if n.broker_order_no}
-        extra = chain(rows_by_origin, set(numbers), order.order_date)
+        mine, extra = self.rows_of(order, rows, rows_by_origin)
+        owned = self.numbers_of(order) | {r.odno for r in extra}
         open_kinds = {r.kind for r in self.rt.ledger.open_requests(order.id)}
         if any(("cancel" if r.is_cancel else "modify") in open_kinds for r in extra):
             # its own process (or recovery, after the lease) settles that request; never take its number
             self.report.in_flight.append(f"order {order.id}: an amend/cancel is in flight")
-            return numbers | {r.odno for r in extra}
+            return owned
         for row in extra:
             self.adopt_change(order, row)
         try:
-            view = self.view_of(order, rows, rows_by_origin)
+            view = broker_order(order, mine + extra, kst_ymd(self.rt.clock.now()))
         except ValueError as exc:  # the broker's rows contradict themselves (e.g. filled more than ordered)
             self.report.unresolved.append(f"order {order.id}: the broker's rows do not add up: {exc}")
-            return numbers | {r.odno for r in extra}
+            return owned
         if view is not None and not self.apply_view(order, view) and not self.dry_run:
             self.second_look(order)
-        return numbers | {r.odno for r in extra}
+        return owned
+
+    def numbers_of(self, order: Order) -> set[str]:
+        """Every broker number the ledger maps to ``order`` (new, amends, cancels)."""
+        return {n.broker_order_no for n in self.rt.ledger.broker_numbers(order.id) if n.broker_order_no}
+
+    def rows_of(self, order: Order, rows: list, rows_by_origin: dict) -> tuple[list, list]:
+        """The order's rows: those under numbers we mapped, and amends/cancels chained to them (not mapped)."""
+        numbers = self.numbers_of(order)
+        mine = [r for r in rows if r.odno in numbers and r.ord_dt == order.order_date]
+        return mine, chain(rows_by_origin, set(numbers), order.order_date)
 
     def view_of(self, order: Order, rows: list, rows_by_origin: dict) -> BrokerOrder | None:
         """The broker's view of one order from the account's rows."""
-        numbers = {n.broker_order_no for n in self.rt.ledger.broker_numbers(order.id) if n.broker_order_no}
-        mine = [r for r in rows if r.odno in numbers and r.ord_dt == order.order_date]
-        extra = chain(rows_by_origin, set(numbers), order.order_date)
+        mine, extra = self.rows_of(order, rows, rows_by_origin)
         return broker_order(order, mine + extra, kst_ymd(self.rt.clock.now()))
 
     def second_look(self, order: Order) -> None:

@@ -161,12 +161,17 @@ def _not_found(rt: Runtime, order: Order, request, source: str) -> Order:
                       raw_payload={"reason": "the broker never booked this request"}, order_fields={})
     if rt.settings.ambiguity.policy == "resend":
         return resend(rt, order, request, source)
-    if order.status is OrderStatus.SENDING:  # a crash left the claim: its outcome is now officially unknown
-        order = rt.ledger.settle_request(request.id, state="unknown", order_id=order.id,
-                                         event=OrderEvent.SEND_AMBIGUOUS, source=source,
-                                         raw_payload={"reason": "claimed, not found at the broker"})
+    order = _unknown_if_sending(rt, order, request, source)
     return _halt(rt, order, f"order {order.id} ({order.side.value} {order.qty} {order.symbol}) may or may not "
                             "be at the broker: not found in its books within the lookup window", source)
+
+
+def _unknown_if_sending(rt: Runtime, order: Order, request, source: str) -> Order:
+    """A crash left the claim and the books do not show it: its outcome is now officially unknown."""
+    if order.status is not OrderStatus.SENDING:
+        return order
+    return rt.ledger.settle_request(request.id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS,
+                                    source=source, raw_payload={"reason": "claimed, not found at the broker"})
 
 
 def _halt(rt: Runtime, order: Order, reason: str, source: str) -> Order:
@@ -180,10 +185,7 @@ def resend(rt: Runtime, order: Order, request, source: str, *, by_operator: bool
     resend respects the kill switch; an operator's explicit ``kisoms resolve --resend`` is the exception."""
     from kisoms.engine.submit import send_claimed_new
 
-    if order.status is OrderStatus.SENDING:
-        order = rt.ledger.settle_request(request.id, state="unknown", order_id=order.id,
-                                         event=OrderEvent.SEND_AMBIGUOUS, source=source,
-                                         raw_payload={"reason": "claimed, not found at the broker"})
+    order = _unknown_if_sending(rt, order, request, source)
     if not by_operator and rt.ledger.halt_state() is not None:  # the order stays UNKNOWN
         raise OutcomeUnknown(f"order {order.id}: not found at the broker; not resent because sending is halted")
     claimed = rt.ledger.reclaim_for_resend(request.id, order.id, request=request.request, tr_id=request.tr_id,
