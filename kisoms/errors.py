@@ -19,7 +19,8 @@ place (``kisoms.cli.exit_codes``); nothing else decides how a failure ends a pro
     │   └── RequestNotOpen          a broker request is missing or already settled (exit 10)
     ├── Halted                      the kill switch is on; nothing is sent         (exit 5)
     ├── OutcomeUnknown              a request may have reached the broker          (exit 5)
-    │   └── AwaitingBooks           evidence it did, not yet in the books: look again soon
+    │   ├── AwaitingBooks           evidence it did, not yet in the books: look again soon
+    │   └── TwinPending             an order with the same terms is unresolved: this one waits
     └── BrokerError                 anything the broker or the way to it said      (exit 6)
         ├── BrokerTransportError    connection failed; .maybe_sent says if it may have left
         │   └── BrokerTimeout       no answer in time
@@ -127,6 +128,16 @@ class OutcomeUnknown(KisomsError):
 class AwaitingBooks(OutcomeUnknown):
     """Not settled yet, but not a discrepancy either: the lookup window is still open, or an execution
     notice shows the order exists while the books do not list it yet. Nothing is resent; look again soon."""
+
+
+class TwinPending(OutcomeUnknown):
+    """Another order with the same account, symbol, side, quantity, price and type is SENDING or UNKNOWN.
+    Sending this one now would make the broker lookup ambiguous, so its claim is refused (nothing written)."""
+
+    def __init__(self, order_id: int, twin_id: int, twin_status: str):
+        self.order_id, self.twin_id = order_id, twin_id
+        super().__init__(f"order {order_id} waits: order {twin_id} with the same terms is still {twin_status}; "
+                         "run `kisoms reconcile` and submit again")
 
 
 class BrokerError(KisomsError):

@@ -16,7 +16,7 @@ from kisoms.engine.crashpoints import crash_point
 from kisoms.engine.recovery import is_abandoned, resolve_request
 from kisoms.engine.runtime import Runtime
 from kisoms.engine.sending import deliver, ensure_not_halted
-from kisoms.errors import OutcomeUnknown, ValidationError
+from kisoms.errors import ValidationError
 
 log = logging.getLogger(__name__)
 SOURCE = "submit"
@@ -114,16 +114,13 @@ def _twins(rt: Runtime, order: Order) -> list[Order]:
             (order.side, order.qty, order.price, order.order_type)]
 
 
-def wait_for_twins(rt: Runtime, order: Order) -> None:
-    """Resolve (or wait out) orders with identical terms before sending another one."""
+def resolve_abandoned_twins(rt: Runtime, order: Order) -> None:
+    """Resolve orders with identical terms whose owner is gone, so this one need not wait for them.
+    (The claim itself refuses, atomically, while a twin is still unresolved: ``TwinPending``.)"""
     for twin in _twins(rt, order):
         for request in rt.ledger.open_requests(twin.id):
             if request.kind == "new" and is_abandoned(rt, request):
                 resolve_request(rt, twin, request, SOURCE, wait=True)
-    still = _twins(rt, order)
-    if still:
-        raise OutcomeUnknown(f"order {order.id} waits: order {still[0].id} with the same terms is still "
-                             f"{still[0].status.value}; run `kisoms reconcile` and submit again")
 
 
 def send_order(rt: Runtime, order: Order) -> tuple[Order, bool]:
@@ -131,7 +128,7 @@ def send_order(rt: Runtime, order: Order) -> tuple[Order, bool]:
     if order.status is not OrderStatus.NEW:
         return order, False
     ensure_not_halted(rt)
-    wait_for_twins(rt, order)
+    resolve_abandoned_twins(rt, order)
     claimed = rt.ledger.claim_request(order.id, event=OrderEvent.CLAIM, kind="new",
                                       request=order_cash_request(order), tr_id=_order_cash_tr_id(rt, order),
                                       source=SOURCE)

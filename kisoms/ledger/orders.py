@@ -94,3 +94,13 @@ def history(conn: sqlite3.Connection, order_id: int) -> list[HistoryRow]:
     cursor = conn.execute("SELECT * FROM order_status_history WHERE order_id = ? ORDER BY history_id",
                           (order_id,))
     return [row_to_history(r) for r in as_dicts(cursor)]
+
+
+def unresolved_twin(conn: sqlite3.Connection, order: Order) -> Order | None:
+    """Another SENDING/UNKNOWN order with the terms a broker lookup matches on, if any."""
+    row = first(conn.execute(
+        "SELECT * FROM orders WHERE status IN ('SENDING', 'UNKNOWN') AND id != ? AND account = ? AND symbol = ?"
+        " AND side = ? AND qty = ? AND price IS ? AND order_type = ? ORDER BY id LIMIT 1",
+        (order.id, order.account, order.symbol, order.side.value, order.qty, order.price,
+         order.order_type.value)))
+    return row_to_order(row) if row else None

@@ -7,7 +7,7 @@ from typing import Any
 
 from kisoms.domain.order import Order
 from kisoms.domain.states import TRANSITIONS, OrderEvent
-from kisoms.errors import LedgerError
+from kisoms.errors import LedgerError, TwinPending
 from kisoms.ledger import orders, requests
 from kisoms.ledger.changes import Change, check_version, record
 from kisoms.ledger.errors import RequestNotOpen
@@ -25,14 +25,25 @@ def _claimable(conn: sqlite3.Connection, order: Order, event: OrderEvent, expect
     return (order.status, event) in TRANSITIONS and not requests.open_requests(conn, order.id)
 
 
+def _refuse_twin(conn: sqlite3.Connection, order: Order) -> None:
+    """A new order is never sent while another with the same terms is unresolved: the broker lookup
+    that resolves an ambiguous send matches on those terms, so two in flight could not be told apart."""
+    twin = orders.unresolved_twin(conn, order)
+    if twin is not None:
+        raise TwinPending(order.id, twin.id, twin.status.value)
+
+
 def claim(conn: sqlite3.Connection, order_id: int, *, event: OrderEvent, kind: str, request: dict, tr_id: str,
           source: str, expected_version: int | None, ts: str) -> tuple[Order, int] | None:
-    """Move the order (event) and insert a ``sending`` request row; None if someone else got there first."""
+    """Move the order (event) and insert a ``sending`` request row; None if someone else got there first.
+    A new order whose twin is unresolved is refused with TwinPending, in the same transaction."""
     if CLAIM_EVENTS.get(event) != kind:
         raise LedgerError(f"event {event.value} does not claim a {kind!r} request")
     order = orders.load(conn, order_id)
     if not _claimable(conn, order, event, expected_version):
         return None
+    if kind == "new":
+        _refuse_twin(conn, order)
     map_id = requests.insert(conn, order_id=order_id, kind=kind, tr_id=tr_id, request=request,
                              state="sending", sent_at=ts)
     extra = {"map_id": map_id, "request_kind": kind, "tr_id": tr_id, "request": request}

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from kisoms.domain.states import OrderStatus
+from kisoms.domain.states import OrderEvent, OrderStatus
 from kisoms.engine.reconcile import reconcile
 from kisoms.engine.submit import submit
 from kisoms.errors import AwaitingBooks, Halted, OutcomeUnknown, ValidationError
@@ -120,3 +120,22 @@ def test_an_ambiguous_top_priority_order_is_found_though_the_books_show_its_book
     [row] = broker_orders(sim)
     assert row["ord_unpr"] == "69900"  # booked at the best bid, though we sent ORD_UNPR "0"
     assert result.order.broker_order_no == row["odno"] and result.order.status is not OrderStatus.UNKNOWN
+
+
+def test_same_terms_order_waits_while_a_twin_is_in_flight_then_sends(rt, sim):
+    """Another strategy's order with identical terms is mid-send (claimed by a live owner): sending
+    this one now would make a lookup ambiguous, so it is refused and nothing leaves."""
+    from kisoms.engine.submit import create_order, order_cash_request
+    from kisoms.errors import TwinPending
+
+    twin, _ = create_order(rt, intent(strategy_version="other"))
+    _, map_id = rt.ledger.claim(twin.id, request=order_cash_request(twin), tr_id="TTTC0012U", source="test")
+    with pytest.raises(TwinPending) as waits:
+        submit(rt, intent())
+    assert waits.value.twin_id == twin.id and isinstance(waits.value, OutcomeUnknown)
+    assert broker_orders(sim) == []
+    waiting = rt.ledger.get(waits.value.order_id)
+    assert waiting.status is OrderStatus.NEW  # kept; the same intent later sends it
+    rt.ledger.settle_request(map_id, state="not_sent", order_id=twin.id, event=OrderEvent.SEND_FAILED, source="test")
+    again = submit(rt, intent())
+    assert again.order.id == waiting.id and again.sent and len(broker_orders(sim)) == 1

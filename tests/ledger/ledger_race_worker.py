@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from ledger_helpers import make_order  # noqa: E402
 
+from kisoms.errors import TwinPending  # noqa: E402
 from kisoms.ledger import Ledger  # noqa: E402
 
 
@@ -28,9 +29,17 @@ def main(mode: str, path: str, signals: str, name: str, order_id: str) -> None:
     if mode == "fresh":  # open a file nobody created yet, all at once
         _wait(go, ready)
     with Ledger(path) as ledger:
+        if mode == "twin":  # each its own order (own key), all with the same terms
+            order_id = str(ledger.create_or_get(make_order(strategy=name), source=name)[0].id)
         if mode != "fresh":
             _wait(go, ready)
-        if mode == "claim":
+        if mode == "twin":
+            try:
+                won = ledger.claim(int(order_id), request={"by": name}, tr_id="order-cash", source=name)
+                print(json.dumps({"won": won is not None, "twin": False}))
+            except TwinPending:
+                print(json.dumps({"won": False, "twin": True}))
+        elif mode == "claim":
             won = ledger.claim(int(order_id), request={"by": name}, tr_id="order-cash", source=name)
             print(json.dumps({"won": won is not None, "map_id": won[1] if won else None}))
         else:

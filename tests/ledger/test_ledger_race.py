@@ -71,3 +71,16 @@ def test_eight_processes_claim_the_same_order_once(path, tmp_path):
         assert [n.id for n in numbers] == [winners[0]["map_id"]]
         assert [h.event for h in ledger.history(order.id)] == ["created", "claim"]
         assert ledger.verify_audit_chain() == 2
+
+
+def test_eight_processes_claiming_same_terms_orders_send_one(path, tmp_path):
+    """Eight strategies, eight keys, one set of terms: only one may be in flight, or a lookup after an
+    ambiguous send could not tell them apart. The losers are refused inside the claim transaction."""
+    Ledger(path).close()
+    results = race("twin", path, tmp_path / "sig")
+    assert sum(r["won"] for r in results) == 1
+    assert sum(r["twin"] for r in results) == N - 1
+    with Ledger(path) as ledger:
+        statuses = sorted(o.status.value for o in ledger.list_orders())
+        assert statuses == ["NEW"] * (N - 1) + ["SENDING"]
+        assert len(ledger.open_requests()) == 1

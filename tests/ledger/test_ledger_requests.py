@@ -6,7 +6,7 @@ import pytest
 from ledger_helpers import make_order
 
 from kisoms.domain.states import OrderEvent, OrderStatus
-from kisoms.errors import InvalidTransition, LedgerError
+from kisoms.errors import InvalidTransition, LedgerError, TwinPending
 from kisoms.ledger import RequestNotOpen, StaleOrder
 
 DAY = "20261125"
@@ -204,3 +204,51 @@ def test_a_mapped_number_is_never_recorded_as_external(ledger):
                              order_date=DAY, source="reconcile")
     assert _external(ledger, "0000124") is False
     assert ledger.external_orders(include_claimed=True) == []
+
+
+def _twin(ledger, **kw):
+    order, _ = ledger.create_or_get(make_order(strategy="twin", **kw), source="t")
+    return order
+
+
+def test_claim_refuses_a_new_order_while_a_twin_is_unresolved(ledger):
+    first, map_id = claimed(ledger)
+    twin = _twin(ledger)
+    last = ledger.last_event_id()
+    with pytest.raises(TwinPending) as refused:
+        ledger.claim(twin.id, request={}, tr_id="order-cash", source="t")
+    assert refused.value.twin_id == first.id and "SENDING" in str(refused.value)
+    assert ledger.last_event_id() == last and ledger.get(twin.id).status is OrderStatus.NEW
+    ledger.settle_request(map_id, state="unknown", order_id=first.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
+    with pytest.raises(TwinPending):  # UNKNOWN is as unresolved as SENDING
+        ledger.claim(twin.id, request={}, tr_id="order-cash", source="t")
+    ledger.settle_request(map_id, state="accepted", order_id=first.id, event=OrderEvent.BROKER_ACCEPTED,
+                          source="t", map_fields=number("0000123"), order_fields=number("0000123"))
+    assert ledger.claim(twin.id, request={}, tr_id="order-cash", source="t") is not None
+
+
+def test_orders_with_other_terms_are_not_twins(ledger):
+    claimed(ledger)
+    assert ledger.claim(_twin(ledger, qty=11).id, request={}, tr_id="order-cash", source="t") is not None
+    other_price = _twin(ledger, price=70100, signal_ts=make_order().signal_ts.replace(second=5))
+    assert ledger.claim(other_price.id, request={}, tr_id="order-cash", source="t") is not None
+
+
+def test_amend_and_cancel_claims_are_not_refused_by_a_twin(ledger):
+    order = accepted(ledger)
+    claimed_twin = ledger.claim(_twin(ledger).id, request={}, tr_id="order-cash", source="t")
+    assert claimed_twin is not None
+    assert ledger.claim(order.id, kind="cancel", request={}, tr_id="order-rvsecncl", source="t") is not None
+
+
+def test_resend_claim_is_refused_while_a_twin_is_in_flight(ledger):
+    first, map_id = claimed(ledger)
+    ledger.settle_request(map_id, state="unknown", order_id=first.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
+    twin_order = _twin(ledger)
+    # the twin got in while the first was briefly not in flight (e.g. a ledger from before the guard)
+    with ledger.db.conn:
+        ledger.db.conn.execute("UPDATE orders SET status = 'SENDING' WHERE id = ?", (twin_order.id,))
+    with pytest.raises(TwinPending):
+        ledger.reclaim_for_resend(map_id, first.id, request={}, tr_id="order-cash", source="t")
+    [still] = [r for r in ledger.open_requests() if r.id == map_id]
+    assert still.state == "unknown" and ledger.get(first.id).status is OrderStatus.UNKNOWN  # rolled back
