@@ -15,7 +15,7 @@ from kisoms.domain.ticks import is_on_tick, price_limits
 from kisoms.engine.recovery import resolve_request
 from kisoms.engine.crashpoints import crash_point
 from kisoms.engine.runtime import Runtime
-from kisoms.engine.sending import deliver, ensure_not_halted
+from kisoms.engine.sending import deliver, ensure_not_halted, owning
 from kisoms.errors import Problem, ValidationError
 
 SOURCE_MODIFY = "modify"
@@ -64,12 +64,13 @@ def _send_change(rt: Runtime, order: Order, kind: str, event: OrderEvent, reques
     if claimed is None:
         raise ValidationError([Problem("CONCURRENT_CHANGE", f"order {order.id} changed meanwhile; look again")])
     order, map_id = claimed
-    crash_point(f"after_{kind}_claim")
-    call = _rvsecncl_call(rt, order, "amend" if kind == "modify" else "cancel", request["qty"],
-                          request["price"], request["all_qty"])
-    order, _ = deliver(rt, order, map_id, kind, call, source, accepted_fields)
-    pending = [r for r in rt.ledger.open_requests(order.id) if r.id == map_id]
-    return resolve_request(rt, order, pending[0], source, wait=True) if pending else order
+    with owning(rt, map_id):
+        crash_point(f"after_{kind}_claim")
+        call = _rvsecncl_call(rt, order, "amend" if kind == "modify" else "cancel", request["qty"],
+                              request["price"], request["all_qty"])
+        order, _ = deliver(rt, order, map_id, kind, call, source, accepted_fields)
+        pending = [r for r in rt.ledger.open_requests(order.id) if r.id == map_id]
+        return resolve_request(rt, order, pending[0], source, wait=True) if pending else order
 
 
 def modify(rt: Runtime, order_id: int, *, price: int | None = None, qty: int | None = None) -> Order:

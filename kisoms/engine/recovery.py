@@ -12,16 +12,20 @@ An acceptance notice (recorded as an external order until its number is ours) wi
 evidence too: while one exists, a new order is never resent nor halted on; it stays UNKNOWN, awaiting the
 books (``AwaitingBooks``), and the next lookup adopts it.
 
-A ``sending`` row younger than its lease belongs to a process that may still be sending it, and an
-``unknown`` row younger than the lookup window (plus slack) to a process still searching the books for
-it; recovery leaves both alone (reported as in flight, not as a discrepancy) until their time runs out.
+Every claim records its owner process (``kisoms.ledger.owner``), is stamped before each retry, and is
+released when its owner stops working on it while it is still open (``sending.owning``). A request whose
+owner is alive on this host is left alone (reported as in flight, not as a discrepancy): it may still be
+sending or searching the books. One whose owner is dead is recovered at once. Where no owner can be
+checked (released, another host, a row from before schema v3), time decides: a ``sending`` row waits
+until its lease has run out since the last attempt, an ``unknown`` row until the lookup window (plus
+slack) has closed.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from kisoms.domain.codes import ord_unpr
 from kisoms.domain.order import Order
@@ -31,9 +35,11 @@ from kisoms.engine.matching import EARLY_TOLERANCE_SECONDS, Match, find_sent_ord
 from kisoms.engine.runtime import Runtime
 from kisoms.engine.sending import EVENTS_BY_KIND, settle
 from kisoms.errors import AwaitingBooks, OutcomeUnknown, RequestNotOpen
+from kisoms.ledger.owner import OwnerState, owner_state
 
 log = logging.getLogger(__name__)
 LEASE_SLACK_SECONDS = 5.0
+CALLS_PER_ATTEMPT = 6  # token + hashkey + request, and all three again after a refused token
 
 
 @dataclass
@@ -46,17 +52,26 @@ class RecoveryReport:
 
 
 def lease_seconds(rt: Runtime) -> float:
-    """How long a claim may stay in flight before recovery treats its process as gone."""
+    """How long one attempt may take (token, hashkey and the request, each possibly twice after a
+    refused token): a ``sending`` claim is its owner's for this long after its last attempt."""
     r = rt.settings.retry
-    return r.deadline + r.read_timeout + LEASE_SLACK_SECONDS
+    return CALLS_PER_ATTEMPT * (r.connect_timeout + 2 * r.read_timeout) + LEASE_SLACK_SECONDS
 
 
 def is_abandoned(rt: Runtime, request) -> bool:
-    """True when the request's owner has had its time: the lease for a ``sending`` claim, the lookup
-    window for an ``unknown`` one (its owner is still searching the books until then)."""
-    window = lease_seconds(rt) if request.state == "sending" else rt.settings.ambiguity.lookup_window
-    return rt.clock.now() - request.sent_at > timedelta(seconds=window + (LEASE_SLACK_SECONDS
-                                                                           if request.state != "sending" else 0))
+    """True when the request's owner is gone: dead on this host, or (where that cannot be checked) out
+    of time: the lease for a ``sending`` claim, the lookup window for an ``unknown`` one."""
+    state = owner_state(request.owner)
+    if state is not OwnerState.UNKNOWN:  # an owner (this process too) works on its claim until it releases it
+        return state is OwnerState.DEAD
+    window = lease_seconds(rt) if request.state == "sending" \
+        else rt.settings.ambiguity.lookup_window + LEASE_SLACK_SECONDS
+    return rt.clock.now() - request.last_activity > timedelta(seconds=window)
+
+
+def lookup_deadline(rt: Runtime, request) -> datetime:
+    """When a request that is not in the books counts as not found: the lookup window after its last attempt."""
+    return request.last_activity + timedelta(seconds=rt.settings.ambiguity.lookup_window)
 
 
 def books_for(rt: Runtime, order: Order, ymd: str) -> list:
@@ -77,7 +92,8 @@ def lookup(rt: Runtime, order: Order, request) -> Match:
     rows = books_for(rt, order, ymd)
     if request.kind == "new":
         mapped = rt.ledger.known_broker_numbers(ymd)
-        return find_sent_order(order, request.sent_at, rows, mapped, rt.settings.ambiguity.match_seconds)
+        retried_for = int((request.last_activity - request.sent_at).total_seconds())
+        return find_sent_order(order, request.sent_at, rows, mapped, rt.settings.ambiguity.match_seconds + retried_for)
     return _find_change(rt, rows, request, ymd)
 
 
@@ -113,7 +129,7 @@ def request_order_fields(order: Order, request) -> dict:
 
 def resolve_request(rt: Runtime, order: Order, request, source: str, *, wait: bool = True) -> Order:
     """Resolve one open request; waits (bounded by the lookup window) when ``wait``."""
-    deadline = request.sent_at + timedelta(seconds=rt.settings.ambiguity.lookup_window)
+    deadline = lookup_deadline(rt, request)
     while True:
         match = lookup(rt, order, request)
         if match.found is not None:
@@ -148,7 +164,7 @@ def notice_evidence(rt: Runtime, order: Order, request) -> str | None:
 
 
 def _not_found(rt: Runtime, order: Order, request, source: str) -> Order:
-    if rt.clock.now() < request.sent_at + timedelta(seconds=rt.settings.ambiguity.lookup_window):
+    if rt.clock.now() < lookup_deadline(rt, request):
         raise AwaitingBooks(f"order {order.id}: {request.kind} request not yet in the broker's books; "
                             "run `kisoms reconcile` shortly")
     number = notice_evidence(rt, order, request) if request.kind == "new" else None

@@ -15,8 +15,9 @@ Every request (new order, amend, cancel) follows the same path:
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from kisoms.domain.order import Order
 from kisoms.domain.states import OrderEvent
@@ -25,7 +26,7 @@ from kisoms.engine.crashpoints import crash_point
 from kisoms.engine.outcome import Outcome, classify
 from kisoms.engine.retry import Backoff
 from kisoms.engine.runtime import Runtime
-from kisoms.errors import BrokerApiError, Halted, InvalidTransition
+from kisoms.errors import BrokerApiError, Halted, InvalidTransition, OutcomeUnknown
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,13 @@ def backoff_for(rt: Runtime) -> Backoff:
     return Backoff(base=r.base_delay, max_delay=r.max_delay, attempts=r.max_attempts, deadline=r.deadline)
 
 
-def attempt_send(rt: Runtime, call: Callable[[], object]) -> Attempt:
-    """Call the broker, retrying only failures that certainly never reached it."""
+def attempt_send(rt: Runtime, call: Callable[[], object], before_retry: Callable[[], None] = lambda: None) -> Attempt:
+    """Call the broker, retrying only failures that certainly never reached it (``before_retry`` runs
+    before each retry: the claim's heartbeat)."""
     backoff, start, tries = backoff_for(rt), rt.clock.monotonic(), 0
     while True:
+        if tries:
+            before_retry()
         tries += 1
         try:
             return Attempt(ack=call(), tries=tries)
@@ -82,6 +86,17 @@ def attempt_send(rt: Runtime, call: Callable[[], object]) -> Attempt:
             return Attempt(error=error, outcome=outcome, tries=tries)
         log.info("request not sent (%s); retry %d in %.2fs", error, tries, delay)
         rt.clock.sleep(delay)
+
+
+def heartbeat(rt: Runtime, order: Order, map_id: int) -> Callable[[], None]:
+    """Stamp the claim before a retry, so recovery counts its lease from the last attempt. If the claim
+    is no longer ``sending`` (taken over by another process), nothing more leaves from here."""
+    def stamp() -> None:
+        if not rt.ledger.stamp_attempt(map_id):
+            raise OutcomeUnknown(f"order {order.id}: request {map_id} was taken over by another process while "
+                                 f"this one waited to retry; nothing more is sent from here. See `kisoms status "
+                                 f"{order.id}`")
+    return stamp
 
 
 def error_payload(exc: BaseException, tries: int) -> dict:
@@ -140,10 +155,20 @@ def mark_unknown(rt: Runtime, order: Order, map_id: int, kind: str, attempt: Att
     return order
 
 
+@contextmanager
+def owning(rt: Runtime, map_id: int) -> Iterator[None]:
+    """The block in which this process works on a claimed request (send, then look it up); a request still
+    open when the block ends, however it ends, is released to recovery."""
+    try:
+        yield
+    finally:
+        rt.ledger.release_request(map_id)
+
+
 def deliver(rt: Runtime, order: Order, map_id: int, kind: str, call: Callable[[], object], source: str,
             accepted_fields: dict | None = None) -> tuple[Order, Attempt]:
     """Send a claimed request once (retrying only the certainly-unsent) and settle its outcome."""
-    attempt = attempt_send(rt, call)
+    attempt = attempt_send(rt, call, heartbeat(rt, order, map_id))
     crash_point("after_send")
     if attempt.ack is not None:
         return settle_accepted(rt, order, map_id, kind, attempt.ack, source, accepted_fields or {}), attempt

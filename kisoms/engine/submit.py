@@ -15,7 +15,7 @@ from kisoms.domain.validation import validate
 from kisoms.engine.crashpoints import crash_point
 from kisoms.engine.recovery import is_abandoned, resolve_request
 from kisoms.engine.runtime import Runtime
-from kisoms.engine.sending import deliver, ensure_not_halted
+from kisoms.engine.sending import deliver, ensure_not_halted, owning
 from kisoms.errors import ValidationError
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,13 @@ def _order_cash_call(rt: Runtime, order: Order):
 
 def send_claimed_new(rt: Runtime, order: Order, map_id: int, *, source: str = SOURCE) -> Order:
     """Send a claimed new order and settle it; an ambiguous send is then looked up at the broker."""
-    crash_point("after_claim")
-    order, _ = deliver(rt, order, map_id, "new", _order_cash_call(rt, order), source)
-    if order.status is OrderStatus.UNKNOWN:
-        request = next(r for r in rt.ledger.open_requests(order.id) if r.id == map_id)
-        order = resolve_request(rt, order, request, source, wait=True)
-    return order
+    with owning(rt, map_id):
+        crash_point("after_claim")
+        order, _ = deliver(rt, order, map_id, "new", _order_cash_call(rt, order), source)
+        if order.status is OrderStatus.UNKNOWN:
+            request = next(r for r in rt.ledger.open_requests(order.id) if r.id == map_id)
+            order = resolve_request(rt, order, request, source, wait=True)
+        return order
 
 
 def _twins(rt: Runtime, order: Order) -> list[Order]:

@@ -24,6 +24,7 @@ from kisoms.ledger.changes import record
 from kisoms.ledger.codec import to_iso
 from kisoms.ledger.db import atomic, connect, enable_wal, snapshot
 from kisoms.ledger.migrations import check_not_newer, migrate
+from kisoms.ledger.owner import current_owner
 from kisoms.ledger.records import BrokerNumber, HaltState, HistoryRow, LedgerEvent
 
 
@@ -55,9 +56,10 @@ def _open(path: Path):
 class Ledger:
     """The SQLite ledger of orders, requests, fills, events, audit log, external orders and kill switch."""
 
-    def __init__(self, path: str | Path, *, now: Callable[[], datetime] = utc_now):
+    def __init__(self, path: str | Path, *, now: Callable[[], datetime] = utc_now, owner: str | None = None):
         self.path = Path(path)
         self._now = now
+        self.owner = owner or current_owner()  # recorded on every claim this ledger object makes
         self.db = _open(self.path)
 
     # lifecycle -----------------------------------------------------------------------------------
@@ -133,7 +135,22 @@ class Ledger:
         request row. (order, map_id), or None when the status/version moved or a request is open."""
         with atomic(self.db) as conn:
             return requesting.claim(conn, order_id, event=event, kind=kind, request=request, tr_id=tr_id,
-                                    source=source, expected_version=expected_version, ts=self._ts())
+                                    source=source, expected_version=expected_version, ts=self._ts(),
+                                    owner=self.owner)
+
+    def stamp_attempt(self, map_id: int) -> bool:
+        """Heartbeat of a claim's owner before it tries again: recovery counts its lease from here.
+        False if the request is no longer ``sending`` (another process judged it and moved it on)."""
+        with atomic(self.db) as conn:
+            return requests.stamp_attempt(conn, map_id, self._ts())
+
+    def release_request(self, map_id: int) -> bool:
+        """The owner stops working on a request it leaves open (unknown, or sending after an error): from
+        now on recovery judges it by time alone. The claim's history keeps who the owner was."""
+        if not any(r.id == map_id and r.owner for r in self.open_requests()):
+            return False  # settled (the usual case): nothing to write
+        with atomic(self.db) as conn:
+            return requests.release(conn, map_id)
 
     def claim(self, order_id: int, *, kind: str = "new", request: dict, tr_id: str, source: str,
               expected_version: int | None = None) -> tuple[Order, int] | None:
@@ -163,7 +180,7 @@ class Ledger:
             requesting.settle(conn, map_id, state="not_found", order_id=order_id, event=None, source=source,
                               raw_payload=raw_payload, map_fields={}, order_fields={}, expected_version=None, ts=ts)
             claimed = requesting.claim(conn, order_id, event=OrderEvent.RESEND, kind="new", request=request,
-                                       tr_id=tr_id, source=source, expected_version=None, ts=ts)
+                                       tr_id=tr_id, source=source, expected_version=None, ts=ts, owner=self.owner)
             if claimed is None:  # roll the settle back too
                 raise RequestNotOpen(f"order {order_id}: the resend could not be claimed")
             return claimed

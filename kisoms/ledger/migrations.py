@@ -166,8 +166,22 @@ def _v2(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+V3_STATEMENTS: tuple[str, ...] = (
+    # Who claimed a request (host|pid|start) and when its owner last tried to send it: a live owner's
+    # claim is never taken over, and a dead one's is recovered without waiting out a lease.
+    "ALTER TABLE broker_order_map ADD COLUMN owner TEXT",
+    "ALTER TABLE broker_order_map ADD COLUMN last_attempt_at TEXT",
+)
+
+
+def _v3(conn: sqlite3.Connection) -> None:
+    """Requests record their owner process and its last attempt."""
+    for statement in V3_STATEMENTS:
+        conn.execute(statement)
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1, _v2]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
 
 
 def latest_version() -> int:

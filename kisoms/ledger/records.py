@@ -16,7 +16,8 @@ class BrokerNumber:
     """One broker request (a broker_order_map row): a new order, an amend or a cancel.
 
     ``broker_order_no`` is None until the broker gives the number. ``state`` is one of
-    ``REQUEST_STATES``; ``sending`` and ``unknown`` are open (outcome not yet known).
+    ``REQUEST_STATES``; ``sending`` and ``unknown`` are open (outcome not yet known). ``owner`` is the
+    claiming process (``kisoms.ledger.owner``); ``last_attempt_at`` is stamped before each retry.
     """
 
     id: int
@@ -31,10 +32,17 @@ class BrokerNumber:
     order_date: str | None = None
     resolved_at: datetime | None = None
     response: Any = None
+    owner: str | None = None
+    last_attempt_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_REQUEST_STATES
+
+    @property
+    def last_activity(self) -> datetime:
+        """When the owner last tried to send it (the claim time until a retry)."""
+        return self.last_attempt_at or self.sent_at
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def _refuse_twin(conn: sqlite3.Connection, order: Order) -> None:
 
 
 def claim(conn: sqlite3.Connection, order_id: int, *, event: OrderEvent, kind: str, request: dict, tr_id: str,
-          source: str, expected_version: int | None, ts: str) -> tuple[Order, int] | None:
+          source: str, expected_version: int | None, ts: str, owner: str) -> tuple[Order, int] | None:
     """Move the order (event) and insert a ``sending`` request row; None if someone else got there first.
     A new order whose twin is unresolved is refused with TwinPending, in the same transaction."""
     if CLAIM_EVENTS.get(event) != kind:
@@ -45,8 +45,8 @@ def claim(conn: sqlite3.Connection, order_id: int, *, event: OrderEvent, kind: s
     if kind == "new":
         _refuse_twin(conn, order)
     map_id = requests.insert(conn, order_id=order_id, kind=kind, tr_id=tr_id, request=request,
-                             state="sending", sent_at=ts)
-    extra = {"map_id": map_id, "request_kind": kind, "tr_id": tr_id, "request": request}
+                             state="sending", sent_at=ts, owner=owner)
+    extra = {"map_id": map_id, "request_kind": kind, "tr_id": tr_id, "request": request, "owner": owner}
     change = Change(event.value, "order.transition", source, {"request": request, "tr_id": tr_id}, extra)
     return apply(conn, order, event, change=change, ts=ts), map_id
 

@@ -19,14 +19,29 @@ NUMBER_FIELDS = ("broker_order_no", "krx_orgno", "order_date")
 
 def insert(conn: sqlite3.Connection, *, order_id: int, kind: str, tr_id: str, request: dict, state: str,
            sent_at: str, resolved_at: str | None = None, broker_order_no: str | None = None,
-           krx_orgno: str | None = None, order_date: str | None = None, response: Any = None) -> int:
+           krx_orgno: str | None = None, order_date: str | None = None, response: Any = None,
+           owner: str | None = None) -> int:
     """Insert a request row; returns its id. IntegrityError if the broker number is already mapped."""
     cursor = conn.execute(
         "INSERT INTO broker_order_map (order_id, broker_order_no, krx_orgno, order_date, tr_id, kind, request,"
-        " state, response, sent_at, resolved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " state, response, sent_at, resolved_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (order_id, broker_order_no, krx_orgno, order_date, tr_id, kind, dumps(clean(request) or {}), state,
-         None if response is None else dumps(clean(response)), sent_at, resolved_at))
+         None if response is None else dumps(clean(response)), sent_at, resolved_at, owner))
     return int(cursor.lastrowid)
+
+
+def stamp_attempt(conn: sqlite3.Connection, map_id: int, ts: str) -> bool:
+    """Record that the owner is about to try a ``sending`` request again; False if it is no longer sending."""
+    cursor = conn.execute("UPDATE broker_order_map SET last_attempt_at = ? WHERE id = ? AND state = 'sending'",
+                          (ts, map_id))
+    return cursor.rowcount == 1
+
+
+def release(conn: sqlite3.Connection, map_id: int) -> bool:
+    """Clear the owner of a request left open: its process no longer works on it. False if none to clear."""
+    cursor = conn.execute(f"UPDATE broker_order_map SET owner = NULL WHERE id = ? AND owner IS NOT NULL AND {_OPEN}",
+                          (map_id,))
+    return cursor.rowcount == 1
 
 
 def get(conn: sqlite3.Connection, map_id: int) -> BrokerNumber | None:

@@ -84,7 +84,7 @@ def row_to_number(r: dict[str, Any]) -> BrokerNumber:
         id=r["id"], order_id=r["order_id"], kind=r["kind"], state=r["state"], tr_id=r["tr_id"],
         request=loads(r["request"]) or {}, sent_at=from_iso(r["sent_at"]), broker_order_no=r["broker_order_no"],
         krx_orgno=r["krx_orgno"], order_date=r["order_date"], resolved_at=from_iso(r["resolved_at"]),
-        response=loads(r["response"]))
+        response=loads(r["response"]), owner=r.get("owner"), last_attempt_at=from_iso(r.get("last_attempt_at")))
 
 
 def row_to_history(r: dict[str, Any]) -> HistoryRow:

@@ -72,6 +72,24 @@ def test_a_version_1_file_is_migrated_keeping_its_rows(path, monkeypatch):
     assert user_version(path) == migrations.latest_version()
 
 
+def test_a_version_2_file_keeps_its_open_claims_with_no_owner(path, monkeypatch):
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:2])
+    with Ledger(path) as ledger:
+        order, _ = ledger.create_or_get(make_order(), source="t")
+        with ledger.db.conn:
+            ledger.db.conn.execute("INSERT INTO broker_order_map (order_id, tr_id, kind, state, sent_at) "
+                                   "VALUES (?, 'TTTC0012U', 'new', 'sending', '2026-11-25T00:00:01+00:00')",
+                                   (order.id,))
+    assert user_version(path) == 2
+    monkeypatch.undo()
+    with Ledger(path) as ledger:
+        [req] = ledger.open_requests()
+        assert (req.owner, req.last_attempt_at, req.state) == (None, None, "sending")
+        assert req.last_activity == req.sent_at  # recovery judges it by time, as v2 did
+        assert ledger.stamp_attempt(req.id)
+    assert user_version(path) == migrations.latest_version()
+
+
 def test_a_failing_migration_changes_nothing(path, monkeypatch):
     with Ledger(path):
         pass

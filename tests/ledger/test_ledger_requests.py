@@ -252,3 +252,15 @@ def test_resend_claim_is_refused_while_a_twin_is_in_flight(ledger):
         ledger.reclaim_for_resend(map_id, first.id, request={}, tr_id="order-cash", source="t")
     [still] = [r for r in ledger.open_requests() if r.id == map_id]
     assert still.state == "unknown" and ledger.get(first.id).status is OrderStatus.UNKNOWN  # rolled back
+
+
+def test_claim_records_its_owner_and_retries_stamp_the_last_attempt(ledger, clock):
+    order, map_id = claimed(ledger)
+    [req] = ledger.open_requests()
+    assert req.owner == ledger.owner and req.last_attempt_at is None and req.last_activity == req.sent_at
+    assert ledger.events_since(0)[-1].payload["owner"] == ledger.owner  # traceable: who sent it
+    assert ledger.stamp_attempt(map_id)
+    [req] = ledger.open_requests()
+    assert req.last_attempt_at > req.sent_at and req.last_activity == req.last_attempt_at
+    ledger.settle_request(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
+    assert not ledger.stamp_attempt(map_id)  # no longer sending: the owner must not try again

@@ -1,0 +1,106 @@
+"""Who may take over a claim: a live owner's never, a dead owner's at once, and where the owner cannot be
+checked, only once its lease has run out since its *last* attempt (not since the claim)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from engine_helpers import broker_orders, inject, intent
+from kisoms.domain.states import OrderStatus
+from kisoms.engine.reconcile import reconcile
+from kisoms.engine.recovery import is_abandoned, lease_seconds, recover
+from kisoms.engine.sending import deliver
+from kisoms.engine.submit import create_order, order_cash_request, submit
+from kisoms.errors import BrokerTransportError, OutcomeUnknown
+from kisoms.ledger import Ledger
+
+
+def _claim_as(rt, owner: str, now=None):
+    order, _ = create_order(rt, intent())
+    with Ledger(rt.ledger.path, owner=owner, **({"now": now} if now else {})) as other:
+        return other.claim(order.id, request=order_cash_request(order), tr_id="TTTC0012U", source="other")
+
+
+def _tag(pid: int) -> str:
+    start = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19]
+    return f"{socket.gethostname()}|{pid}|{start}"
+
+
+def _later(rt, seconds: float) -> None:
+    base = datetime.now(timezone.utc)
+    rt.clock.now = lambda: base + timedelta(seconds=seconds)
+
+
+def test_a_live_owners_claim_is_left_alone_however_old_then_recovered_once_it_dies(rt, sim):
+    owner = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        order, _ = _claim_as(rt, _tag(owner.pid))
+        _later(rt, 3600)  # an hour: any time-based lease would have run out
+        report = recover(rt, "test")
+        assert report.skipped_live == [order.id] and rt.ledger.get(order.id).status is OrderStatus.SENDING
+        assert any(f"order {order.id}" in line for line in reconcile(rt).in_flight)
+    finally:
+        owner.communicate(b"")
+    report = recover(rt, "test")  # the owner is gone: looked up now, not found, the documented halt
+    assert rt.ledger.get(order.id).status is OrderStatus.UNKNOWN and report.unresolved
+    assert rt.ledger.halt_state() is not None and broker_orders(sim) == []
+
+
+def test_without_an_owner_to_check_the_lease_runs_from_the_last_attempt(rt):
+    t = [datetime.now(timezone.utc)]
+    order, map_id = _claim_as(rt, f"elsewhere|{1}|1", now=lambda: t[0])  # another host: time decides
+    lease = lease_seconds(rt)
+    rt.clock.now = lambda: t[0]
+    t[0] += timedelta(seconds=lease - 1)
+    with Ledger(rt.ledger.path, now=lambda: t[0]) as owner:
+        assert owner.stamp_attempt(map_id)  # the owner retried just before its lease ran out
+    t[0] += timedelta(seconds=lease - 1)
+    [request] = rt.ledger.open_requests()
+    assert not is_abandoned(rt, request)  # long after the claim, but not after the last attempt
+    t[0] += timedelta(seconds=2)
+    assert is_abandoned(rt, request)
+
+
+def test_a_claim_taken_over_while_waiting_to_retry_is_not_sent_again(rt):
+    order, map_id = _claim_as(rt, rt.ledger.owner)
+    calls = []
+
+    def call():
+        calls.append(1)
+        # meanwhile another process judged the claim and moved it on
+        rt.ledger.settle_request(map_id, state="unknown", order_id=order.id, source="other",
+                                 event=None)
+        raise BrokerTransportError("connection refused", maybe_sent=False)
+
+    with pytest.raises(OutcomeUnknown, match="taken over"):
+        deliver(rt, order, map_id, "new", call, "test")
+    assert len(calls) == 1
+
+
+def test_retries_stamp_the_claim(rt, sim):
+    inject(sim, "rate_limit", count=2)
+    order = submit(rt, intent()).order
+    [request] = rt.ledger.broker_numbers(order.id)
+    assert request.last_attempt_at is not None and request.last_attempt_at > request.sent_at
+    assert len(broker_orders(sim)) == 1
+
+
+def test_an_owner_that_gives_up_on_a_request_releases_it_to_recovery(sim, tmp_path):
+    from engine_helpers import make_settings
+    from kisoms.engine.runtime import open_runtime
+
+    inject(sim, "reset_before_accept")  # maybe sent, in fact never booked
+    with open_runtime(make_settings(sim, tmp_path, ambiguity={"lookup_window": 0.2})) as rt:
+        with pytest.raises(OutcomeUnknown):
+            submit(rt, intent())  # not in the books within the window: the documented halt
+        [request] = rt.ledger.open_requests()
+        assert request.state == "unknown" and request.owner is None  # this (living) process let go of it
+        claim_event = next(e for e in rt.ledger.events_since(0) if e.payload.get("event") == "claim")
+        assert claim_event.payload["owner"] == rt.ledger.owner  # who sent it stays traceable
+        _later(rt, rt.settings.ambiguity.lookup_window + 6)
+        assert is_abandoned(rt, request)  # cron's reconcile may now finish it

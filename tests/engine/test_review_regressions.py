@@ -1,0 +1,106 @@
+"""Regressions for races a review found: a broker number reused on another day, an amend booked while
+its request is still in flight, a garbled fill notice, and a request settled under recovery's feet."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from engine_helpers import ACCOUNT, broker_orders, intent
+from kisoms.domain.states import OrderEvent, OrderStatus
+from kisoms.engine.amend import modify
+from kisoms.engine.clock import kst_ymd
+from kisoms.engine.notices import apply_notice
+from kisoms.engine.reconcile import reconcile
+from kisoms.engine.recovery import recover
+from kisoms.engine.submit import create_order, order_cash_request, submit
+from kisoms.kis.notices import ExecutionNotice
+from kisoms.ledger import Ledger
+
+
+def _fill_notices(sim, odno: str) -> list[ExecutionNotice]:
+    return [ExecutionNotice(fields=n) for n in sim.admin.notices_sent()
+            if n["ODER_NO"] == odno and n["CNTG_YN"] == "2"]
+
+
+def _yesterdays_order_with_number(rt, number: str):
+    """An order of ours that got ``number`` yesterday (KIS numbers restart every day) and is still open."""
+    order, _ = create_order(rt, intent(strategy_version="yesterday", qty=3))
+    _, map_id = rt.ledger.claim(order.id, request=order_cash_request(order), tr_id="TTTC0012U", source="test")
+    yesterday = kst_ymd(datetime.now(timezone.utc) - timedelta(days=1))
+    fields = {"broker_order_no": number, "krx_orgno": "91252", "order_date": yesterday}
+    return rt.ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                                    source="test", map_fields=fields, order_fields=fields)
+
+
+def test_a_number_reused_today_belongs_to_todays_order_not_yesterdays(rt, sim):
+    today = submit(rt, intent(price=70000)).order
+    old = _yesterdays_order_with_number(rt, today.broker_order_no)
+    sim.admin.set_price("005930", 70000)
+    for notice in _fill_notices(sim, today.broker_order_no):
+        assert apply_notice(rt, notice).order_id == today.id
+    report = reconcile(rt)
+    assert rt.ledger.get(today.id).status is OrderStatus.FILLED
+    untouched = rt.ledger.get(old.id)
+    assert (untouched.status, untouched.filled_qty) == (OrderStatus.SENT, 0) and untouched.version == old.version
+    assert report.external == [] and not any(str(old.id) in line for line in report.unresolved)
+
+
+def test_an_amend_booked_while_its_request_is_in_flight_is_left_to_its_sender(rt, sim):
+    order = submit(rt, intent(price=69000)).order
+    real_amend, seen = rt.client.order_rvsecncl, {}
+
+    def amend_while_reconcile_runs(*args, **kwargs):
+        ack = real_amend(*args, **kwargs)  # booked at the broker; our reply is still on its way
+        seen["report"] = reconcile(rt)
+        seen["numbers"] = rt.ledger.broker_numbers(order.id)
+        return ack
+
+    rt.client.order_rvsecncl = amend_while_reconcile_runs
+    amended = modify(rt, order.id, price=69500)
+    report = seen["report"]
+    assert any(f"order {order.id}" in line and "in flight" in line for line in report.in_flight)
+    assert not any("found at the broker" in c.detail for c in report.changes)  # not adopted under the sender
+    assert [n.state for n in seen["numbers"]] == ["accepted", "sending"]
+    assert amended.price == 69500 and amended.status in (OrderStatus.SENT, OrderStatus.ACCEPTED)
+    numbers = rt.ledger.broker_numbers(order.id)
+    assert [(n.kind, n.state) for n in numbers] == [("new", "accepted"), ("modify", "accepted")]
+    assert numbers[1].broker_order_no == amended.broker_order_no
+    assert reconcile(rt).in_sync
+
+
+def test_a_garbled_fill_notice_is_published_and_left_to_the_books(rt, sim):
+    order = submit(rt, intent(price=70000)).order
+    sim.admin.set_price("005930", 70000)
+    [notice] = _fill_notices(sim, order.broker_order_no)
+    garbled = ExecutionNotice(fields={**notice.fields, "CNTG_QTY": "0"})
+    result = apply_notice(rt, garbled)
+    assert (result.outcome, result.order_id) == ("deferred", order.id)
+    assert rt.ledger.get(order.id).filled_qty == 0
+    unapplied = [e for e in rt.ledger.events_since(0) if e.kind == "notice.unapplied"]
+    assert len(unapplied) == 1 and "quantity 0" in unapplied[0].payload["reason"]
+    reconcile(rt)  # the books have the last word
+    assert rt.ledger.get(order.id).filled_qty == 10
+
+
+def test_a_request_settled_by_another_process_during_recovery_is_skipped_not_raised(rt, sim):
+    order, _ = create_order(rt, intent())
+    with Ledger(rt.ledger.path, owner="another-host|1|1") as gone:  # cannot be checked: time decides
+        order, map_id = gone.claim(order.id, request=order_cash_request(order), tr_id="TTTC0012U", source="gone")
+    ack = rt.client.order_cash(ACCOUNT, order.symbol, order.side, "00", order.qty, str(order.price))
+    real_known = rt.ledger.known_broker_numbers
+
+    def settled_right_after_we_looked(*args, **kwargs):
+        known = real_known(*args, **kwargs)  # our lookup still sees the number as unmapped ...
+        with Ledger(rt.ledger.path) as other:  # ... as another process (say, the watcher) adopts it
+            fields = {"broker_order_no": ack.odno, "krx_orgno": ack.krx_fwdg_ord_orgno,
+                      "order_date": kst_ymd(datetime.now(timezone.utc))}
+            other.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                                 source="other", map_fields=fields, order_fields=fields)
+        return known
+
+    rt.ledger.known_broker_numbers = settled_right_after_we_looked
+    later = datetime.now(timezone.utc) + timedelta(seconds=120)
+    rt.clock.now = lambda: later  # the claim's lease has run out
+    report = recover(rt, "test")
+    assert report.skipped_live == [order.id] and report.unresolved == [] and report.resolved == []
+    assert rt.ledger.get(order.id).broker_order_no == ack.odno and len(broker_orders(sim)) == 1
