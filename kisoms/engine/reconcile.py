@@ -131,7 +131,7 @@ class Reconciler:
         if not self.dry_run:
             rec = recover(self.rt, SOURCE, wait=False)
             self.report.recovered, self.report.unresolved = rec.resolved, list(rec.unresolved)
-            self.report.in_flight = [f"order {i}: a request is in flight in another process" for i in rec.skipped_live]
+            self.report.in_flight = list(rec.waiting)
         orders = self.orders_to_check()
         by_account: dict[str, list[Order]] = defaultdict(list)
         for order in orders:

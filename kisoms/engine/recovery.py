@@ -34,7 +34,7 @@ from kisoms.engine.clock import kst_ymd
 from kisoms.engine.matching import EARLY_TOLERANCE_SECONDS, Match, find_sent_order
 from kisoms.engine.runtime import Runtime
 from kisoms.engine.sending import EVENTS_BY_KIND, settle
-from kisoms.errors import AwaitingBooks, OutcomeUnknown, RequestNotOpen
+from kisoms.errors import AwaitingBooks, OutcomeUnknown, RequestNotOpen, TwinPending
 from kisoms.ledger.owner import OwnerState, owner_state
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class RecoveryReport:
     resolved: list[str] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
     skipped_live: list[int] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # why each skipped order was left alone
 
 
 def lease_seconds(rt: Runtime) -> float:
@@ -209,19 +210,35 @@ def resend(rt: Runtime, order: Order, request, source: str, *, by_operator: bool
     return send_claimed_new(rt, *claimed, source=source)
 
 
+def holder(request) -> str:
+    """Who is working on an open request, for a human."""
+    state = owner_state(request.owner)
+    if state in (OwnerState.ALIVE, OwnerState.THIS):
+        host, pid, _ = request.owner.split("|")
+        return f"process {pid} on {host} is still {'sending' if request.state == 'sending' else 'resolving'} it"
+    return f"its {request.state} claim is waiting out its lease/lookup window"
+
+
 def recover(rt: Runtime, source: str, *, wait: bool = False) -> RecoveryReport:
     """Resolve every open request left by a crash or an ambiguous send. Never raises for one order."""
     report = RecoveryReport()
     for request in rt.ledger.open_requests():
         if not is_abandoned(rt, request):
-            report.skipped_live.append(request.order_id)
+            _skip(report, request.order_id, f"{request.kind} request {request.id}: {holder(request)}")
             continue
         order = rt.ledger.get(request.order_id)
         try:
             resolved = resolve_request(rt, order, request, source, wait=wait)
             report.resolved.append(f"order {order.id}: {request.kind} → {resolved.status.value}")
-        except (AwaitingBooks, RequestNotOpen):  # not yet in the books, or settled by another process now
-            report.skipped_live.append(order.id)
+        except (AwaitingBooks, TwinPending) as exc:  # not yet in the books; a resend waits for its twin
+            _skip(report, order.id, str(exc).removeprefix(f"order {order.id}: "))
+        except RequestNotOpen:  # settled by another process meanwhile
+            _skip(report, order.id, f"{request.kind} request {request.id} was settled by another process just now")
         except OutcomeUnknown as exc:
             report.unresolved.append(str(exc))
     return report
+
+
+def _skip(report: RecoveryReport, order_id: int, why: str) -> None:
+    report.skipped_live.append(order_id)
+    report.waiting.append(f"order {order_id}: {why}")

@@ -43,7 +43,7 @@ def test_a_live_owners_claim_is_left_alone_however_old_then_recovered_once_it_di
         _later(rt, 3600)  # an hour: any time-based lease would have run out
         report = recover(rt, "test")
         assert report.skipped_live == [order.id] and rt.ledger.get(order.id).status is OrderStatus.SENDING
-        assert any(f"order {order.id}" in line for line in reconcile(rt).in_flight)
+        assert any(f"order {order.id}" in line and f"process {owner.pid}" in line for line in reconcile(rt).in_flight)
     finally:
         owner.communicate(b"")
     report = recover(rt, "test")  # the owner is gone: looked up now, not found, the documented halt
@@ -104,3 +104,22 @@ def test_an_owner_that_gives_up_on_a_request_releases_it_to_recovery(sim, tmp_pa
         assert claim_event.payload["owner"] == rt.ledger.owner  # who sent it stays traceable
         _later(rt, rt.settings.ambiguity.lookup_window + 6)
         assert is_abandoned(rt, request)  # cron's reconcile may now finish it
+
+
+def test_a_policy_resend_waits_for_a_twin_in_flight_instead_of_halting(sim, tmp_path):
+    from engine_helpers import make_settings
+    from kisoms.domain.states import OrderEvent
+    from kisoms.engine.runtime import open_runtime
+
+    with open_runtime(make_settings(sim, tmp_path, ambiguity={"policy": "resend", "lookup_window": 0.2})) as rt:
+        lost, map_id = _claim_as(rt, "another-host|1|1")  # maybe sent; in fact never reached the broker
+        rt.ledger.settle_request(map_id, state="unknown", order_id=lost.id, event=OrderEvent.SEND_AMBIGUOUS,
+                                 source="test")
+        twin, _ = create_order(rt, intent(strategy_version="twin"))
+        with rt.ledger.db.conn:  # both ambiguous at once: only a ledger from before the claim guard has that
+            rt.ledger.db.conn.execute("UPDATE orders SET status = 'SENDING' WHERE id = ?", (twin.id,))
+        _later(rt, 60)
+        report = recover(rt, "test")
+        assert report.skipped_live == [lost.id] and report.unresolved == []
+        assert "waits" in report.waiting[0] and rt.ledger.halt_state() is None
+        assert rt.ledger.get(lost.id).status is OrderStatus.UNKNOWN and broker_orders(sim) == []
