@@ -243,6 +243,5 @@ def status(
             print_json([order_dict(o) for o in orders])
         else:
             print_orders(orders)
-            halt = ledger.halt_state()
-            if halt:
-                console.print(f"[bold red]HALTED[/]: {halt.reason}", highlight=False)
+            for halt in ledger.halts():
+                console.print(f"[bold red]HALTED[/] ({halt.scope}): {halt.reason}", highlight=False)

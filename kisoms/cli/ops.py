@@ -61,30 +61,37 @@ def _show_report(report, as_json: bool) -> None:
 
 
 @app.command()
-def halt(ctx: typer.Context, reason: str = typer.Argument("halted by hand", help="Why.")) -> None:
-    """Turn the kill switch on: no process sends anything until `kisoms resume`."""
+def halt(
+    ctx: typer.Context,
+    reason: str = typer.Argument("halted by hand", help="Why."),
+    account: str = typer.Option(None, "--account", help="Halt only this account (default: all accounts)."),
+) -> None:
+    """Turn the kill switch on: no process sends anything (for the account) until `kisoms resume`."""
     from kisoms.engine.control import set_halt
     from kisoms.engine.queries import open_ledger
 
     opts = _opts(ctx)
     with open_ledger(load_settings(opts.config), opts.ledger) as ledger:
-        set_halt(ledger, reason)
-    console.print(f"[bold red]halted[/]: {reason}", highlight=False)
+        set_halt(ledger, reason, account)
+    console.print(f"[bold red]halted[/] ({f'account {account}' if account else 'all accounts'}): {reason}",
+                  highlight=False)
 
 
 @app.command()
 def resume(
     ctx: typer.Context,
     force: bool = typer.Option(False, "--force", help="Resume even with orders still UNKNOWN."),
+    account: str = typer.Option(None, "--account", help="Resume only this account (default: every switch)."),
 ) -> None:
-    """Turn the kill switch off (refused while orders of unknown outcome remain, unless --force)."""
+    """Turn the kill switch off: one account's, or every switch (refused while orders of unknown outcome
+    remain, unless --force)."""
     from kisoms.engine.control import resume as resume_sending
     from kisoms.engine.queries import open_ledger
 
     opts = _opts(ctx)
     with open_ledger(load_settings(opts.config), opts.ledger) as ledger:
-        resume_sending(ledger, force=force)
-    console.print("sending resumed")
+        resume_sending(ledger, force=force, account=account)
+    console.print(f"sending resumed ({f'account {account}' if account else 'all accounts'})")
 
 
 @app.command()

@@ -58,7 +58,7 @@ def _rvsecncl_call(rt: Runtime, order: Order, kind: str, qty: int, price: int, a
 
 def _send_change(rt: Runtime, order: Order, kind: str, event: OrderEvent, request: dict,
                  accepted_fields: dict, source: str) -> Order:
-    ensure_not_halted(rt)
+    ensure_not_halted(rt, order.account)
     claimed = rt.ledger.claim_request(order.id, event=event, kind=kind, request=request,
                                       tr_id=rt.client.tr.rvsecncl, source=source, expected_version=order.version)
     if claimed is None:

@@ -12,19 +12,20 @@ from kisoms.errors import OutcomeUnknown, UsageError
 SOURCE = "operator"
 
 
-def set_halt(ledger, reason: str) -> None:
-    """Turn the kill switch on."""
-    ledger.set_halt(reason, source=SOURCE)
+def set_halt(ledger, reason: str, account: str | None = None) -> None:
+    """Turn a kill switch on: ``account``'s, or the global one."""
+    ledger.set_halt(reason, source=SOURCE, account=account)
 
 
-def resume(ledger, *, force: bool = False) -> None:
-    """Turn the kill switch off; refused while orders of unknown outcome remain, unless forced."""
-    stuck = ledger.list_orders(statuses=list(AMBIGUOUS))
+def resume(ledger, *, force: bool = False, account: str | None = None) -> None:
+    """Turn ``account``'s kill switch off, or (no account) every switch; refused while orders of unknown
+    outcome remain (of that account), unless forced."""
+    stuck = ledger.list_orders(statuses=list(AMBIGUOUS), account=account)
     if stuck and not force:
         ids = ", ".join(str(o.id) for o in stuck)
         raise UsageError(f"orders {ids} still have an unknown outcome: `kisoms reconcile`, or check KIS and "
                          "`kisoms resolve ID --not-at-broker|--resend`; or `kisoms resume --force`")
-    ledger.clear_halt(source=SOURCE)
+    ledger.clear_halt(source=SOURCE, account=account)
 
 
 def resolve_unknown(rt: Runtime, order_id: int, *, resend: bool) -> Order:

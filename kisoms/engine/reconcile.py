@@ -120,6 +120,7 @@ class Reconciler:
     def __init__(self, rt: Runtime, *, dry_run: bool = False, progress: Callable[[int, int], None] | None = None):
         self.rt, self.dry_run, self.progress = rt, dry_run, progress or (lambda done, total: None)
         self.report = ReconcileReport(dry_run=dry_run)
+        self.doubts: dict[str, list[str]] = defaultdict(list)  # account → what reconcile may not fix
 
     def orders_to_check(self) -> list[Order]:
         today = kst_ymd(self.rt.clock.now())
@@ -140,16 +141,22 @@ class Reconciler:
         for done, account in enumerate(accounts, 1):
             self.reconcile_account(account, by_account.get(account, []))
             self.progress(done, len(accounts))
-        if self.report.unresolved and not self.dry_run:
+        if not self.dry_run:
             self._halt()
         if not self.dry_run:
             self.rt.ledger.publish("reconcile.finished", self.report.as_dict())
         return self.report
 
     def _halt(self) -> None:
-        if self.rt.ledger.halt_state() is None:
-            self.rt.ledger.set_halt("reconcile found discrepancies it may not fix: "
-                                    + "; ".join(self.report.unresolved)[:900], source=SOURCE)
+        """Stop each account with a discrepancy (recovery already stopped those with unknown outcomes)."""
+        for account, problems in self.doubts.items():
+            if self.rt.ledger.halt_state(account) is None:
+                self.rt.ledger.set_halt("reconcile found discrepancies it may not fix: " + "; ".join(problems)[:900],
+                                        source=SOURCE, account=account)
+
+    def _doubt(self, order: Order, problem: str) -> None:
+        self.report.unresolved.append(f"order {order.id}: {problem}")
+        self.doubts[order.account].append(f"order {order.id}: {problem}")
 
     def fetch(self, account: str, orders: list[Order]) -> list:
         today = kst_date(self.rt.clock.now())
@@ -178,7 +185,7 @@ class Reconciler:
         try:
             view = broker_order(order, mine + extra, kst_ymd(self.rt.clock.now()))
         except ValueError as exc:  # the broker's rows contradict themselves (e.g. filled more than ordered)
-            self.report.unresolved.append(f"order {order.id}: the broker's rows do not add up: {exc}")
+            self._doubt(order, f"the broker's rows do not add up: {exc}")
             return owned
         if view is not None and not self.apply_view(order, view) and not self.dry_run:
             self.second_look(order)
@@ -221,7 +228,7 @@ class Reconciler:
         problem = correction_problem(order.quantities, bo.view)
         if problem:
             if last_look or self.dry_run:
-                self.report.unresolved.append(f"order {order.id}: {problem}")
+                self._doubt(order, problem)
             return last_look or self.dry_run
         if not self.dry_run:
             try:

@@ -192,8 +192,9 @@ def _unknown_if_sending(rt: Runtime, order: Order, request, source: str) -> Orde
 
 
 def _halt(rt: Runtime, order: Order, reason: str, source: str) -> Order:
-    rt.ledger.set_halt(reason + ". Check the order in KIS (HTS/MTS), then `kisoms resolve` and `kisoms resume`.",
-                       source=source)
+    """Stop sending for the order's account (others go on) and say what to check."""
+    rt.ledger.set_halt(f"{reason}. Check the order in KIS (HTS/MTS), then `kisoms resolve {order.id}` and "
+                       f"`kisoms resume --account {order.account}`.", source=source, account=order.account)
     raise OutcomeUnknown(reason)
 
 
@@ -203,7 +204,7 @@ def resend(rt: Runtime, order: Order, request, source: str, *, by_operator: bool
     from kisoms.engine.submit import send_claimed_new
 
     order = _unknown_if_sending(rt, order, request, source)
-    if not by_operator and rt.ledger.halt_state() is not None:  # the order stays UNKNOWN
+    if not by_operator and rt.ledger.halt_state(order.account) is not None:  # the order stays UNKNOWN
         raise OutcomeUnknown(f"order {order.id}: not found at the broker; not resent because sending is halted")
     claimed = rt.ledger.reclaim_for_resend(request.id, order.id, request=request.request, tr_id=request.tr_id,
                                            source=source, raw_payload={"reason": "not found; policy resend"})

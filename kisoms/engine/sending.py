@@ -56,12 +56,13 @@ class Attempt:
     tries: int = 0
 
 
-def ensure_not_halted(rt: Runtime) -> None:
-    """Raise Halted when the kill switch is on."""
-    halt = rt.ledger.halt_state()
+def ensure_not_halted(rt: Runtime, account: str) -> None:
+    """Raise Halted when the global kill switch or ``account``'s is on."""
+    halt = rt.ledger.halt_state(account)
     if halt is not None:
-        raise Halted(f"sending is halted since {halt.set_at:%Y-%m-%d %H:%M:%S} UTC by {halt.set_by}: "
-                     f"{halt.reason}. Check the broker, then `kisoms resume`.")
+        resume = "kisoms resume" + (f" --account {halt.account}" if halt.account else "")
+        raise Halted(f"sending for {halt.scope} is halted since {halt.set_at:%Y-%m-%d %H:%M:%S} UTC by "
+                     f"{halt.set_by}: {halt.reason}. Check the broker, then `{resume}`.")
 
 
 def backoff_for(rt: Runtime) -> Backoff:

@@ -128,7 +128,7 @@ def send_order(rt: Runtime, order: Order) -> tuple[Order, bool]:
     """Claim and send a NEW order. Returns (order, whether this process sent it)."""
     if order.status is not OrderStatus.NEW:
         return order, False
-    ensure_not_halted(rt)
+    ensure_not_halted(rt, order.account)
     resolve_abandoned_twins(rt, order)
     claimed = rt.ledger.claim_request(order.id, event=OrderEvent.CLAIM, kind="new",
                                       request=order_cash_request(order), tr_id=_order_cash_tr_id(rt, order),

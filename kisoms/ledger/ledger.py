@@ -278,27 +278,38 @@ class Ledger:
         turned out to be ours (its notice arrived before our reply was recorded)."""
         return external.select_all(self.conn, include_claimed=include_claimed)
 
-    def set_halt(self, reason: str, *, source: str) -> None:
-        """Turn the kill switch on (persistent); a second call replaces the reason (both are audited)."""
+    def set_halt(self, reason: str, *, source: str, account: str | None = None) -> None:
+        """Turn a kill switch on (persistent): ``account``'s, or the global one. A second call replaces the
+        reason (both are audited)."""
         with atomic(self.db) as conn:
             ts = self._ts()
-            control.set_halt(conn, reason=reason, set_by=source, set_at=ts)
-            payload = {"reason": reason, "set_by": source}
+            control.set_halt(conn, reason=reason, set_by=source, set_at=ts, account=account)
+            payload = {"reason": reason, "set_by": source, "account": account}
             record(conn, ts=ts, kind="halt.set", source=source, order_id=None, event_payload=payload,
                    audit_payload=payload)
 
-    def clear_halt(self, *, source: str) -> None:
-        """Turn the kill switch off (nothing is written when it is already off)."""
+    def clear_halt(self, *, source: str, account: str | None = None) -> None:
+        """Turn ``account``'s kill switch off, or (no account) every switch. Nothing is written when off."""
         with atomic(self.db) as conn:
-            before = control.state(conn)
-            if before is None:
+            before = [h for h in self._halts(conn) if account is None or h.account == account]
+            if not before:
                 return
             ts = self._ts()
-            control.clear(conn, set_by=source, set_at=ts)
-            payload = {"previous_reason": before.reason, "cleared_by": source}
+            control.clear(conn, set_by=source, set_at=ts, account=account)
+            payload = {"previous_reason": "; ".join(f"{h.scope}: {h.reason}" for h in before),
+                       "cleared_by": source, "account": account}
             record(conn, ts=ts, kind="halt.cleared", source=source, order_id=None, event_payload=payload,
                    audit_payload=payload)
 
-    def halt_state(self) -> HaltState | None:
-        """The kill switch when on, else None."""
-        return control.state(self.conn)
+    @staticmethod
+    def _halts(conn: sqlite3.Connection) -> list[HaltState]:
+        on = control.global_state(conn)
+        return ([on] if on else []) + control.account_states(conn)
+
+    def halt_state(self, account: str | None = None) -> HaltState | None:
+        """The kill switch that stops ``account`` (global first), or with no account, any that is on."""
+        return control.state(self.conn, account)
+
+    def halts(self) -> list[HaltState]:
+        """Every kill switch that is on: the global one first, then accounts."""
+        return self._halts(self.conn)

@@ -180,8 +180,25 @@ def _v3(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+V4_STATEMENTS: tuple[str, ...] = (
+    # The kill switch per account: doubt about one account's orders stops that account, not every account.
+    """CREATE TABLE account_halts (
+        account TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        set_by TEXT NOT NULL,
+        set_at TEXT NOT NULL
+    )""",
+)
+
+
+def _v4(conn: sqlite3.Connection) -> None:
+    """A kill switch per account beside the global one."""
+    for statement in V4_STATEMENTS:
+        conn.execute(statement)
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
 
 
 def latest_version() -> int:

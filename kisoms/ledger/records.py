@@ -85,8 +85,13 @@ class LedgerEvent:
 
 @dataclass(frozen=True)
 class HaltState:
-    """The kill switch while it is on."""
+    """A kill switch while it is on: the global one (``account`` None) or one account's."""
 
     reason: str
     set_by: str
     set_at: datetime
+    account: str | None = None
+
+    @property
+    def scope(self) -> str:
+        return f"account {self.account}" if self.account else "all accounts"

@@ -101,10 +101,11 @@ def row_to_event(r: dict[str, Any]) -> LedgerEvent:
 
 
 def row_to_halt(r: dict[str, Any]) -> HaltState | None:
-    """The kill switch from the control row (None when off)."""
-    if not r or not r["halted"]:
+    """The kill switch from the control row or an account_halts row (None when off)."""
+    if not r or not r.get("halted", 1):
         return None
-    return HaltState(reason=r["reason"] or "", set_by=r["set_by"] or "", set_at=from_iso(r["set_at"]))
+    return HaltState(reason=r["reason"] or "", set_by=r["set_by"] or "", set_at=from_iso(r["set_at"]),
+                     account=r.get("account"))
 
 
 def external_row(r: dict[str, Any]) -> dict[str, Any]:

@@ -131,3 +131,16 @@ def test_ledger_location_precedence_and_default(tmp_path):
     assert ledger_path(configured, None, {"KISOMS_LEDGER": str(tmp_path / "env.db")}) == tmp_path / "env.db"
     assert ledger_path(configured, str(tmp_path / "flag.db"),
                        {"KISOMS_LEDGER": str(tmp_path / "env.db")}) == tmp_path / "flag.db"
+
+
+def test_halt_and_resume_one_account(tmp_path, capsys):
+    ledger = ["--ledger", str(tmp_path / "l.db")]
+    assert main(ledger + ["halt", "checking fills", "--account", "50000001-01"]) == 0
+    assert main(ledger + ["status"]) == 0
+    assert "HALTED (account 50000001-01): checking fills" in capsys.readouterr().out
+    assert main(ledger + ["resume", "--account", "50000002-01"]) == 0  # another account: nothing to clear
+    assert main(ledger + ["status"]) == 0
+    assert "HALTED" in capsys.readouterr().out
+    assert main(ledger + ["resume", "--account", "50000001-01"]) == 0
+    assert main(ledger + ["status"]) == 0
+    assert "HALTED" not in capsys.readouterr().out

@@ -139,3 +139,25 @@ def test_same_terms_order_waits_while_a_twin_is_in_flight_then_sends(rt, sim):
     rt.ledger.settle_request(map_id, state="not_sent", order_id=twin.id, event=OrderEvent.SEND_FAILED, source="test")
     again = submit(rt, intent())
     assert again.order.id == waiting.id and again.sent and len(broker_orders(sim)) == 1
+
+
+def test_doubt_about_one_account_halts_that_account_and_not_the_others(tmp_path):
+    from engine_helpers import ACCOUNT
+    from kisoms.sim.scenario import SimAccount, default_scenario
+    from kisoms.sim.testing import running_simulator
+
+    other = "50000002-01"
+    accounts = default_scenario().accounts + [SimAccount(cano="50000002", hts_id="simuser")]
+    with running_simulator(accounts=accounts) as sim:
+        settings = make_settings(sim, tmp_path, accounts={ACCOUNT: {}, other: {}})
+        with open_runtime(settings) as rt:
+            inject(sim, "error_before_accept")
+            with pytest.raises(OutcomeUnknown):
+                submit(rt, intent())  # account 1's order: not found within the window
+            assert rt.ledger.halt_state(ACCOUNT).account == ACCOUNT
+            with pytest.raises(Halted, match=f"account {ACCOUNT}.*kisoms resume --account {ACCOUNT}"):
+                submit(rt, intent(1))
+            sent = submit(rt, intent(2, account=other))  # the other account trades on
+            assert sent.sent and sent.order.status in (OrderStatus.SENT, OrderStatus.ACCEPTED)
+            assert [o["odno"] for o in sim.admin.orders(other)] == [sent.order.broker_order_no]
+            assert broker_orders(sim) == []  # nothing more for the halted account

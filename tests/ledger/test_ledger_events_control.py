@@ -56,3 +56,27 @@ def test_external_orders_recorded_once(ledger):
     [ext] = ledger.external_orders()
     assert (ext["broker_order_no"], ext["qty"], ext["raw"]) == ("0000777", 3, {"ODNO": "0000777"})
     assert [e.kind for e in ledger.events_since(0)] == ["external.recorded"]
+
+
+def test_an_account_halt_stops_that_account_only(ledger):
+    ledger.set_halt("order 3 unknown", source="recovery", account="50000001-01")
+    assert ledger.halt_state("50000001-01").account == "50000001-01"
+    assert ledger.halt_state("50000002-01") is None
+    assert ledger.halt_state() is not None  # something is halted
+    ledger.set_halt("by hand", source="operator")
+    assert ledger.halt_state("50000002-01").account is None  # the global switch stops every account
+    assert [h.scope for h in ledger.halts()] == ["all accounts", "account 50000001-01"]
+
+
+def test_resume_of_one_account_leaves_the_others(ledger):
+    for account in ("50000001-01", "50000002-01"):
+        ledger.set_halt(f"doubt about {account}", source="recovery", account=account)
+    ledger.clear_halt(source="operator", account="50000001-01")
+    ledger.clear_halt(source="operator", account="50000001-01")  # already off: nothing written
+    assert [h.account for h in ledger.halts()] == ["50000002-01"]
+    ledger.clear_halt(source="operator")  # no account: every switch
+    assert ledger.halts() == []
+    cleared = [e.payload for e in ledger.events_since(0) if e.kind == "halt.cleared"]
+    assert [c["account"] for c in cleared] == ["50000001-01", None]
+    assert "doubt about 50000002-01" in cleared[1]["previous_reason"]
+    assert ledger.verify_audit_chain() == 4
