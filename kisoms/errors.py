@@ -16,11 +16,12 @@ place (``kisoms.cli.exit_codes``); nothing else decides how a failure ends a pro
     │   ├── OrderNotFound           no order with that id                          (exit 2)
     │   ├── StaleOrder              the order changed since it was read            (exit 10)
     │   ├── CorrectionRefused       broker truth would make quantities go backwards (exit 10)
-    │   └── RequestNotOpen          a broker request is missing or already settled (exit 10)
+    │   ├── RequestNotOpen          a broker request is missing or already settled (exit 10)
+    │   └── NumberTaken             a broker number is already mapped to another request (exit 10)
     ├── Halted                      the kill switch is on; nothing is sent         (exit 5)
     ├── OutcomeUnknown              a request may have reached the broker          (exit 5)
     │   ├── AwaitingBooks           evidence it did, not yet in the books: look again soon
-    │   └── TwinPending             an order with the same terms is unresolved: this one waits
+    │   └── TwinPending             a look-alike order is unresolved: this one waits
     └── BrokerError                 anything the broker or the way to it said      (exit 6)
         ├── BrokerTransportError    connection failed; .maybe_sent says if it may have left
         │   └── BrokerTimeout       no answer in time
@@ -117,6 +118,10 @@ class RequestNotOpen(LedgerError):
     """A broker request (broker_order_map row) is missing or was already settled."""
 
 
+class NumberTaken(LedgerError):
+    """The broker number a reply (or row) gives a request is already mapped to another request."""
+
+
 class Halted(KisomsError):
     """The kill switch is on (set by hand or by unresolved ambiguity); nothing is sent."""
 
@@ -131,12 +136,14 @@ class AwaitingBooks(OutcomeUnknown):
 
 
 class TwinPending(OutcomeUnknown):
-    """Another order with the same account, symbol, side, quantity, price and type is SENDING or UNKNOWN.
-    Sending this one now would make the broker lookup ambiguous, so its claim is refused (nothing written)."""
+    """Another order a broker lookup could confuse with this one (same account, symbol, side and quantity;
+    same price, or either without one) is SENDING or UNKNOWN. Sending this one now would make the lookup
+    ambiguous, so its claim is refused (nothing written)."""
 
     def __init__(self, order_id: int, twin_id: int, twin_status: str):
         self.order_id, self.twin_id = order_id, twin_id
-        super().__init__(f"order {order_id} waits: order {twin_id} with the same terms is still {twin_status}; "
+        super().__init__(f"order {order_id} waits: order {twin_id}, which a broker lookup could take for it, is still "
+                         f"{twin_status}; "
                          "run `kisoms reconcile` and submit again")
 
 

@@ -61,6 +61,15 @@ class Order:
         return replace(self, qty=q.qty, filled_qty=q.filled, cancelled_qty=q.cancelled, filled_amount=amount)
 
 
+def confusable(a: Order, b: Order) -> bool:
+    """True when the broker row of one order could be taken for the other's by the lookup that resolves an
+    ambiguous send (``engine.matching``): same account, symbol, side and quantity, and equal prices, or
+    either one without a price (the lookup ignores the price of such an order, and the order type)."""
+    if (a.account, a.symbol, a.side, a.qty) != (b.account, b.symbol, b.side, b.qty):
+        return False
+    return not (a.order_type.has_price and b.order_type.has_price) or a.price == b.price
+
+
 @dataclass(frozen=True)
 class Fill:
     """One execution. KIS gives no execution id: ``dedupe_key`` is built from what identifies it."""

@@ -26,7 +26,7 @@ from kisoms.engine.crashpoints import crash_point
 from kisoms.engine.outcome import Outcome, classify
 from kisoms.engine.retry import Backoff
 from kisoms.engine.runtime import Runtime
-from kisoms.errors import BrokerApiError, Halted, InvalidTransition, OutcomeUnknown
+from kisoms.errors import BrokerApiError, Halted, InvalidTransition, NumberTaken, OutcomeUnknown
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,25 @@ def settle_accepted(rt: Runtime, order: Order, map_id: int, kind: str, ack, sour
               "order_date": kst_ymd(rt.clock.now())}
     if kind != "cancel":  # a cancel's number is not where the rest of the order lives
         order_fields = {**number, **order_fields}
-    return settle(rt, map_id, state="accepted", map_fields=number, order_id=order.id,
-                  event=EVENTS_BY_KIND[kind].accepted, source=source, raw_payload=ack.raw, order_fields=order_fields)
+    try:
+        return settle(rt, map_id, state="accepted", map_fields=number, order_id=order.id,
+                      event=EVENTS_BY_KIND[kind].accepted, source=source, raw_payload=ack.raw,
+                      order_fields=order_fields)
+    except NumberTaken as exc:
+        return _number_taken(rt, order, map_id, kind, ack, source, exc)
+
+
+def _number_taken(rt: Runtime, order: Order, map_id: int, kind: str, ack, source: str, exc: NumberTaken) -> Order:
+    """The broker's number for our request is already another order's: the ledger is wrong somewhere.
+    The request stays unknown, sending for the account stops, and the message says what to check."""
+    event = OrderEvent.SEND_AMBIGUOUS if kind == "new" else None
+    rt.ledger.settle_request(map_id, state="unknown", order_id=order.id, event=event, source=source,
+                             raw_payload={"reply": ack.raw, "problem": str(exc)})
+    reason = (f"order {order.id}: the broker accepted its {kind} request as number {ack.odno}, which the ledger "
+              f"already maps to another request")
+    rt.ledger.set_halt(f"{reason}. Check both orders in KIS (HTS/MTS), then `kisoms resolve` and "
+                       f"`kisoms resume --account {order.account}`.", source=source, account=order.account)
+    raise OutcomeUnknown(reason)
 
 
 def settle(rt: Runtime, map_id: int, *, event: OrderEvent | None, order_fields: dict, **kwargs) -> Order:

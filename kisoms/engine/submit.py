@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from kisoms.domain.codes import Side, ord_unpr
 from kisoms.domain.idempotency import intent_key
 from kisoms.domain.intent import ApprovedOrderIntent
-from kisoms.domain.order import Order
+from kisoms.domain.order import Order, confusable
 from kisoms.domain.policy import MarketReference
 from kisoms.domain.states import AMBIGUOUS, OrderEvent, OrderStatus
 from kisoms.domain.validation import validate
@@ -109,10 +109,9 @@ def send_claimed_new(rt: Runtime, order: Order, map_id: int, *, source: str = SO
 
 
 def _twins(rt: Runtime, order: Order) -> list[Order]:
-    """Unresolved orders with the same terms: while one exists, matching would be ambiguous."""
+    """Unresolved orders a lookup could confuse with this one: while one exists, matching would be ambiguous."""
     return [o for o in rt.ledger.list_orders(statuses=list(AMBIGUOUS), account=order.account, symbol=order.symbol)
-            if o.id != order.id and (o.side, o.qty, o.price, o.order_type) ==
-            (order.side, order.qty, order.price, order.order_type)]
+            if o.id != order.id and confusable(o, order)]
 
 
 def resolve_abandoned_twins(rt: Runtime, order: Order) -> None:

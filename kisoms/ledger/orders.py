@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Iterable
 
-from kisoms.domain.order import Order
+from kisoms.domain.order import Order, confusable
 from kisoms.errors import LedgerError, OrderNotFound
 from kisoms.ledger.codec import dumps
 from kisoms.ledger.records import HistoryRow
@@ -97,10 +97,8 @@ def history(conn: sqlite3.Connection, order_id: int) -> list[HistoryRow]:
 
 
 def unresolved_twin(conn: sqlite3.Connection, order: Order) -> Order | None:
-    """Another SENDING/UNKNOWN order with the terms a broker lookup matches on, if any."""
-    row = first(conn.execute(
+    """Another SENDING/UNKNOWN order a broker lookup could confuse with ``order`` (``confusable``), if any."""
+    cursor = conn.execute(
         "SELECT * FROM orders WHERE status IN ('SENDING', 'UNKNOWN') AND id != ? AND account = ? AND symbol = ?"
-        " AND side = ? AND qty = ? AND price IS ? AND order_type = ? ORDER BY id LIMIT 1",
-        (order.id, order.account, order.symbol, order.side.value, order.qty, order.price,
-         order.order_type.value)))
-    return row_to_order(row) if row else None
+        " AND side = ? AND qty = ? ORDER BY id", (order.id, order.account, order.symbol, order.side.value, order.qty))
+    return next((o for o in map(row_to_order, as_dicts(cursor)) if confusable(o, order)), None)

@@ -26,8 +26,9 @@ def _claimable(conn: sqlite3.Connection, order: Order, event: OrderEvent, expect
 
 
 def _refuse_twin(conn: sqlite3.Connection, order: Order) -> None:
-    """A new order is never sent while another with the same terms is unresolved: the broker lookup
-    that resolves an ambiguous send matches on those terms, so two in flight could not be told apart."""
+    """A new order is never sent while a look-alike is unresolved: the broker lookup that resolves an
+    ambiguous send matches on account, symbol, side, quantity (and price where both have one), so two
+    in flight could not be told apart."""
     twin = orders.unresolved_twin(conn, order)
     if twin is not None:
         raise TwinPending(order.id, twin.id, twin.status.value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from kisoms.errors import LedgerError
+from kisoms.errors import NumberTaken
 from kisoms.ledger.codec import dumps
 from kisoms.ledger.records import OPEN_REQUEST_STATES, BrokerNumber
 from kisoms.ledger.redaction import clean
@@ -60,7 +60,7 @@ def settle(conn: sqlite3.Connection, map_id: int, *, state: str, resolved_at: st
                      [state, resolved_at, None if response is None else dumps(clean(response)),
                       *allowed.values(), map_id])
     except sqlite3.IntegrityError as exc:
-        raise LedgerError(f"request {map_id}: broker number {allowed.get('broker_order_no')} of "
+        raise NumberTaken(f"request {map_id}: broker number {allowed.get('broker_order_no')} of "
                           f"{allowed.get('order_date')} is already mapped to another request ({exc})") from exc
 
 

@@ -54,3 +54,47 @@ def test_notice_key_names_everything_that_identifies_a_fill():
                 Fill.notice_key("20261125", "0000123456", "090001", 4, 71_000),
                 Fill.notice_key("20261125", "0000123456", "090001", 3, 71_100),
                 Fill.notice_key("20261126", "0000123456", "090001", 3, 71_000)}) == 6
+
+
+# ------------------------------------------------------------------ look-alikes (the claim's twin guard)
+
+from dataclasses import dataclass as _dataclass  # noqa: E402
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from kisoms.domain.order import confusable  # noqa: E402
+
+
+@_dataclass
+class _Row:
+    """A broker row as the lookup reads it."""
+
+    pdno: str
+    side: Side
+    ord_qty: int
+    ord_unpr: int
+
+
+_orders = st.builds(
+    lambda t, side, qty, price, symbol: order(order_type=t, side=side, qty=qty, symbol=symbol,
+                                              price=price if t.has_price else None),
+    st.sampled_from(list(OrderType)), st.sampled_from(list(Side)), st.integers(1, 3),
+    st.sampled_from([70_000, 70_100]), st.sampled_from(["005930", "000660"]))
+
+
+@given(_orders, _orders, st.sampled_from([0, 70_000, 70_100, 69_900]))
+def test_whatever_the_lookup_could_confuse_the_claim_holds_back(a, b, booked_price):
+    """If b's broker row could be taken for a's by the lookup (engine.matching), a and b are confusable,
+    so the claim never lets both be in flight at once."""
+    from kisoms.engine.matching import _same_terms
+
+    row = _Row(b.symbol, b.side, b.qty, b.price if b.order_type.has_price else booked_price)
+    if _same_terms(a, row):
+        assert confusable(a, b)
+    assert confusable(a, b) == confusable(b, a)
+
+
+def test_a_market_order_and_a_limit_order_of_the_same_size_are_look_alikes():
+    assert confusable(order(order_type=OrderType.MARKET, price=None), order())
+    assert not confusable(order(price=70_000), order(price=70_100))
+    assert not confusable(order(qty=10), order(qty=11))

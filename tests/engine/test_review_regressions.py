@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from engine_helpers import ACCOUNT, broker_orders, intent
 from kisoms.domain.states import OrderEvent, OrderStatus
 from kisoms.engine.amend import modify
@@ -104,3 +106,28 @@ def test_a_request_settled_by_another_process_during_recovery_is_skipped_not_rai
     report = recover(rt, "test")
     assert report.skipped_live == [order.id] and report.unresolved == [] and report.resolved == []
     assert rt.ledger.get(order.id).broker_order_no == ack.odno and len(broker_orders(sim)) == 1
+
+
+def test_a_reply_with_a_number_the_ledger_gives_another_order_halts_the_account(sim, tmp_path):
+    """The ledger is wrong somewhere (a row adopted by the wrong order): the request stays in doubt, is
+    never resent (even under the resend policy), and the account stops until someone looks."""
+    from engine_helpers import make_settings
+    from kisoms.engine.runtime import open_runtime
+    from kisoms.errors import OutcomeUnknown
+
+    with open_runtime(make_settings(sim, tmp_path, ambiguity={"policy": "resend", "lookup_window": 0.2})) as rt:
+        first = submit(rt, intent(qty=1)).order
+        upcoming = f"{int(first.broker_order_no) + 1:0{len(first.broker_order_no)}d}"
+        wrong, _ = create_order(rt, intent(strategy_version="wrong", qty=2))
+        _, map_id = rt.ledger.claim(wrong.id, request=order_cash_request(wrong), tr_id="TTTC0012U", source="test")
+        fields = {"broker_order_no": upcoming, "krx_orgno": "91252", "order_date": first.order_date}
+        rt.ledger.settle_request(map_id, state="accepted", order_id=wrong.id, event=OrderEvent.BROKER_ACCEPTED,
+                                 source="test", map_fields=fields, order_fields=fields)
+        with pytest.raises(OutcomeUnknown, match=f"number {upcoming}"):
+            submit(rt, intent(1, qty=3))
+        order = rt.ledger.list_orders()[-1]
+        assert order.status is OrderStatus.UNKNOWN and rt.ledger.halt_state(ACCOUNT) is not None
+        rt.clock.now = lambda: datetime.now(timezone.utc) + timedelta(seconds=300)
+        recover(rt, "test")  # not found (its number is taken) and halted: never resent
+        assert rt.ledger.get(order.id).status is OrderStatus.UNKNOWN
+    assert [o["ord_qty"] for o in broker_orders(sim)] == ["1", "3"]  # each once

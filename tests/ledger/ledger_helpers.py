@@ -23,9 +23,9 @@ class FakeClock:
 
 
 def make_order(symbol: str = "005930", qty: int = 10, price: int | None = 70000, strategy: str = "s1",
-               signal_ts: datetime = SIGNAL_TS, **kw) -> Order:
+               signal_ts: datetime = SIGNAL_TS, order_type: OrderType = OrderType.LIMIT, **kw) -> Order:
     """A NEW order as the engine builds it (id 0, assigned by the ledger)."""
     key = idempotency_key("50000001-01", strategy, symbol, signal_ts, Side.BUY)
     return Order(id=0, idempotency_key=key, account="50000001-01", strategy_version=strategy, symbol=symbol,
-                 side=Side.BUY, order_type=OrderType.LIMIT, qty=qty, price=price, exchange=Exchange.KRX,
+                 side=Side.BUY, order_type=order_type, qty=qty, price=price, exchange=Exchange.KRX,
                  signal_ts=signal_ts, tags={"desk": "t"}, **kw)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from ledger_helpers import make_order
 
+from kisoms.domain.codes import OrderType
 from kisoms.domain.states import OrderEvent, OrderStatus
 from kisoms.errors import InvalidTransition, LedgerError, TwinPending
 from kisoms.ledger import RequestNotOpen, StaleOrder
@@ -264,3 +265,12 @@ def test_claim_records_its_owner_and_retries_stamp_the_last_attempt(ledger, cloc
     assert req.last_attempt_at > req.sent_at and req.last_activity == req.last_attempt_at
     ledger.settle_request(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
     assert not ledger.stamp_attempt(map_id)  # no longer sending: the owner must not try again
+
+
+def test_a_market_order_in_flight_holds_back_a_limit_order_of_the_same_size(ledger):
+    """The lookup ignores the price of an order without one (and the order type), so a MARKET buy of 10 in
+    doubt and a LIMIT buy of 10 could take each other's broker row: they are look-alikes."""
+    market, _ = ledger.create_or_get(make_order(strategy="mkt", price=None, order_type=OrderType.MARKET), source="t")
+    ledger.claim(market.id, request={}, tr_id="order-cash", source="t")
+    with pytest.raises(TwinPending):
+        ledger.claim(_twin(ledger).id, request={}, tr_id="order-cash", source="t")
