@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kisoms.domain.order import Order
 from kisoms.domain.states import AMBIGUOUS, OrderEvent
-from kisoms.engine.recovery import adopt, lookup
+from kisoms.engine.recovery import adopt, holder, is_abandoned, lookup
 from kisoms.engine.recovery import resend as recovery_resend
 from kisoms.engine.runtime import Runtime
 from kisoms.errors import OutcomeUnknown, UsageError
@@ -35,6 +35,9 @@ def resolve_unknown(rt: Runtime, order_id: int, *, resend: bool) -> Order:
     if order.status not in AMBIGUOUS or not requests:
         raise UsageError(f"order {order_id} is {order.status.value}, not of unknown outcome")
     request = requests[0]
+    if not is_abandoned(rt, request):
+        raise UsageError(f"order {order_id}: {holder(request)}; let it finish (or stop that process), then "
+                         "`kisoms reconcile`, and resolve only what is still unknown")
     match = lookup(rt, order, request)
     if match.found is not None:
         return adopt(rt, order, request, match.found, SOURCE)

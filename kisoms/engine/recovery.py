@@ -175,7 +175,8 @@ def _not_found(rt: Runtime, order: Order, request, source: str) -> Order:
     if request.kind != "new":
         return settle(rt, request.id, state="not_found", order_id=order.id,
                       event=EVENTS_BY_KIND[request.kind].rejected, source=source,
-                      raw_payload={"reason": "the broker never booked this request"}, order_fields={})
+                      raw_payload={"reason": "the broker never booked this request"}, order_fields={},
+                      expected_activity=request.last_activity)
     if rt.settings.ambiguity.policy == "resend":
         return resend(rt, order, request, source)
     order = _unknown_if_sending(rt, order, request, source)
@@ -188,7 +189,8 @@ def _unknown_if_sending(rt: Runtime, order: Order, request, source: str) -> Orde
     if order.status is not OrderStatus.SENDING:
         return order
     return rt.ledger.settle_request(request.id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS,
-                                    source=source, raw_payload={"reason": "claimed, not found at the broker"})
+                                    source=source, raw_payload={"reason": "claimed, not found at the broker"},
+                                    expected_activity=request.last_activity)
 
 
 def _halt(rt: Runtime, order: Order, reason: str, source: str) -> Order:
@@ -207,7 +209,8 @@ def resend(rt: Runtime, order: Order, request, source: str, *, by_operator: bool
     if not by_operator and rt.ledger.halt_state(order.account) is not None:  # the order stays UNKNOWN
         raise OutcomeUnknown(f"order {order.id}: not found at the broker; not resent because sending is halted")
     claimed = rt.ledger.reclaim_for_resend(request.id, order.id, request=request.request, tr_id=request.tr_id,
-                                           source=source, raw_payload={"reason": "not found; policy resend"})
+                                           source=source, raw_payload={"reason": "not found; policy resend"},
+                                           expected_activity=request.last_activity)
     return send_claimed_new(rt, *claimed, source=source)
 
 
@@ -215,9 +218,9 @@ def holder(request) -> str:
     """Who is working on an open request, for a human."""
     state = owner_state(request.owner)
     if state in (OwnerState.ALIVE, OwnerState.THIS):
-        host, pid, _ = request.owner.split("|")
+        host, pid = request.owner.split("|")[:2]
         return f"process {pid} on {host} is still {'sending' if request.state == 'sending' else 'resolving'} it"
-    return f"its {request.state} claim is waiting out its lease/lookup window"
+    return f"its {request.state} request is within its lease/lookup window (its owner may still be at it)"
 
 
 def recover(rt: Runtime, source: str, *, wait: bool = False) -> RecoveryReport:

@@ -165,7 +165,9 @@ def _reject_fields(exc: BaseException) -> dict:
 
 
 def mark_unknown(rt: Runtime, order: Order, map_id: int, kind: str, attempt: Attempt, source: str) -> Order:
-    """The request may have reached the broker: record that, and nothing else."""
+    """The request may have reached the broker: record that, and nothing else. The lookup window is
+    counted from now (the stamp), not from when the attempt began."""
+    rt.ledger.stamp_attempt(map_id)
     event = OrderEvent.SEND_AMBIGUOUS if kind == "new" else None
     order = rt.ledger.settle_request(map_id, state="unknown", order_id=order.id, event=event, source=source,
                                      raw_payload=error_payload(attempt.error, attempt.tries))

@@ -161,24 +161,28 @@ class Ledger:
     def settle_request(self, map_id: int, *, state: str, order_id: int | None = None,
                        event: OrderEvent | None = None, source: str, raw_payload: Any = None,
                        map_fields: dict | None = None, order_fields: dict | None = None,
-                       expected_version: int | None = None, **fields: Any) -> Order:
+                       expected_version: int | None = None, expected_activity: datetime | None = None,
+                       **fields: Any) -> Order:
         """Close (or mark ``unknown``) an open request and apply ``event`` to its order, atomically.
-        ``fields`` are merged into ``order_fields``. RequestNotOpen if it is not open."""
+        ``fields`` are merged into ``order_fields``. RequestNotOpen if it is not open, or (a takeover,
+        with ``expected_activity``) if its owner has tried again since."""
         with atomic(self.db) as conn:
             return requesting.settle(conn, map_id, state=state, order_id=order_id, event=event, source=source,
                                      raw_payload=raw_payload, map_fields=dict(map_fields or {}),
                                      order_fields={**(order_fields or {}), **fields},
-                                     expected_version=expected_version, ts=self._ts())
+                                     expected_version=expected_version, ts=self._ts(),
+                                     expected_activity=expected_activity)
 
     def reclaim_for_resend(self, map_id: int, order_id: int, *, request: dict, tr_id: str, source: str,
-                           raw_payload: Any = None) -> tuple[Order, int]:
+                           raw_payload: Any = None, expected_activity: datetime | None = None) -> tuple[Order, int]:
         """Close an unknown request as ``not_found`` and claim a resend (UNKNOWN → SENDING), atomically:
         a crash in between can never leave an order with no open request to resolve. RequestNotOpen
         (nothing written) if another process got there first."""
         with atomic(self.db) as conn:
             ts = self._ts()
             requesting.settle(conn, map_id, state="not_found", order_id=order_id, event=None, source=source,
-                              raw_payload=raw_payload, map_fields={}, order_fields={}, expected_version=None, ts=ts)
+                              raw_payload=raw_payload, map_fields={}, order_fields={}, expected_version=None, ts=ts,
+                              expected_activity=expected_activity)
             claimed = requesting.claim(conn, order_id, event=OrderEvent.RESEND, kind="new", request=request,
                                        tr_id=tr_id, source=source, expected_version=None, ts=ts, owner=self.owner)
             if claimed is None:  # roll the settle back too

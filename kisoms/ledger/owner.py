@@ -1,9 +1,12 @@
 """Which process owns a claimed request, and whether that process still lives.
 
-A claim records its owner as ``host|pid|start`` (``start``: the process start time from
-``/proc/<pid>/stat`` where there is one, so a recycled pid is not mistaken for the owner). The ledger
-is a local SQLite file, so every process that shares it normally runs on this host and its owner can be
-checked directly: alive means it may still be sending; dead means nothing more will leave from it.
+A claim records its owner as ``host|pid|start|pidns|boot``: the process start time (from
+``/proc/<pid>/stat``) so a recycled pid is not taken for the owner, the pid namespace so a process in
+another container is never looked up by a pid that means something else here, and the boot id so a
+reboot cannot revive an owner. The ledger is a local SQLite file, so the processes sharing it normally
+run on this host, in this namespace, and the owner can be checked directly: alive means it may still be
+sending; dead means nothing more will leave from it. Anything that differs from this process's own
+host, namespace or boot cannot be checked (``UNKNOWN``), and callers fall back to time.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ class OwnerState(Enum):
     THIS = "this"  # the calling process itself
     ALIVE = "alive"  # another live process on this host
     DEAD = "dead"  # its process is gone (or its pid now belongs to another process)
-    UNKNOWN = "unknown"  # another host, or no owner recorded (a row from before schema v3)
+    UNKNOWN = "unknown"  # another host, namespace or boot, or no owner recorded (a row from before schema v3)
 
 
 def _proc_stat(pid: int) -> tuple[str, str]:
@@ -33,10 +36,28 @@ def _proc_stat(pid: int) -> tuple[str, str]:
     return (fields[0], fields[19]) if len(fields) > 19 else ("", "")
 
 
+def _read(path: str, link: bool = False) -> str:
+    try:
+        return os.readlink(path) if link else Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
+def _place() -> tuple[str, str, str]:
+    """(host, pid namespace, boot id) of the calling process; the last two are "" where not on Linux."""
+    return (socket.gethostname(), _read("/proc/self/ns/pid", link=True),
+            _read("/proc/sys/kernel/random/boot_id"))
+
+
+def tag_for(pid: int) -> str:
+    """The owner tag of process ``pid`` of this host and namespace."""
+    host, namespace, boot = _place()
+    return "|".join((host, str(pid), _proc_stat(pid)[1], namespace, boot))
+
+
 def current_owner() -> str:
     """The owner tag of the calling process."""
-    pid = os.getpid()
-    return f"{socket.gethostname()}|{pid}|{_proc_stat(pid)[1]}"
+    return tag_for(os.getpid())
 
 
 def _pid_exists(pid: int) -> bool:
@@ -52,13 +73,11 @@ def _pid_exists(pid: int) -> bool:
 def owner_state(tag: str | None) -> OwnerState:
     """Whether the owner recorded on a claim is this process, alive, dead, or cannot be told."""
     parts = (tag or "").split("|")
-    if len(parts) != 3 or not parts[1].isdigit():
-        return OwnerState.UNKNOWN
-    host, pid, start = parts[0], int(parts[1]), parts[2]
-    if host != socket.gethostname():
+    if len(parts) != 5 or not parts[1].isdigit() or (parts[0], parts[3], parts[4]) != _place():
         return OwnerState.UNKNOWN
     if tag == current_owner():
         return OwnerState.THIS
+    pid, start = int(parts[1]), parts[2]
     if not _pid_exists(pid):
         return OwnerState.DEAD
     state, started = _proc_stat(pid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 from kisoms.domain.order import Order
@@ -52,11 +53,15 @@ def claim(conn: sqlite3.Connection, order_id: int, *, event: OrderEvent, kind: s
     return apply(conn, order, event, change=change, ts=ts), map_id
 
 
-def _open_request(conn: sqlite3.Connection, map_id: int, order_id: int | None, state: str) -> BrokerNumber:
-    """The open request ``map_id``; refuses a settled one, another order's, or a bad target state."""
+def _open_request(conn: sqlite3.Connection, map_id: int, order_id: int | None, state: str,
+                  expected_activity: datetime | None = None) -> BrokerNumber:
+    """The open request ``map_id``; refuses a settled one, another order's, a bad target state, or (with
+    ``expected_activity``) one its owner has tried again since the caller looked at it."""
     req = requests.get(conn, map_id)
     if req is None or not req.is_open:
         raise RequestNotOpen(f"request {map_id} is {'missing' if req is None else 'already ' + req.state}")
+    if expected_activity is not None and req.last_activity != expected_activity:
+        raise RequestNotOpen(f"request {map_id} was tried again by its owner since it was judged abandoned")
     if order_id is not None and order_id != req.order_id:
         raise LedgerError(f"request {map_id} belongs to order {req.order_id}, not {order_id}")
     if state not in REQUEST_STATES or state == "sending":
@@ -74,9 +79,10 @@ def _settled_alone(conn: sqlite3.Connection, order: Order, extra: dict, source: 
 
 def settle(conn: sqlite3.Connection, map_id: int, *, state: str, order_id: int | None, event: OrderEvent | None,
            source: str, raw_payload: Any, map_fields: dict, order_fields: dict, expected_version: int | None,
-           ts: str) -> Order:
-    """Record how an open request ended and (with ``event``) move its order, in one transaction."""
-    req = _open_request(conn, map_id, order_id, state)
+           ts: str, expected_activity: datetime | None = None) -> Order:
+    """Record how an open request ended and (with ``event``) move its order, in one transaction.
+    ``expected_activity``: a takeover's compare-and-swap on the owner's last attempt."""
+    req = _open_request(conn, map_id, order_id, state, expected_activity)
     order = orders.load(conn, req.order_id)
     check_version(order, expected_version)
     requests.settle(conn, map_id, state=state, resolved_at=None if state == "unknown" else ts,

@@ -3,7 +3,6 @@ checked, only once its lease has run out since its *last* attempt (not since the
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -27,8 +26,9 @@ def _claim_as(rt, owner: str, now=None):
 
 
 def _tag(pid: int) -> str:
-    start = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19]
-    return f"{socket.gethostname()}|{pid}|{start}"
+    from kisoms.ledger.owner import tag_for
+
+    return tag_for(pid)
 
 
 def _later(rt, seconds: float) -> None:
@@ -123,3 +123,51 @@ def test_a_policy_resend_waits_for_a_twin_in_flight_instead_of_halting(sim, tmp_
         assert report.skipped_live == [lost.id] and report.unresolved == []
         assert "waits" in report.waiting[0] and rt.ledger.halt_state() is None
         assert rt.ledger.get(lost.id).status is OrderStatus.UNKNOWN and broker_orders(sim) == []
+
+
+def test_an_operator_cannot_settle_a_request_its_live_owner_is_still_sending(rt, sim):
+    from kisoms.engine.control import resolve_unknown
+    from kisoms.errors import UsageError
+
+    owner = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        order, _ = _claim_as(rt, _tag(owner.pid))
+        for resend in (True, False):
+            with pytest.raises(UsageError, match=f"process {owner.pid}"):
+                resolve_unknown(rt, order.id, resend=resend)
+        assert rt.ledger.get(order.id).status is OrderStatus.SENDING and broker_orders(sim) == []
+    finally:
+        owner.communicate(b"")
+    _later(rt, 60)  # the owner died without a word: now the operator's verdict counts
+    assert resolve_unknown(rt, order.id, resend=True).status in (OrderStatus.SENT, OrderStatus.ACCEPTED)
+    assert len(broker_orders(sim)) == 1
+
+
+def test_the_lookup_window_runs_from_when_the_send_became_ambiguous(sim, tmp_path):
+    """A slow attempt (token, hashkey, then a read timeout) must not eat the window: the books may lag
+    our POST by a moment, and under the resend policy a lookup cut short would send the order twice."""
+    import time
+
+    from engine_helpers import make_settings
+    from kisoms.engine.runtime import open_runtime
+    from kisoms.errors import BrokerTimeout
+
+    settings = make_settings(sim, tmp_path, ambiguity={"policy": "resend", "lookup_window": 0.6,
+                                                       "lookup_interval": 0.05})
+    with open_runtime(settings) as rt:
+        real_send, real_books, booked = rt.client.order_cash, rt.client.inquire_daily_ccld, {}
+
+        def slow_then_lost(*args, **kwargs):
+            time.sleep(0.5)  # slow token and hashkey: the POST leaves late in the attempt (simulated delay)
+            ack = real_send(*args, **kwargs)
+            booked.setdefault(ack.odno, time.monotonic())
+            time.sleep(0.2)  # ... and its reply never comes
+            raise BrokerTimeout("read timeout", maybe_sent=True)
+
+        def lagging_books(*args, **kwargs):  # the books list an order 0.3 s after it was booked
+            return [r for r in real_books(*args, **kwargs) if time.monotonic() - booked.get(r.odno, 0) > 0.3]
+
+        rt.client.order_cash, rt.client.inquire_daily_ccld = slow_then_lost, lagging_books
+        result = submit(rt, intent())
+        assert result.order.broker_order_no in booked
+    assert len(broker_orders(sim)) == 1

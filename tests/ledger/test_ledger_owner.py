@@ -7,12 +7,15 @@ import socket
 import subprocess
 import sys
 
-from kisoms.ledger.owner import OwnerState, current_owner, owner_state
+from kisoms.ledger.owner import OwnerState, current_owner, owner_state, tag_for
+
+_tag_of = tag_for
 
 
-def _tag_of(pid: int) -> str:
-    start = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19] if os.path.exists(f"/proc/{pid}") else ""
-    return f"{socket.gethostname()}|{pid}|{start}"
+def _with(tag: str, index: int, value: str) -> str:
+    parts = tag.split("|")
+    parts[index] = value
+    return "|".join(parts)
 
 
 def test_this_process_is_this():
@@ -41,11 +44,16 @@ def test_an_exited_unreaped_process_is_dead():
 
 def test_a_recycled_pid_is_not_the_owner():
     pid = os.getppid()  # alive, but started at another time than the tag says
-    assert owner_state(f"{socket.gethostname()}|{pid}|1") is OwnerState.DEAD
+    assert owner_state(_with(tag_for(pid), 2, "1")) is OwnerState.DEAD
 
 
-def test_other_hosts_and_missing_tags_cannot_be_told():
+def test_other_hosts_namespaces_boots_and_missing_tags_cannot_be_told():
+    me = current_owner()
     assert owner_state(None) is OwnerState.UNKNOWN
     assert owner_state("") is OwnerState.UNKNOWN
     assert owner_state("garbage") is OwnerState.UNKNOWN
-    assert owner_state(f"not-{socket.gethostname()}|{os.getpid()}|1") is OwnerState.UNKNOWN
+    assert owner_state(f"{socket.gethostname()}|{os.getpid()}|1") is OwnerState.UNKNOWN  # an old short tag
+    assert owner_state(_with(me, 0, "not-" + socket.gethostname())) is OwnerState.UNKNOWN
+    # a container sharing the ledger and the hostname: its pids mean other processes here
+    assert owner_state(_with(me, 3, "pid:[1]")) is OwnerState.UNKNOWN
+    assert owner_state(_with(me, 4, "another-boot")) is OwnerState.UNKNOWN  # written before a reboot

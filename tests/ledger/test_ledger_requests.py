@@ -274,3 +274,18 @@ def test_a_market_order_in_flight_holds_back_a_limit_order_of_the_same_size(ledg
     ledger.claim(market.id, request={}, tr_id="order-cash", source="t")
     with pytest.raises(TwinPending):
         ledger.claim(_twin(ledger).id, request={}, tr_id="order-cash", source="t")
+
+
+def test_a_takeover_is_refused_when_the_owner_tried_again_since(ledger):
+    order, map_id = claimed(ledger)
+    [judged] = ledger.open_requests()  # what recovery looked at
+    assert ledger.stamp_attempt(map_id)  # the owner retried meanwhile
+    last = ledger.last_event_id()
+    with pytest.raises(RequestNotOpen, match="tried again"):
+        ledger.settle_request(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS,
+                              source="recovery", expected_activity=judged.last_activity)
+    ledger.settle_request(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
+    with pytest.raises(RequestNotOpen, match="tried again"):
+        ledger.reclaim_for_resend(map_id, order.id, request={}, tr_id="order-cash", source="recovery",
+                                  expected_activity=judged.last_activity)
+    assert ledger.get(order.id).status is OrderStatus.UNKNOWN and ledger.last_event_id() == last + 1
