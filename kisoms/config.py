@@ -56,6 +56,7 @@ class RetryConfig(_Section):
 
 class AmbiguityConfig(_Section):
     policy: Literal["halt", "resend"] = "halt"
+    max_resends: int = Field(default=1, ge=0)  # per order; then halt
     lookup_window: float = Field(default=20.0, ge=0)
     lookup_interval: float = Field(default=1.0, gt=0)
     match_seconds: int = Field(default=180, gt=0)

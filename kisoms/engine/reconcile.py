@@ -67,6 +67,7 @@ class BrokerOrder:
     amount: int
     live_number: str | None
     rows: list
+    live_fields: dict = field(default_factory=dict)  # where the order lives now: number, branch, price
 
 
 def _ymd_date(ymd: str) -> date:
@@ -110,8 +111,21 @@ def broker_order(order: Order, rows: list, today: str) -> BrokerOrder | None:
     qty = original.ord_qty
     cancelled = max(0, qty - filled - remaining)
     rejected = original.rjct_qty >= qty and filled == 0
-    live = max(working, key=lambda r: (r.ord_tmd, r.odno)).odno if working else None
-    return BrokerOrder(BrokerView(qty, filled, 0 if rejected else cancelled, rejected), amount, live, rows)
+    live = max(working, key=lambda r: (r.ord_tmd, r.odno)) if working else None
+    view = BrokerView(qty, filled, 0 if rejected else cancelled, rejected)
+    return BrokerOrder(view, amount, live.odno if live else None, rows, _live_fields(order, live))
+
+
+def _live_fields(order: Order, live) -> dict:
+    """The order fields the live row (the latest amend, or the original) decides."""
+    if live is None:
+        return {}
+    fields = {"broker_order_no": live.odno}
+    if live.ord_gno_brno:
+        fields["krx_orgno"] = live.ord_gno_brno
+    if order.order_type.has_price and live.ord_unpr > 0:
+        fields["price"] = live.ord_unpr
+    return fields
 
 
 class Reconciler:
@@ -222,7 +236,8 @@ class Reconciler:
         target = broker_status(bo.view)
         if order.status in PENDING and self.rt.ledger.open_requests(order.id):
             target = order.status if target not in (OrderStatus.FILLED,) else target
-        if (target, bo.view.filled, bo.view.cancelled, bo.amount) == (
+        moved = {k: v for k, v in bo.live_fields.items() if getattr(order, k) != v}
+        if not moved and (target, bo.view.filled, bo.view.cancelled, bo.amount) == (
                 order.status, order.filled_qty, order.cancelled_qty, order.filled_amount):
             return True
         problem = correction_problem(order.quantities, bo.view)
@@ -235,10 +250,10 @@ class Reconciler:
                 self.rt.ledger.correct(order.id, target, source=SOURCE, raw_payload={"rows": [r.raw for r in bo.rows]},
                                        quantities=bo.view.quantities, filled_amount=bo.amount,
                                        inferred_fill=_inferred_fill(order, bo), expected_version=order.version,
-                                       **({"broker_order_no": bo.live_number} if bo.live_number else {}))
+                                       **bo.live_fields)
             except (StaleOrder, CorrectionRefused):
                 return False
-        self.report.changes.append(Change(order.id, order.status.value, target.value, _describe(order, bo)))
+        self.report.changes.append(Change(order.id, order.status.value, target.value, _describe(order, bo, moved)))
         return True
 
     def adopt_change(self, order: Order, row) -> None:
@@ -263,9 +278,10 @@ class Reconciler:
                                              "side": row.side.value, "qty": row.ord_qty, "price": row.ord_unpr})
 
 
-def _describe(order: Order, bo: BrokerOrder) -> str:
+def _describe(order: Order, bo: BrokerOrder, moved: dict) -> str:
+    lives = "".join(f", {k} {getattr(order, k)}→{v}" for k, v in moved.items())
     return (f"filled {order.filled_qty}→{bo.view.filled}, cancelled {order.cancelled_qty}→{bo.view.cancelled}, "
-            f"amount {order.filled_amount}→{bo.amount}")
+            f"amount {order.filled_amount}→{bo.amount}{lives}")
 
 
 def _inferred_fill(order: Order, bo: BrokerOrder) -> Fill | None:

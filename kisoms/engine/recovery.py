@@ -177,11 +177,16 @@ def _not_found(rt: Runtime, order: Order, request, source: str) -> Order:
                       event=EVENTS_BY_KIND[request.kind].rejected, source=source,
                       raw_payload={"reason": "the broker never booked this request"}, order_fields={},
                       expected_activity=request.last_activity)
-    if rt.settings.ambiguity.policy == "resend":
+    if rt.settings.ambiguity.policy == "resend" and _resends(rt, order) < rt.settings.ambiguity.max_resends:
         return resend(rt, order, request, source)
     order = _unknown_if_sending(rt, order, request, source)
     return _halt(rt, order, f"order {order.id} ({order.side.value} {order.qty} {order.symbol}) may or may not "
                             "be at the broker: not found in its books within the lookup window", source)
+
+
+def _resends(rt: Runtime, order: Order) -> int:
+    """How many times this order has been sent again after a send that was never found."""
+    return sum(1 for r in rt.ledger.broker_numbers(order.id) if r.kind == "new" and r.state == "not_found")
 
 
 def _unknown_if_sending(rt: Runtime, order: Order, request, source: str) -> Order:

@@ -131,3 +131,33 @@ def test_a_reply_with_a_number_the_ledger_gives_another_order_halts_the_account(
         recover(rt, "test")  # not found (its number is taken) and halted: never resent
         assert rt.ledger.get(order.id).status is OrderStatus.UNKNOWN
     assert [o["ord_qty"] for o in broker_orders(sim)] == ["1", "3"]  # each once
+
+
+def test_an_amend_booked_after_it_was_given_up_moves_the_order_to_its_number_and_price(sim, tmp_path):
+    """The amend's reply was lost and the books lagged past the lookup window, so it was recorded as not
+    found; the broker did book it. Reconcile must move the order to the amend's number and price, or a
+    later cancel would target the dead original and leave the shares working at the broker."""
+    from engine_helpers import make_settings
+    from kisoms.engine.amend import cancel
+    from kisoms.engine.runtime import open_runtime
+    from kisoms.errors import BrokerTimeout
+
+    with open_runtime(make_settings(sim, tmp_path, ambiguity={"lookup_window": 0.3, "lookup_interval": 0.05})) as rt:
+        order = submit(rt, intent(price=69000)).order
+        real_amend, real_books, hidden = rt.client.order_rvsecncl, rt.client.inquire_daily_ccld, set()
+
+        def amend_reply_lost(*args, **kwargs):
+            hidden.add(real_amend(*args, **kwargs).odno)  # booked; the books will lag behind
+            raise BrokerTimeout("read timeout", maybe_sent=True)
+
+        rt.client.order_rvsecncl = amend_reply_lost
+        rt.client.inquire_daily_ccld = lambda *a, **k: [r for r in real_books(*a, **k) if r.odno not in hidden]
+        assert modify(rt, order.id, price=69500).price == 69000  # given up: not found in the window
+        rt.client.order_rvsecncl, rt.client.inquire_daily_ccld = real_amend, real_books
+        report = reconcile(rt)
+        [amend_no] = hidden
+        moved = rt.ledger.get(order.id)
+        assert (moved.broker_order_no, moved.price) == (amend_no, 69500), report
+        assert cancel(rt, order.id).status is OrderStatus.CANCELLED
+    working = [b for b in sim.admin.orders(ACCOUNT) if int(b.get("rmn_qty") or 0) > 0]
+    assert working == []

@@ -161,3 +161,17 @@ def test_doubt_about_one_account_halts_that_account_and_not_the_others(tmp_path)
             assert sent.sent and sent.order.status in (OrderStatus.SENT, OrderStatus.ACCEPTED)
             assert [o["odno"] for o in sim.admin.orders(other)] == [sent.order.broker_order_no]
             assert broker_orders(sim) == []  # nothing more for the halted account
+
+
+def test_the_resend_policy_gives_up_after_max_resends_and_halts(sim, tmp_path):
+    settings = make_settings(sim, tmp_path, ambiguity={"policy": "resend", "max_resends": 1, "lookup_window": 0.2,
+                                                       "lookup_interval": 0.05})
+    with open_runtime(settings) as rt:
+        inject(sim, "reset_before_accept", count=5)  # every send is maybe-sent and never booked
+        with pytest.raises(OutcomeUnknown):
+            submit(rt, intent())
+        order = rt.ledger.list_orders()[0]
+        kinds = [(r.kind, r.state) for r in rt.ledger.broker_numbers(order.id)]
+        assert kinds == [("new", "not_found"), ("new", "unknown")]  # sent, resent once, then the halt
+        assert order.status is OrderStatus.UNKNOWN and rt.ledger.halt_state(order.account) is not None
+    assert broker_orders(sim) == []
