@@ -59,7 +59,7 @@ class Ledger:
     def __init__(self, path: str | Path, *, now: Callable[[], datetime] = utc_now, owner: str | None = None):
         self.path = Path(path)
         self._now = now
-        self.owner = owner or current_owner()  # recorded on every claim this ledger object makes
+        self._owner = owner  # recorded on every claim; by default the calling process (read per claim: forks)
         self.db = _open(self.path)
 
     # lifecycle -----------------------------------------------------------------------------------
@@ -72,6 +72,11 @@ class Ledger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def owner(self) -> str:
+        """The owner tag this ledger object records on its claims."""
+        return self._owner or current_owner()
 
     @property
     def conn(self) -> sqlite3.Connection:
