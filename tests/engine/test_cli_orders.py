@@ -62,3 +62,19 @@ def test_modify_cancel_and_status_round_trip(sim, tmp_path):
     kinds = [n["kind"] for n in trade["broker_numbers"]]
     assert kinds == ["new", "modify", "cancel"]
     assert kisoms(config, "status", "999").returncode == 2
+
+
+def test_status_of_one_order_shows_which_process_sent_each_request(sim, tmp_path):
+    import socket
+
+    config = write_config(sim, tmp_path)
+    sent = kisoms(config, "--json", "submit", "--intent", "-", stdin=line(1))
+    order = json.loads(sent.stdout)
+    shown = kisoms(config, "--json", "status", str(order["id"]))
+    [request] = json.loads(shown.stdout)["broker_numbers"]
+    host, pid = request["owner"].split("|")[:2]
+    assert (host, request["state"], request["broker_order_no"]) == (socket.gethostname(), "accepted",
+                                                                    order["broker_order_no"])
+    assert int(pid) > 0
+    table = kisoms(config, "status", str(order["id"]), env={"COLUMNS": "200"})
+    assert f"{pid}@{host}" in table.stdout
