@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from kisoms.domain.codes import ACCOUNT_PATTERN
 from kisoms.domain.order import Order
 from kisoms.domain.states import AMBIGUOUS, OrderEvent
 from kisoms.engine.recovery import adopt, holder, is_abandoned, lookup
@@ -12,15 +15,22 @@ from kisoms.errors import OutcomeUnknown, UsageError
 SOURCE = "operator"
 
 
+def _checked(account: str | None) -> str | None:
+    """An account as orders spell it (CANO-ACNT_PRDT_CD): a switch under any other spelling would stop nothing."""
+    if account is not None and not re.fullmatch(ACCOUNT_PATTERN, account):
+        raise UsageError(f"account {account!r} is not CANO-ACNT_PRDT_CD (8 digits, '-', 2 digits), e.g. 50000001-01")
+    return account
+
+
 def set_halt(ledger, reason: str, account: str | None = None) -> None:
     """Turn a kill switch on: ``account``'s, or the global one."""
-    ledger.set_halt(reason, source=SOURCE, account=account)
+    ledger.set_halt(reason, source=SOURCE, account=_checked(account))
 
 
 def resume(ledger, *, force: bool = False, account: str | None = None) -> None:
     """Turn ``account``'s kill switch off, or (no account) every switch; refused while orders of unknown
     outcome remain (of that account), unless forced."""
-    stuck = ledger.list_orders(statuses=list(AMBIGUOUS), account=account)
+    stuck = ledger.list_orders(statuses=list(AMBIGUOUS), account=_checked(account))
     if stuck and not force:
         ids = ", ".join(str(o.id) for o in stuck)
         raise UsageError(f"orders {ids} still have an unknown outcome: `kisoms reconcile`, or check KIS and "

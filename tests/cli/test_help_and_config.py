@@ -144,3 +144,11 @@ def test_halt_and_resume_one_account(tmp_path, capsys):
     assert main(ledger + ["resume", "--account", "50000001-01"]) == 0
     assert main(ledger + ["status"]) == 0
     assert "HALTED" not in capsys.readouterr().out
+
+
+def test_a_halt_for_a_misspelt_account_is_refused(tmp_path, capsys):
+    ledger = ["--ledger", str(tmp_path / "l.db")]
+    assert main(ledger + ["halt", "x", "--account", "5000000101"]) == ExitCode.USAGE  # would stop nothing
+    assert "CANO-ACNT_PRDT_CD" in capsys.readouterr().err
+    assert main(ledger + ["--json", "status"]) == 0
+    assert main(ledger + ["resume", "--account", "5000000101"]) == ExitCode.USAGE
