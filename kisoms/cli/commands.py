@@ -133,20 +133,27 @@ def submit(
 
 
 def _submit_batch(rt, intents: list, submit_intent, as_json: bool) -> ExitCode:
-    """Every intent of a batch, each reported; one refused does not stop the rest. The kill switch does:
-    the intents after it are listed as not attempted. Returns the worst exit code."""
-    worst = ExitCode.OK
+    """Every intent of a batch, each reported; one refused does not stop the rest. A kill switch does: an
+    account's stops that account's later intents (listed as not attempted), the global one the whole rest.
+    Returns the worst exit code."""
+    worst, halted = ExitCode.OK, set()
     for n, item in enumerate(intents, 1):
+        if item.account in halted:
+            _show_batch_error(n, f"not attempted: account {item.account} is halted", ExitCode.UNKNOWN_OR_HALTED,
+                              as_json)
+            continue
         try:
             result = submit_intent(rt, item)
         except KisomsError as exc:
             code = exit_code_for(exc)
             worst = max(worst, code)
             _show_batch_error(n, str(exc), code, as_json)
-            if isinstance(exc, Halted):
+            halt = rt.ledger.halt_state(item.account) if isinstance(exc, Halted) else None
+            if halt is not None and halt.account is None:
                 _show_batch_error(n + 1, f"intents {n + 1}..{len(intents)} not attempted: halted",
                                   code, as_json) if n < len(intents) else None
                 break
+            halted |= {item.account} if halt is not None else set()
             continue
         _show_submit(result, as_json)
         worst = max(worst, STATUS_EXIT.get(result.order.status, ExitCode.OK))

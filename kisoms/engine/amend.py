@@ -3,7 +3,8 @@
 KIS gives every amend and cancel its own order number (ORGN_ODNO points at the number it changed). An
 amend moves all the remaining quantity to the new number at the new price; a cancel takes the remaining
 quantity (or part of it) off the book. Only the remaining quantity can be changed: a filled order cannot
-be cancelled, and an order with a request in flight (PENDING_*) takes no second one.
+be cancelled, and an order with a request in flight (PENDING_*) takes no second one. The kill switch
+stops amends; cancels still go out, since they only reduce what is working.
 """
 
 from __future__ import annotations
@@ -58,9 +59,12 @@ def _rvsecncl_call(rt: Runtime, order: Order, kind: str, qty: int, price: int, a
 
 def _send_change(rt: Runtime, order: Order, kind: str, event: OrderEvent, request: dict,
                  accepted_fields: dict, source: str) -> Order:
-    ensure_not_halted(rt, order.account)
+    reduces_risk = kind == "cancel"  # a cancel only takes quantity off the book: the kill switch lets it out
+    if not reduces_risk:
+        ensure_not_halted(rt, order.account)
     claimed = rt.ledger.claim_request(order.id, event=event, kind=kind, request=request,
-                                      tr_id=rt.client.tr.rvsecncl, source=source, expected_version=order.version)
+                                      tr_id=rt.client.tr.rvsecncl, source=source, expected_version=order.version,
+                                      check_halt=not reduces_risk)
     if claimed is None:
         raise ValidationError([Problem("CONCURRENT_CHANGE", f"order {order.id} changed meanwhile; look again")])
     order, map_id = claimed

@@ -10,6 +10,7 @@ from kisoms.domain.states import AMBIGUOUS, OrderEvent
 from kisoms.engine.recovery import adopt, holder, is_abandoned, lookup
 from kisoms.engine.recovery import resend as recovery_resend
 from kisoms.engine.runtime import Runtime
+from kisoms.engine.sending import accepted_as
 from kisoms.errors import OutcomeUnknown, UsageError
 
 SOURCE = "operator"
@@ -30,6 +31,10 @@ def set_halt(ledger, reason: str, account: str | None = None) -> None:
 def resume(ledger, *, force: bool = False, account: str | None = None) -> None:
     """Turn ``account``'s kill switch off, or (no account) every switch; refused while orders of unknown
     outcome remain (of that account), unless forced."""
+    everything = ledger.halt_state()
+    if account is not None and everything is not None and everything.account is None:
+        raise UsageError(f"the global kill switch is on ({everything.reason}); `kisoms resume` (no --account) "
+                         "turns every switch off")
     stuck = ledger.list_orders(statuses=list(AMBIGUOUS), account=_checked(account))
     if stuck and not force:
         ids = ", ".join(str(o.id) for o in stuck)
@@ -45,6 +50,9 @@ def resolve_unknown(rt: Runtime, order_id: int, *, resend: bool) -> Order:
     if order.status not in AMBIGUOUS or not requests:
         raise UsageError(f"order {order_id} is {order.status.value}, not of unknown outcome")
     request = requests[0]
+    if accepted_as(request):
+        raise UsageError(f"order {order_id}: the broker accepted it as number {accepted_as(request)}, which the "
+                         "ledger maps to another order: neither --resend nor --not-at-broker is true of it")
     if not is_abandoned(rt, request):
         raise UsageError(f"order {order_id}: {holder(request)}; let it finish (or stop that process), then "
                          "`kisoms reconcile`, and resolve only what is still unknown")

@@ -233,6 +233,14 @@ class Reconciler:
         """Force one order to ``bo``. False when the snapshot may be stale (the ledger moved past it, or
         moved while we wrote): a second look is due, or on the last look, the next run."""
         order = order if self.dry_run else self.rt.ledger.get(order.id)
+        if order.broker_order_no not in {r.odno for r in bo.rows}:
+            # the ledger knows a number these books do not show: an amend accepted after they were read, or
+            # books lagging behind it. Judged on them, the order would go back to a dead number (or look
+            # cancelled); nothing is decided until the books show it.
+            if last_look or self.dry_run:
+                self.report.in_flight.append(f"order {order.id}: the books do not show its number "
+                                             f"{order.broker_order_no} yet; the next run checks it")
+            return last_look or self.dry_run
         target = broker_status(bo.view)
         if order.status in PENDING and self.rt.ledger.open_requests(order.id):
             target = order.status if target not in (OrderStatus.FILLED,) else target

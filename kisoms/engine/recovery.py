@@ -33,8 +33,8 @@ from kisoms.domain.states import OrderEvent, OrderStatus
 from kisoms.engine.clock import kst_ymd
 from kisoms.engine.matching import EARLY_TOLERANCE_SECONDS, Match, find_sent_order
 from kisoms.engine.runtime import Runtime
-from kisoms.engine.sending import EVENTS_BY_KIND, settle
-from kisoms.errors import AwaitingBooks, OutcomeUnknown, RequestNotOpen, TwinPending
+from kisoms.engine.sending import EVENTS_BY_KIND, accepted_as, settle
+from kisoms.errors import AwaitingBooks, Halted, OutcomeUnknown, RequestNotOpen, TwinPending
 from kisoms.ledger.owner import OwnerState, owner_state
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,10 @@ def _not_found(rt: Runtime, order: Order, request, source: str) -> Order:
     if rt.clock.now() < lookup_deadline(rt, request):
         raise AwaitingBooks(f"order {order.id}: {request.kind} request not yet in the broker's books; "
                             "run `kisoms reconcile` shortly")
+    if accepted_as(request):
+        raise OutcomeUnknown(f"order {order.id}: the broker accepted its {request.kind} request as number "
+                             f"{accepted_as(request)}, which the ledger maps to another request; never resent. "
+                             "Check both orders in KIS (HTS/MTS) and fix the ledger by hand")
     number = notice_evidence(rt, order, request) if request.kind == "new" else None
     if number:
         raise AwaitingBooks(f"order {order.id}: an acceptance notice for broker number {number} matches it, "
@@ -213,9 +217,12 @@ def resend(rt: Runtime, order: Order, request, source: str, *, by_operator: bool
     order = _unknown_if_sending(rt, order, request, source)
     if not by_operator and rt.ledger.halt_state(order.account) is not None:  # the order stays UNKNOWN
         raise OutcomeUnknown(f"order {order.id}: not found at the broker; not resent because sending is halted")
-    claimed = rt.ledger.reclaim_for_resend(request.id, order.id, request=request.request, tr_id=request.tr_id,
-                                           source=source, raw_payload={"reason": "not found; policy resend"},
-                                           expected_activity=request.last_activity)
+    try:
+        claimed = rt.ledger.reclaim_for_resend(request.id, order.id, request=request.request, tr_id=request.tr_id,
+                                               source=source, raw_payload={"reason": "not found; policy resend"},
+                                               expected_activity=request.last_activity, check_halt=not by_operator)
+    except Halted as exc:  # switched on a moment ago: the order stays UNKNOWN
+        raise OutcomeUnknown(f"order {order.id}: not found at the broker; not resent: {exc}") from None
     return send_claimed_new(rt, *claimed, source=source)
 
 

@@ -60,9 +60,7 @@ def ensure_not_halted(rt: Runtime, account: str) -> None:
     """Raise Halted when the global kill switch or ``account``'s is on."""
     halt = rt.ledger.halt_state(account)
     if halt is not None:
-        resume = "kisoms resume" + (f" --account {halt.account}" if halt.account else "")
-        raise Halted(f"sending for {halt.scope} is halted since {halt.set_at:%Y-%m-%d %H:%M:%S} UTC by "
-                     f"{halt.set_by}: {halt.reason}. Check the broker, then `{resume}`.")
+        raise Halted(halt.refusal())
 
 
 def backoff_for(rt: Runtime) -> Backoff:
@@ -123,12 +121,22 @@ def settle_accepted(rt: Runtime, order: Order, map_id: int, kind: str, ack, sour
         return _number_taken(rt, order, map_id, kind, ack, source, exc)
 
 
+ACCEPTED_AS = "accepted_as"  # on a request left unknown although the broker accepted it (its number was taken)
+
+
+def accepted_as(request) -> str | None:
+    """The number the broker accepted a request as, when the ledger could not record it (``_number_taken``):
+    such a request is at the broker, so it is never resent nor settled as not found."""
+    response = request.response if isinstance(request.response, dict) else {}
+    return response.get(ACCEPTED_AS)
+
+
 def _number_taken(rt: Runtime, order: Order, map_id: int, kind: str, ack, source: str, exc: NumberTaken) -> Order:
     """The broker's number for our request is already another order's: the ledger is wrong somewhere.
     The request stays unknown, sending for the account stops, and the message says what to check."""
     event = OrderEvent.SEND_AMBIGUOUS if kind == "new" else None
     rt.ledger.settle_request(map_id, state="unknown", order_id=order.id, event=event, source=source,
-                             raw_payload={"reply": ack.raw, "problem": str(exc)})
+                             raw_payload={ACCEPTED_AS: ack.odno, "reply": ack.raw, "problem": str(exc)})
     reason = (f"order {order.id}: the broker accepted its {kind} request as number {ack.odno}, which the ledger "
               f"already maps to another request")
     rt.ledger.set_halt(f"{reason}. Check both orders in KIS (HTS/MTS), then `kisoms resolve` and "

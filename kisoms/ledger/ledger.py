@@ -135,13 +135,15 @@ class Ledger:
 
     # broker requests -----------------------------------------------------------------------------
     def claim_request(self, order_id: int, *, event: OrderEvent, kind: str, request: dict, tr_id: str,
-                      source: str, expected_version: int | None = None) -> tuple[Order, int] | None:
+                      source: str, expected_version: int | None = None,
+                      check_halt: bool = True) -> tuple[Order, int] | None:
         """Write-ahead claim: the event (CLAIM/RESEND, MODIFY_REQUESTED, CANCEL_REQUESTED) plus a ``sending``
-        request row. (order, map_id), or None when the status/version moved or a request is open."""
+        request row. (order, map_id), or None when the status/version moved or a request is open.
+        Halted (nothing written) while a kill switch stops the account, unless ``check_halt`` is off."""
         with atomic(self.db) as conn:
             return requesting.claim(conn, order_id, event=event, kind=kind, request=request, tr_id=tr_id,
                                     source=source, expected_version=expected_version, ts=self._ts(),
-                                    owner=self.owner)
+                                    owner=self.owner, check_halt=check_halt)
 
     def stamp_attempt(self, map_id: int) -> bool:
         """Heartbeat of a claim's owner before it tries again: recovery counts its lease from here.
@@ -179,7 +181,8 @@ class Ledger:
                                      expected_activity=expected_activity)
 
     def reclaim_for_resend(self, map_id: int, order_id: int, *, request: dict, tr_id: str, source: str,
-                           raw_payload: Any = None, expected_activity: datetime | None = None) -> tuple[Order, int]:
+                           raw_payload: Any = None, expected_activity: datetime | None = None,
+                           check_halt: bool = True) -> tuple[Order, int]:
         """Close an unknown request as ``not_found`` and claim a resend (UNKNOWN → SENDING), atomically:
         a crash in between can never leave an order with no open request to resolve. RequestNotOpen
         (nothing written) if another process got there first."""
@@ -189,7 +192,8 @@ class Ledger:
                               raw_payload=raw_payload, map_fields={}, order_fields={}, expected_version=None, ts=ts,
                               expected_activity=expected_activity)
             claimed = requesting.claim(conn, order_id, event=OrderEvent.RESEND, kind="new", request=request,
-                                       tr_id=tr_id, source=source, expected_version=None, ts=ts, owner=self.owner)
+                                       tr_id=tr_id, source=source, expected_version=None, ts=ts, owner=self.owner,
+                                       check_halt=check_halt)
             if claimed is None:  # roll the settle back too
                 raise RequestNotOpen(f"order {order_id}: the resend could not be claimed")
             return claimed

@@ -95,3 +95,9 @@ class HaltState:
     @property
     def scope(self) -> str:
         return f"account {self.account}" if self.account else "all accounts"
+
+    def refusal(self) -> str:
+        """What a send refused by this switch tells the user."""
+        resume = "kisoms resume" + (f" --account {self.account}" if self.account else "")
+        return (f"sending for {self.scope} is halted since {self.set_at:%Y-%m-%d %H:%M:%S} UTC by {self.set_by}: "
+                f"{self.reason}. Check the broker, then `{resume}`.")

@@ -8,8 +8,8 @@ from typing import Any
 
 from kisoms.domain.order import Order
 from kisoms.domain.states import TRANSITIONS, OrderEvent
-from kisoms.errors import LedgerError, TwinPending
-from kisoms.ledger import orders, requests
+from kisoms.errors import Halted, LedgerError, TwinPending
+from kisoms.ledger import control, orders, requests
 from kisoms.ledger.changes import Change, check_version, record
 from kisoms.ledger.errors import RequestNotOpen
 from kisoms.ledger.records import REQUEST_STATES, BrokerNumber
@@ -36,14 +36,19 @@ def _refuse_twin(conn: sqlite3.Connection, order: Order) -> None:
 
 
 def claim(conn: sqlite3.Connection, order_id: int, *, event: OrderEvent, kind: str, request: dict, tr_id: str,
-          source: str, expected_version: int | None, ts: str, owner: str) -> tuple[Order, int] | None:
+          source: str, expected_version: int | None, ts: str, owner: str,
+          check_halt: bool = True) -> tuple[Order, int] | None:
     """Move the order (event) and insert a ``sending`` request row; None if someone else got there first.
-    A new order whose twin is unresolved is refused with TwinPending, in the same transaction."""
+    In the same transaction: Halted while a kill switch stops the order's account (unless ``check_halt``
+    is off: an operator's explicit resend), TwinPending while a look-alike new order is unresolved."""
     if CLAIM_EVENTS.get(event) != kind:
         raise LedgerError(f"event {event.value} does not claim a {kind!r} request")
     order = orders.load(conn, order_id)
     if not _claimable(conn, order, event, expected_version):
         return None
+    halt = control.state(conn, order.account) if check_halt else None
+    if halt is not None:
+        raise Halted(halt.refusal())
     if kind == "new":
         _refuse_twin(conn, order)
     map_id = requests.insert(conn, order_id=order_id, kind=kind, tr_id=tr_id, request=request,

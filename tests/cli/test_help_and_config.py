@@ -152,3 +152,11 @@ def test_a_halt_for_a_misspelt_account_is_refused(tmp_path, capsys):
     assert "CANO-ACNT_PRDT_CD" in capsys.readouterr().err
     assert main(ledger + ["--json", "status"]) == 0
     assert main(ledger + ["resume", "--account", "5000000101"]) == ExitCode.USAGE
+
+
+def test_resume_of_one_account_under_the_global_switch_says_what_is_still_on(tmp_path, capsys):
+    ledger = ["--ledger", str(tmp_path / "l.db")]
+    assert main(ledger + ["halt", "all stop"]) == 0
+    assert main(ledger + ["resume", "--account", "50000001-01"]) == ExitCode.USAGE
+    assert "global kill switch is on (all stop)" in capsys.readouterr().err
+    assert main(ledger + ["resume"]) == 0

@@ -104,3 +104,14 @@ def test_modify_price_off_tick_is_refused(rt, sim):
     with pytest.raises(ValidationError) as err:
         modify(rt, order.id, price=69999)
     assert "PRICE_OFF_TICK" in err.value.codes
+
+
+def test_while_halted_an_amend_is_refused_but_a_cancel_goes_out(rt, sim):
+    from kisoms.errors import Halted
+
+    order = submit(rt, intent(price=69000)).order
+    rt.ledger.set_halt("checking an order in HTS", source="operator", account=order.account)
+    with pytest.raises(Halted, match="checking an order in HTS"):
+        modify(rt, order.id, price=69500)
+    assert cancel(rt, order.id).status is OrderStatus.CANCELLED  # taking risk off is always allowed
+    assert [b["rmn_qty"] for b in sim.admin.orders(ACCOUNT) if b["odno"] == order.broker_order_no] == ["0"]

@@ -78,3 +78,16 @@ def test_status_of_one_order_shows_which_process_sent_each_request(sim, tmp_path
     assert int(pid) > 0
     table = kisoms(config, "status", str(order["id"]), env={"COLUMNS": "200"})
     assert f"{pid}@{host}" in table.stdout
+
+
+def test_an_account_halt_stops_only_that_accounts_intents_in_a_batch(sim, tmp_path):
+    other = "50000002-01"
+    config = write_config(sim, tmp_path, accounts={ACCOUNT: {}, other: {}})
+    assert kisoms(config, "halt", "checking", "--account", other).returncode == 0
+    batch = "\n".join([line(1, account=other), line(2), line(3, account=other)])
+    result = kisoms(config, "--json", "submit", "--intent", "-", stdin=batch)
+    out = [json.loads(x) for x in result.stdout.splitlines()]
+    assert out[0]["intent"] == 1 and "halted" in out[0]["error"]
+    assert out[1]["status"] == "SENT"  # the other account trades on
+    assert out[2] == {"intent": 3, "error": f"not attempted: account {other} is halted", "exit_code": 5}
+    assert result.returncode == 5 and len(broker_orders(sim)) == 1

@@ -127,9 +127,17 @@ def test_a_reply_with_a_number_the_ledger_gives_another_order_halts_the_account(
             submit(rt, intent(1, qty=3))
         order = rt.ledger.list_orders()[-1]
         assert order.status is OrderStatus.UNKNOWN and rt.ledger.halt_state(ACCOUNT) is not None
+        from kisoms.engine.control import resolve_unknown, resume
+        from kisoms.errors import UsageError
+
+        resume(rt.ledger, account=ACCOUNT, force=True)  # even with the switch lifted by force ...
         rt.clock.now = lambda: datetime.now(timezone.utc) + timedelta(seconds=300)
-        recover(rt, "test")  # not found (its number is taken) and halted: never resent
+        report = recover(rt, "test")  # ... the next recovery never resends what the broker accepted
+        assert any(f"number {upcoming}" in line for line in report.unresolved)
         assert rt.ledger.get(order.id).status is OrderStatus.UNKNOWN
+        for resend in (True, False):  # and neither operator verdict is true of it
+            with pytest.raises(UsageError, match=f"accepted it as number {upcoming}"):
+                resolve_unknown(rt, order.id, resend=resend)
     assert [o["ord_qty"] for o in broker_orders(sim)] == ["1", "3"]  # each once
 
 
@@ -161,3 +169,38 @@ def test_an_amend_booked_after_it_was_given_up_moves_the_order_to_its_number_and
         assert cancel(rt, order.id).status is OrderStatus.CANCELLED
     working = [b for b in sim.admin.orders(ACCOUNT) if int(b.get("rmn_qty") or 0) > 0]
     assert working == []
+
+
+def test_an_amend_accepted_while_reconcile_reads_the_books_is_not_undone(rt, sim):
+    order = submit(rt, intent(price=69000)).order
+    real_books, done = rt.client.inquire_daily_ccld, {}
+
+    def books_then_the_trader_amends(*args, **kwargs):
+        rows = real_books(*args, **kwargs)  # reconcile's snapshot of the account ...
+        if not done:
+            done["amended"] = modify(rt, order.id, price=69500)  # ... then the amend is accepted
+        return rows
+
+    rt.client.inquire_daily_ccld = books_then_the_trader_amends
+    reconcile(rt)
+    amended, after = done["amended"], rt.ledger.get(order.id)
+    assert (after.broker_order_no, after.price) == (amended.broker_order_no, 69500) != (order.broker_order_no, 69000)
+    assert after.status is not OrderStatus.CANCELLED
+    rt.client.inquire_daily_ccld = real_books
+    assert reconcile(rt).in_sync
+
+
+def test_books_lagging_behind_an_accepted_amend_decide_nothing(rt, sim):
+    """The original row already shows nothing remaining (moved to the amend), the amend row is not listed
+    yet: judged on these books the order would look cancelled and go back to its dead number."""
+    order = submit(rt, intent(price=69000)).order
+    amended = modify(rt, order.id, price=69500)
+    real_books = rt.client.inquire_daily_ccld
+    rt.client.inquire_daily_ccld = lambda *a, **k: [r for r in real_books(*a, **k) if r.odno != amended.broker_order_no]
+    report = reconcile(rt)
+    after = rt.ledger.get(order.id)
+    assert (after.status, after.cancelled_qty, after.broker_order_no, after.price) == (
+        amended.status, 0, amended.broker_order_no, 69500)
+    assert any("do not show its number" in line for line in report.in_flight) and report.unresolved == []
+    rt.client.inquire_daily_ccld = real_books
+    assert reconcile(rt).in_sync
