@@ -66,7 +66,8 @@ def halt(
     reason: str = typer.Argument("halted by hand", help="Why."),
     account: str = typer.Option(None, "--account", help="Halt only this account (default: all accounts)."),
 ) -> None:
-    """Turn the kill switch on: no process sends anything (for the account) until `kisoms resume`."""
+    """Turn the kill switch on: no new order or amend goes out (for the account) until `kisoms resume`;
+    cancels still do, since they only take risk off."""
     from kisoms.engine.control import set_halt
     from kisoms.engine.queries import open_ledger
 

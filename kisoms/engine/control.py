@@ -32,7 +32,7 @@ def resume(ledger, *, force: bool = False, account: str | None = None) -> None:
     """Turn ``account``'s kill switch off, or (no account) every switch; refused while orders of unknown
     outcome remain (of that account), unless forced."""
     everything = ledger.halt_state()
-    if account is not None and everything is not None and everything.account is None:
+    if _checked(account) is not None and everything is not None and everything.account is None:
         raise UsageError(f"the global kill switch is on ({everything.reason}); `kisoms resume` (no --account) "
                          "turns every switch off")
     stuck = ledger.list_orders(statuses=list(AMBIGUOUS), account=_checked(account))
@@ -43,19 +43,24 @@ def resume(ledger, *, force: bool = False, account: str | None = None) -> None:
     ledger.clear_halt(source=SOURCE, account=account)
 
 
-def resolve_unknown(rt: Runtime, order_id: int, *, resend: bool) -> Order:
-    """Look once more; if the broker has the order, adopt it. Otherwise apply the operator's verdict."""
+def _resolvable(rt: Runtime, order_id: int):
+    """The order and its open new-order request, if an operator's verdict may settle it; else UsageError."""
     order = rt.ledger.get(order_id)
     requests = [r for r in rt.ledger.open_requests(order_id) if r.kind == "new"]
     if order.status not in AMBIGUOUS or not requests:
         raise UsageError(f"order {order_id} is {order.status.value}, not of unknown outcome")
-    request = requests[0]
-    if accepted_as(request):
-        raise UsageError(f"order {order_id}: the broker accepted it as number {accepted_as(request)}, which the "
-                         "ledger maps to another order: neither --resend nor --not-at-broker is true of it")
-    if not is_abandoned(rt, request):
-        raise UsageError(f"order {order_id}: {holder(request)}; let it finish (or stop that process), then "
+    if accepted_as(requests[0]):
+        raise UsageError(f"order {order_id}: the broker accepted it as number {accepted_as(requests[0])}, which "
+                         "the ledger maps to another order: neither --resend nor --not-at-broker is true of it")
+    if not is_abandoned(rt, requests[0]):
+        raise UsageError(f"order {order_id}: {holder(requests[0])}; let it finish (or stop that process), then "
                          "`kisoms reconcile`, and resolve only what is still unknown")
+    return order, requests[0]
+
+
+def resolve_unknown(rt: Runtime, order_id: int, *, resend: bool) -> Order:
+    """Look once more; if the broker has the order, adopt it. Otherwise apply the operator's verdict."""
+    order, request = _resolvable(rt, order_id)
     match = lookup(rt, order, request)
     if match.found is not None:
         return adopt(rt, order, request, match.found, SOURCE)

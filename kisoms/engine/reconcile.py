@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Callable
 
 from kisoms.domain.order import Fill, Order
 from kisoms.domain.states import NON_TERMINAL, PENDING, BrokerView, OrderStatus, broker_status, correction_problem
 from kisoms.engine.clock import kst_date, kst_ymd
 from kisoms.engine.matching import is_original
-from kisoms.engine.recovery import recover
+from kisoms.engine.recovery import LEASE_SLACK_SECONDS, recover
 from kisoms.engine.runtime import Runtime
 from kisoms.errors import CorrectionRefused, StaleOrder
 
@@ -111,7 +111,8 @@ def broker_order(order: Order, rows: list, today: str) -> BrokerOrder | None:
     qty = original.ord_qty
     cancelled = max(0, qty - filled - remaining)
     rejected = original.rjct_qty >= qty and filled == 0
-    live = max(working, key=lambda r: (r.ord_tmd, r.odno)) if working else None
+    standing = [r for r in working if r.rjct_qty < r.ord_qty] or working  # a refused amend never lives
+    live = max(standing, key=lambda r: (r.ord_tmd, r.odno)) if standing else None
     view = BrokerView(qty, filled, 0 if rejected else cancelled, rejected)
     return BrokerOrder(view, amount, live.odno if live else None, rows, _live_fields(order, live))
 
@@ -234,13 +235,7 @@ class Reconciler:
         moved while we wrote): a second look is due, or on the last look, the next run."""
         order = order if self.dry_run else self.rt.ledger.get(order.id)
         if order.broker_order_no not in {r.odno for r in bo.rows}:
-            # the ledger knows a number these books do not show: an amend accepted after they were read, or
-            # books lagging behind it. Judged on them, the order would go back to a dead number (or look
-            # cancelled); nothing is decided until the books show it.
-            if last_look or self.dry_run:
-                self.report.in_flight.append(f"order {order.id}: the books do not show its number "
-                                             f"{order.broker_order_no} yet; the next run checks it")
-            return last_look or self.dry_run
+            return self.number_missing(order, last_look)
         target = broker_status(bo.view)
         if order.status in PENDING and self.rt.ledger.open_requests(order.id):
             target = order.status if target not in (OrderStatus.FILLED,) else target
@@ -262,6 +257,24 @@ class Reconciler:
             except (StaleOrder, CorrectionRefused):
                 return False
         self.report.changes.append(Change(order.id, order.status.value, target.value, _describe(order, bo, moved)))
+        return True
+
+    def number_missing(self, order: Order, last_look: bool) -> bool:
+        """The ledger knows a number these books do not show: an amend accepted after they were read, or
+        books lagging behind it. Judged on them, the order would go back to a dead number (or look
+        cancelled), so nothing is decided; once the number is older than the lookup window, that is a
+        discrepancy. Returns like ``apply_view``."""
+        if not (last_look or self.dry_run):
+            return False
+        hit = self.rt.ledger.request_for_broker_number(order.broker_order_no, order.order_date)
+        since = hit[1].resolved_at if hit else None
+        window = timedelta(seconds=self.rt.settings.ambiguity.lookup_window + LEASE_SLACK_SECONDS)
+        if since is None or self.rt.clock.now() - since > window:
+            self._doubt(order, f"the broker's books do not list its number {order.broker_order_no} (accepted "
+                               f"{since or 'at an unknown time'}); check it in KIS (HTS/MTS)")
+        else:
+            self.report.in_flight.append(f"order {order.id}: the books do not show its number "
+                                         f"{order.broker_order_no} yet; the next run checks it")
         return True
 
     def adopt_change(self, order: Order, row) -> None:

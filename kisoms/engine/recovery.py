@@ -130,6 +130,10 @@ def request_order_fields(order: Order, request) -> dict:
 
 def resolve_request(rt: Runtime, order: Order, request, source: str, *, wait: bool = True) -> Order:
     """Resolve one open request; waits (bounded by the lookup window) when ``wait``."""
+    if accepted_as(request):  # at the broker under a number the ledger gives another request
+        raise OutcomeUnknown(f"order {order.id}: the broker accepted its {request.kind} request as number "
+                             f"{accepted_as(request)}, which the ledger maps to another request; never resent nor "
+                             "matched again. Check both orders in KIS (HTS/MTS)")
     deadline = lookup_deadline(rt, request)
     while True:
         match = lookup(rt, order, request)
@@ -168,10 +172,6 @@ def _not_found(rt: Runtime, order: Order, request, source: str) -> Order:
     if rt.clock.now() < lookup_deadline(rt, request):
         raise AwaitingBooks(f"order {order.id}: {request.kind} request not yet in the broker's books; "
                             "run `kisoms reconcile` shortly")
-    if accepted_as(request):
-        raise OutcomeUnknown(f"order {order.id}: the broker accepted its {request.kind} request as number "
-                             f"{accepted_as(request)}, which the ledger maps to another request; never resent. "
-                             "Check both orders in KIS (HTS/MTS) and fix the ledger by hand")
     number = notice_evidence(rt, order, request) if request.kind == "new" else None
     if number:
         raise AwaitingBooks(f"order {order.id}: an acceptance notice for broker number {number} matches it, "

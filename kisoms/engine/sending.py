@@ -139,8 +139,9 @@ def _number_taken(rt: Runtime, order: Order, map_id: int, kind: str, ack, source
                              raw_payload={ACCEPTED_AS: ack.odno, "reply": ack.raw, "problem": str(exc)})
     reason = (f"order {order.id}: the broker accepted its {kind} request as number {ack.odno}, which the ledger "
               f"already maps to another request")
-    rt.ledger.set_halt(f"{reason}. Check both orders in KIS (HTS/MTS), then `kisoms resolve` and "
-                       f"`kisoms resume --account {order.account}`.", source=source, account=order.account)
+    rt.ledger.set_halt(f"{reason}. kisoms will not settle it by itself (it is never resent): check both orders "
+                       f"in KIS (HTS/MTS) and cancel there whatever should not be working; then `kisoms resume "
+                       f"--account {order.account} --force`.", source=source, account=order.account)
     raise OutcomeUnknown(reason)
 
 

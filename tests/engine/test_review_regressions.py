@@ -204,3 +204,17 @@ def test_books_lagging_behind_an_accepted_amend_decide_nothing(rt, sim):
     assert any("do not show its number" in line for line in report.in_flight) and report.unresolved == []
     rt.client.inquire_daily_ccld = real_books
     assert reconcile(rt).in_sync
+
+
+def test_a_number_the_books_never_list_becomes_a_discrepancy_once_the_window_has_passed(rt, sim):
+    """Lagging books get the benefit of the doubt for the lookup window, not for ever: an order whose
+    number never shows up would otherwise hide its fills and cancels behind "in flight" on every run."""
+    order = submit(rt, intent(price=69000)).order
+    amended = modify(rt, order.id, price=69500)
+    real_books = rt.client.inquire_daily_ccld
+    rt.client.inquire_daily_ccld = lambda *a, **k: [r for r in real_books(*a, **k) if r.odno != amended.broker_order_no]
+    rt.clock.now = lambda: datetime.now(timezone.utc) + timedelta(seconds=rt.settings.ambiguity.lookup_window + 10)
+    report = reconcile(rt)
+    assert any(f"do not list its number {amended.broker_order_no}" in u for u in report.unresolved)
+    assert not report.in_sync and rt.ledger.halt_state(ACCOUNT) is not None
+    assert rt.ledger.get(order.id).broker_order_no == amended.broker_order_no  # nothing rewritten
