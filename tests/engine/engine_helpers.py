@@ -6,11 +6,8 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
-
 from kisoms.config import Settings
 from kisoms.domain.intent import parse_intent
-from kisoms.engine.runtime import open_runtime
 
 ACCOUNT = "50000001-01"
 BASE_TS = datetime(2026, 11, 25, 0, 0, tzinfo=timezone.utc)

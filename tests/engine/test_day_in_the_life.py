@@ -5,7 +5,6 @@ At the end the ledger equals the broker's books on every order, to the share and
 from __future__ import annotations
 
 import random
-import subprocess
 import threading
 
 import pytest

@@ -20,7 +20,7 @@ from kisoms.engine.submit import submit
 from kisoms.engine.watch import Watcher
 from kisoms.sim.testing import running_simulator
 from test_processes import kisoms
-from test_watch import LineReader, _until, watch_process
+from test_watch import _until, watch_process
 
 RECONCILE_CORRECTED, UNKNOWN_OR_HALTED = 7, 5
 
