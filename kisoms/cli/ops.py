@@ -82,17 +82,20 @@ def halt(
 def resume(
     ctx: typer.Context,
     force: bool = typer.Option(False, "--force", help="Resume even with orders still UNKNOWN."),
-    account: str = typer.Option(None, "--account", help="Resume only this account (default: every switch)."),
+    account: str = typer.Option(None, "--account", help="Turn off this account's switch."),
+    everything: bool = typer.Option(False, "--all", help="Turn off every switch, global and per account."),
 ) -> None:
-    """Turn the kill switch off: one account's, or every switch (refused while orders of unknown outcome
-    remain, unless --force)."""
+    """Turn a kill switch off: the global one, one account's (--account) or every one (--all); refused
+    while orders of unknown outcome remain, unless --force. Says which switches are still on."""
     from kisoms.engine.control import resume as resume_sending
     from kisoms.engine.queries import open_ledger
 
     opts = _opts(ctx)
     with open_ledger(load_settings(opts.config), opts.ledger) as ledger:
-        resume_sending(ledger, force=force, account=account)
-    console.print(f"sending resumed ({f'account {account}' if account else 'all accounts'})")
+        still = resume_sending(ledger, force=force, account=account, everything=everything)
+    console.print(f"resumed: {'every switch' if everything else (f'account {account}' if account else 'global')}")
+    for halt in still:
+        console.print(f"[bold red]still halted[/] ({halt.scope}): {halt.reason}", highlight=False)
 
 
 @app.command()

@@ -28,19 +28,20 @@ def set_halt(ledger, reason: str, account: str | None = None) -> None:
     ledger.set_halt(reason, source=SOURCE, account=_checked(account))
 
 
-def resume(ledger, *, force: bool = False, account: str | None = None) -> None:
-    """Turn ``account``'s kill switch off, or (no account) every switch; refused while orders of unknown
-    outcome remain (of that account), unless forced."""
-    everything = ledger.halt_state()
-    if _checked(account) is not None and everything is not None and everything.account is None:
-        raise UsageError(f"the global kill switch is on ({everything.reason}); `kisoms resume` (no --account) "
-                         "turns every switch off")
-    stuck = ledger.list_orders(statuses=list(AMBIGUOUS), account=_checked(account))
+def resume(ledger, *, force: bool = False, account: str | None = None, everything: bool = False) -> list:
+    """Turn a kill switch off: ``account``'s, the global one (no account), or ``everything``. Refused while
+    orders of unknown outcome remain (of that account), unless forced. Returns the switches still on."""
+    on = ledger.halt_state()
+    if _checked(account) is not None and on is not None and on.account is None:
+        raise UsageError(f"the global kill switch is on ({on.reason}); `kisoms resume` (no --account) turns it "
+                         "off, `kisoms resume --all` every switch")
+    stuck = ledger.list_orders(statuses=list(AMBIGUOUS), account=account)
     if stuck and not force:
         ids = ", ".join(str(o.id) for o in stuck)
         raise UsageError(f"orders {ids} still have an unknown outcome: `kisoms reconcile`, or check KIS and "
                          "`kisoms resolve ID --not-at-broker|--resend`; or `kisoms resume --force`")
-    ledger.clear_halt(source=SOURCE, account=account)
+    ledger.clear_halt(source=SOURCE, account=account, everything=everything)
+    return ledger.halts()
 
 
 def _resolvable(rt: Runtime, order_id: int):

@@ -39,11 +39,13 @@ def set_halt(conn: sqlite3.Connection, *, reason: str, set_by: str, set_at: str,
                      (account, reason, set_by, set_at))
 
 
-def clear(conn: sqlite3.Connection, *, set_by: str, set_at: str, account: str | None = None) -> None:
-    """Turn off one account's switch, or (no account) the global one and every account's."""
+def clear(conn: sqlite3.Connection, *, set_by: str, set_at: str, account: str | None = None,
+          everything: bool = False) -> None:
+    """Turn off one account's switch, or (no account) the global one; ``everything``: every switch."""
     if account is not None:
         conn.execute("DELETE FROM account_halts WHERE account = ?", (account,))
         return
     conn.execute("UPDATE control SET halted = 0, reason = NULL, set_by = ?, set_at = ? WHERE id = 1",
                  (set_by, set_at))
-    conn.execute("DELETE FROM account_halts")
+    if everything:
+        conn.execute("DELETE FROM account_halts")

@@ -301,16 +301,17 @@ class Ledger:
             record(conn, ts=ts, kind="halt.set", source=source, order_id=None, event_payload=payload,
                    audit_payload=payload)
 
-    def clear_halt(self, *, source: str, account: str | None = None) -> None:
-        """Turn ``account``'s kill switch off, or (no account) every switch. Nothing is written when off."""
+    def clear_halt(self, *, source: str, account: str | None = None, everything: bool = False) -> None:
+        """Turn ``account``'s kill switch off, or (no account) the global one; ``everything``: every switch.
+        Nothing is written when none of them is on."""
         with atomic(self.db) as conn:
-            before = [h for h in self._halts(conn) if account is None or h.account == account]
+            before = [h for h in self._halts(conn) if everything or h.account == account]
             if not before:
                 return
             ts = self._ts()
-            control.clear(conn, set_by=source, set_at=ts, account=account)
+            control.clear(conn, set_by=source, set_at=ts, account=account, everything=everything)
             payload = {"previous_reason": "; ".join(f"{h.scope}: {h.reason}" for h in before),
-                       "cleared_by": source, "account": account}
+                       "cleared_by": source, "account": account, "everything": everything}
             record(conn, ts=ts, kind="halt.cleared", source=source, order_id=None, event_payload=payload,
                    audit_payload=payload)
 

@@ -160,3 +160,15 @@ def test_resume_of_one_account_under_the_global_switch_says_what_is_still_on(tmp
     assert main(ledger + ["resume", "--account", "50000001-01"]) == ExitCode.USAGE
     assert "global kill switch is on (all stop)" in capsys.readouterr().err
     assert main(ledger + ["resume"]) == 0
+
+
+def test_resume_lifts_the_global_switch_and_says_which_account_switches_stay_on(tmp_path, capsys):
+    ledger = ["--ledger", str(tmp_path / "l.db")]
+    assert main(ledger + ["halt", "discrepancy", "--account", "50000001-01"]) == 0
+    assert main(ledger + ["halt", "lunch"]) == 0
+    capsys.readouterr()
+    assert main(ledger + ["resume"]) == 0  # the global one only: a discrepancy halt is not lifted in passing
+    assert "still halted (account 50000001-01): discrepancy" in capsys.readouterr().out
+    assert main(ledger + ["resume", "--all"]) == 0
+    assert main(ledger + ["status"]) == 0
+    assert "HALTED" not in capsys.readouterr().out

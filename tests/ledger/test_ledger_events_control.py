@@ -74,9 +74,13 @@ def test_resume_of_one_account_leaves_the_others(ledger):
     ledger.clear_halt(source="operator", account="50000001-01")
     ledger.clear_halt(source="operator", account="50000001-01")  # already off: nothing written
     assert [h.account for h in ledger.halts()] == ["50000002-01"]
-    ledger.clear_halt(source="operator")  # no account: every switch
+    ledger.set_halt("by hand", source="operator")
+    ledger.clear_halt(source="operator")  # no account: the global switch only
+    assert [h.account for h in ledger.halts()] == ["50000002-01"]
+    ledger.clear_halt(source="operator", everything=True)
     assert ledger.halts() == []
     cleared = [e.payload for e in ledger.events_since(0) if e.kind == "halt.cleared"]
-    assert [c["account"] for c in cleared] == ["50000001-01", None]
-    assert "doubt about 50000002-01" in cleared[1]["previous_reason"]
-    assert ledger.verify_audit_chain() == 4
+    assert [(c["account"], c["everything"]) for c in cleared] == [("50000001-01", False), (None, False),
+                                                                   (None, True)]
+    assert "doubt about 50000002-01" in cleared[2]["previous_reason"]
+    assert ledger.verify_audit_chain() == 6
