@@ -153,7 +153,8 @@ def _submit_batch(rt, intents: list, submit_intent, as_json: bool) -> ExitCode:
                 _show_batch_error(n + 1, f"intents {n + 1}..{len(intents)} not attempted: halted",
                                   code, as_json) if n < len(intents) else None
                 break
-            halted |= {item.account} if halt is not None else set()
+            if halt is not None:
+                halted.add(item.account)
             continue
         _show_submit(result, as_json)
         worst = max(worst, STATUS_EXIT.get(result.order.status, ExitCode.OK))

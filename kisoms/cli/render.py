@@ -64,21 +64,17 @@ def print_orders(orders: list, title: str = "Orders") -> None:
     console.print(orders_table(orders, title) if orders else "[dim]no orders[/]")
 
 
-def _owner(tag: str | None) -> str:
-    """``pid@host`` of a request's owner tag ("-" once released, or for a row from an older kisoms)."""
-    parts = (tag or "").split("|")
-    return f"{parts[1]}@{parts[0]}" if len(parts) > 1 else "-"
-
-
 def print_trade(order, history: list, fills: list, numbers: list) -> None:
     """An order with its status history, fills and broker numbers (the whole trade)."""
+    from kisoms.ledger.owner import pid_at_host
+
     console.print(orders_table([order], title=f"Order {order.id} ({order.idempotency_key})"))
     nums = Table(title="Broker numbers", header_style="bold")
     for col in ("kind", "number", "state", "sent at", "last attempt", "owner"):
         nums.add_column(col)
     for n in numbers:
         nums.add_row(n.kind, n.broker_order_no or "-", n.state, str(n.sent_at or ""), str(n.last_attempt_at or ""),
-                     _owner(n.owner))
+                     pid_at_host(n.owner))
     console.print(nums)
     fl = Table(title="Fills", header_style="bold")
     for col in ("number", "qty", "price", "time", "source"):

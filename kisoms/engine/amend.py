@@ -16,7 +16,7 @@ from kisoms.domain.ticks import is_on_tick, price_limits
 from kisoms.engine.recovery import resolve_request
 from kisoms.engine.crashpoints import crash_point
 from kisoms.engine.runtime import Runtime
-from kisoms.engine.sending import deliver, ensure_not_halted, owning
+from kisoms.engine.sending import deliver, owning
 from kisoms.errors import Problem, ValidationError
 
 SOURCE_MODIFY = "modify"
@@ -60,11 +60,9 @@ def _rvsecncl_call(rt: Runtime, order: Order, kind: str, qty: int, price: int, a
 def _send_change(rt: Runtime, order: Order, kind: str, event: OrderEvent, request: dict,
                  accepted_fields: dict, source: str) -> Order:
     reduces_risk = kind == "cancel"  # a cancel only takes quantity off the book: the kill switch lets it out
-    if not reduces_risk:
-        ensure_not_halted(rt, order.account)
     claimed = rt.ledger.claim_request(order.id, event=event, kind=kind, request=request,
                                       tr_id=rt.client.tr.rvsecncl, source=source, expected_version=order.version,
-                                      check_halt=not reduces_risk)
+                                      check_halt=not reduces_risk)  # Halted, inside the claim transaction
     if claimed is None:
         raise ValidationError([Problem("CONCURRENT_CHANGE", f"order {order.id} changed meanwhile; look again")])
     order, map_id = claimed

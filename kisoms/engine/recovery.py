@@ -35,7 +35,7 @@ from kisoms.engine.matching import EARLY_TOLERANCE_SECONDS, Match, find_sent_ord
 from kisoms.engine.runtime import Runtime
 from kisoms.engine.sending import EVENTS_BY_KIND, accepted_as, settle
 from kisoms.errors import AwaitingBooks, Halted, OutcomeUnknown, RequestNotOpen, TwinPending
-from kisoms.ledger.owner import OwnerState, owner_state
+from kisoms.ledger.owner import OwnerState, owner_state, pid_at_host
 
 log = logging.getLogger(__name__)
 LEASE_SLACK_SECONDS = 5.0
@@ -215,13 +215,11 @@ def resend(rt: Runtime, order: Order, request, source: str, *, by_operator: bool
     from kisoms.engine.submit import send_claimed_new
 
     order = _unknown_if_sending(rt, order, request, source)
-    if not by_operator and rt.ledger.halt_state(order.account) is not None:  # the order stays UNKNOWN
-        raise OutcomeUnknown(f"order {order.id}: not found at the broker; not resent because sending is halted")
     try:
         claimed = rt.ledger.reclaim_for_resend(request.id, order.id, request=request.request, tr_id=request.tr_id,
                                                source=source, raw_payload={"reason": "not found; policy resend"},
                                                expected_activity=request.last_activity, check_halt=not by_operator)
-    except Halted as exc:  # switched on a moment ago: the order stays UNKNOWN
+    except Halted as exc:  # the order stays UNKNOWN
         raise OutcomeUnknown(f"order {order.id}: not found at the broker; not resent: {exc}") from None
     return send_claimed_new(rt, *claimed, source=source)
 
@@ -230,8 +228,7 @@ def holder(request) -> str:
     """Who is working on an open request, for a human."""
     state = owner_state(request.owner)
     if state in (OwnerState.ALIVE, OwnerState.THIS):
-        host, pid = request.owner.split("|")[:2]
-        return f"process {pid} on {host} is still {'sending' if request.state == 'sending' else 'resolving'} it"
+        return f"process {pid_at_host(request.owner).replace('@', ' on ')} is still {'sending' if request.state == 'sending' else 'resolving'} it"
     return f"its {request.state} request is within its lease/lookup window (its owner may still be at it)"
 
 

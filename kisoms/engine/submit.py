@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from kisoms.domain.codes import Side, ord_unpr
 from kisoms.domain.idempotency import intent_key
 from kisoms.domain.intent import ApprovedOrderIntent
-from kisoms.domain.order import Order, confusable
+from kisoms.domain.order import Order
 from kisoms.domain.policy import MarketReference
-from kisoms.domain.states import AMBIGUOUS, OrderEvent, OrderStatus
+from kisoms.domain.states import OrderEvent, OrderStatus
 from kisoms.domain.validation import validate
 from kisoms.engine.crashpoints import crash_point
 from kisoms.engine.recovery import is_abandoned, resolve_request
@@ -108,16 +108,10 @@ def send_claimed_new(rt: Runtime, order: Order, map_id: int, *, source: str = SO
         return order
 
 
-def _twins(rt: Runtime, order: Order) -> list[Order]:
-    """Unresolved orders a lookup could confuse with this one: while one exists, matching would be ambiguous."""
-    return [o for o in rt.ledger.list_orders(statuses=list(AMBIGUOUS), account=order.account, symbol=order.symbol)
-            if o.id != order.id and confusable(o, order)]
-
-
 def resolve_abandoned_twins(rt: Runtime, order: Order) -> None:
     """Resolve orders with identical terms whose owner is gone, so this one need not wait for them.
     (The claim itself refuses, atomically, while a twin is still unresolved: ``TwinPending``.)"""
-    for twin in _twins(rt, order):
+    for twin in rt.ledger.unresolved_twins(order):
         for request in rt.ledger.open_requests(twin.id):
             if request.kind == "new" and is_abandoned(rt, request):
                 resolve_request(rt, twin, request, SOURCE, wait=True)

@@ -154,7 +154,8 @@ class Ledger:
     def release_request(self, map_id: int) -> bool:
         """The owner stops working on a request it leaves open (unknown, or sending after an error): from
         now on recovery judges it by time alone. The claim's history keeps who the owner was."""
-        if not any(r.id == map_id and r.owner for r in self.open_requests()):
+        request = requests.get(self.conn, map_id)
+        if request is None or not (request.is_open and request.owner):
             return False  # settled (the usual case): nothing to write
         with atomic(self.db) as conn:
             return requests.release(conn, map_id)
@@ -319,6 +320,10 @@ class Ledger:
     def _halts(conn: sqlite3.Connection) -> list[HaltState]:
         on = control.global_state(conn)
         return ([on] if on else []) + control.account_states(conn)
+
+    def unresolved_twins(self, order: Order) -> list[Order]:
+        """SENDING/UNKNOWN orders a broker lookup could confuse with ``order`` (the claim waits for them)."""
+        return orders.unresolved_twins(self.conn, order)
 
     def halt_state(self, account: str | None = None) -> HaltState | None:
         """The kill switch that stops ``account`` (global first), or with no account, any that is on."""

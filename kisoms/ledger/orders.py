@@ -96,9 +96,9 @@ def history(conn: sqlite3.Connection, order_id: int) -> list[HistoryRow]:
     return [row_to_history(r) for r in as_dicts(cursor)]
 
 
-def unresolved_twin(conn: sqlite3.Connection, order: Order) -> Order | None:
-    """Another SENDING/UNKNOWN order a broker lookup could confuse with ``order`` (``confusable``), if any."""
+def unresolved_twins(conn: sqlite3.Connection, order: Order) -> list[Order]:
+    """Other SENDING/UNKNOWN orders a broker lookup could confuse with ``order`` (``confusable``), oldest first."""
     cursor = conn.execute(
         "SELECT * FROM orders WHERE status IN ('SENDING', 'UNKNOWN') AND id != ? AND account = ? AND symbol = ?"
         " AND side = ? AND qty = ? ORDER BY id", (order.id, order.account, order.symbol, order.side.value, order.qty))
-    return next((o for o in map(row_to_order, as_dicts(cursor)) if confusable(o, order)), None)
+    return [o for o in map(row_to_order, as_dicts(cursor)) if confusable(o, order)]

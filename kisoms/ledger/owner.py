@@ -60,6 +60,12 @@ def current_owner() -> str:
     return tag_for(os.getpid())
 
 
+def pid_at_host(tag: str | None) -> str:
+    """``pid@host`` of an owner tag, for people; "-" when there is none (released, or an older row)."""
+    parts = (tag or "").split("|")
+    return f"{parts[1]}@{parts[0]}" if len(parts) > 1 else "-"
+
+
 def _pid_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)

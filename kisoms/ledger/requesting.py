@@ -30,9 +30,9 @@ def _refuse_twin(conn: sqlite3.Connection, order: Order) -> None:
     """A new order is never sent while a look-alike is unresolved: the broker lookup that resolves an
     ambiguous send matches on account, symbol, side, quantity (and price where both have one), so two
     in flight could not be told apart."""
-    twin = orders.unresolved_twin(conn, order)
-    if twin is not None:
-        raise TwinPending(order.id, twin.id, twin.status.value)
+    twins = orders.unresolved_twins(conn, order)
+    if twins:
+        raise TwinPending(order.id, twins[0].id, twins[0].status.value)
 
 
 def claim(conn: sqlite3.Connection, order_id: int, *, event: OrderEvent, kind: str, request: dict, tr_id: str,
