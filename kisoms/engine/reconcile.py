@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Callable
 
 from kisoms.domain.order import Fill, Order
 from kisoms.domain.states import NON_TERMINAL, PENDING, BrokerView, OrderStatus, broker_status, correction_problem
 from kisoms.engine.clock import kst_date, kst_ymd
 from kisoms.engine.matching import is_original
-from kisoms.engine.recovery import LEASE_SLACK_SECONDS, recover
+from kisoms.engine.recovery import lookup_grace, recover
 from kisoms.engine.runtime import Runtime
 from kisoms.errors import CorrectionRefused, StaleOrder
 
@@ -65,9 +65,12 @@ class BrokerOrder:
 
     view: BrokerView
     amount: int
-    live_number: str | None
     rows: list
     live_fields: dict = field(default_factory=dict)  # where the order lives now: number, branch, price
+
+    @property
+    def live_number(self) -> str | None:
+        return self.live_fields.get("broker_order_no")
 
 
 def _ymd_date(ymd: str) -> date:
@@ -114,7 +117,7 @@ def broker_order(order: Order, rows: list, today: str) -> BrokerOrder | None:
     standing = [r for r in working if r.rjct_qty < r.ord_qty] or working  # a refused amend never lives
     live = max(standing, key=lambda r: (r.ord_tmd, r.odno)) if standing else None
     view = BrokerView(qty, filled, 0 if rejected else cancelled, rejected)
-    return BrokerOrder(view, amount, live.odno if live else None, rows, _live_fields(order, live))
+    return BrokerOrder(view, amount, rows, _live_fields(order, live))
 
 
 def _live_fields(order: Order, live) -> dict:
@@ -268,8 +271,7 @@ class Reconciler:
             return False
         hit = self.rt.ledger.request_for_broker_number(order.broker_order_no, order.order_date)
         since = hit[1].resolved_at if hit else None
-        window = timedelta(seconds=self.rt.settings.ambiguity.lookup_window + LEASE_SLACK_SECONDS)
-        if since is None or self.rt.clock.now() - since > window:
+        if since is None or self.rt.clock.now() - since > lookup_grace(self.rt):
             self._doubt(order, f"the broker's books do not list its number {order.broker_order_no} (accepted "
                                f"{since or 'at an unknown time'}); check it in KIS (HTS/MTS)")
         else:

@@ -65,9 +65,14 @@ def is_abandoned(rt: Runtime, request) -> bool:
     state = owner_state(request.owner)
     if state is not OwnerState.UNKNOWN:  # an owner (this process too) works on its claim until it releases it
         return state is OwnerState.DEAD
-    window = lease_seconds(rt) if request.state == "sending" \
-        else rt.settings.ambiguity.lookup_window + LEASE_SLACK_SECONDS
-    return rt.clock.now() - request.last_activity > timedelta(seconds=window)
+    window = timedelta(seconds=lease_seconds(rt)) if request.state == "sending" else lookup_grace(rt)
+    return rt.clock.now() - request.last_activity > window
+
+
+def lookup_grace(rt: Runtime) -> timedelta:
+    """How long after a send became ambiguous (or a number was accepted) the books get the benefit of the
+    doubt: the lookup window plus slack."""
+    return timedelta(seconds=rt.settings.ambiguity.lookup_window + LEASE_SLACK_SECONDS)
 
 
 def lookup_deadline(rt: Runtime, request) -> datetime:
