@@ -19,6 +19,12 @@ def account_states(conn: sqlite3.Connection) -> list[HaltState]:
     return [row_to_halt(r) for r in as_dicts(conn.execute("SELECT * FROM account_halts ORDER BY account"))]
 
 
+def all_states(conn: sqlite3.Connection) -> list[HaltState]:
+    """Every switch that is on: the global one first, then accounts."""
+    on = global_state(conn)
+    return ([on] if on else []) + account_states(conn)
+
+
 def state(conn: sqlite3.Connection, account: str | None = None) -> HaltState | None:
     """The switch that stops ``account`` (the global one first); with no account, any switch that is on."""
     on = global_state(conn)

@@ -306,7 +306,7 @@ class Ledger:
         """Turn ``account``'s kill switch off, or (no account) the global one; ``everything``: every switch.
         Nothing is written when none of them is on."""
         with atomic(self.db) as conn:
-            before = [h for h in self._halts(conn) if everything or h.account == account]
+            before = [h for h in control.all_states(conn) if everything or h.account == account]
             if not before:
                 return
             ts = self._ts()
@@ -315,11 +315,6 @@ class Ledger:
                        "cleared_by": source, "account": account, "everything": everything}
             record(conn, ts=ts, kind="halt.cleared", source=source, order_id=None, event_payload=payload,
                    audit_payload=payload)
-
-    @staticmethod
-    def _halts(conn: sqlite3.Connection) -> list[HaltState]:
-        on = control.global_state(conn)
-        return ([on] if on else []) + control.account_states(conn)
 
     def unresolved_twins(self, order: Order) -> list[Order]:
         """SENDING/UNKNOWN orders a broker lookup could confuse with ``order`` (the claim waits for them)."""
@@ -331,4 +326,4 @@ class Ledger:
 
     def halts(self) -> list[HaltState]:
         """Every kill switch that is on: the global one first, then accounts."""
-        return self._halts(self.conn)
+        return control.all_states(self.conn)
