@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kisoms.config import Settings, credentials, default_urls, ledger_path
-from kisoms.engine.clock import Clock
+from kisoms.engine.clock import Clock, clock_for
 from kisoms.engine.venue import ensure_local_simulator
 from kisoms.kis.client import KisClient
 from kisoms.kis.connection import KisConnection, default_rate
@@ -53,7 +53,7 @@ def build_connection(settings: Settings) -> KisConnection:
 def open_runtime(settings: Settings, ledger_flag: str | None = None, *, clock: Clock | None = None,
                  client: KisClient | None = None) -> Runtime:
     """Open the ledger and the client for ``settings``."""
-    clock = clock or Clock()
+    clock = clock or clock_for(settings.env)
     path: Path = ledger_path(settings, ledger_flag)
     path.parent.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(path, now=clock.now)
