@@ -17,12 +17,15 @@ class ExitCode(IntEnum):
     BROKER_UNREACHABLE = 6  # the broker could not be reached; nothing was sent
     RECONCILE_CORRECTED = 7  # reconcile: the ledger was corrected to the broker's books
     LEDGER = 10  # the ledger failed or its audit chain is broken
+    LEDGER_BUSY = 11  # another process held the ledger's write lock too long; nothing written: retry
 
 
 _MAP: list[tuple[type[BaseException], ExitCode]] = [
     (errors.UsageError, ExitCode.USAGE),
     (errors.ConfigError, ExitCode.USAGE),
     (errors.LedgerVersionError, ExitCode.USAGE),
+    (errors.LedgerEnvMismatch, ExitCode.USAGE),
+    (errors.LedgerBusy, ExitCode.LEDGER_BUSY),
     (errors.OrderNotFound, ExitCode.USAGE),
     (errors.ValidationError, ExitCode.VALIDATION),
     (errors.Halted, ExitCode.UNKNOWN_OR_HALTED),
