@@ -10,7 +10,7 @@ from kisoms import errors
 class ExitCode(IntEnum):
     OK = 0
     INTERNAL = 1  # a bug: kisoms failed in a way it did not expect
-    USAGE = 2  # bad flags, intent file, config, or ledger file from a newer kisoms
+    USAGE = 2  # bad flags, intent file, config, ledger file from a newer kisoms or of another env
     VALIDATION = 3  # the order breaks a rule and was not sent
     BROKER_REJECT = 4  # the broker answered and refused
     UNKNOWN_OR_HALTED = 5  # outcome unknown, or the kill switch is on: check before trading on

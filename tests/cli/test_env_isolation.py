@@ -141,3 +141,19 @@ def test_status_reads_while_another_process_writes_and_a_blocked_writer_is_told_
         assert "held for the test" in status.stdout
         one_line_error(kisoms(tmp_path, *base, "resume"), 11, "busy", "run the command again")
     assert "held for the test" in kisoms(tmp_path, "--ledger", str(ledger), "status").stdout
+
+
+def test_the_old_shared_default_ledger_is_pointed_out_not_silently_dropped(tmp_path, monkeypatch):
+    from kisoms.engine.queries import open_ledger
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    legacy = tmp_path / "data" / "kisoms" / "ledger.db"
+    with open_ledger(Settings(env="paper")) as ledger:
+        assert ledger.warnings == []
+    legacy.write_bytes(b"")
+    legacy.chmod(0o600)
+    with open_ledger(Settings(env="paper")) as ledger:
+        [warning] = ledger.warnings
+    assert str(legacy) in warning and str(tmp_path / "data" / "kisoms" / "paper" / "ledger.db") in warning
+    with open_ledger(Settings(env="paper", ledger=str(legacy))) as ledger:  # pointed at it: adopted, no warning
+        assert ledger.warnings == []
