@@ -97,7 +97,7 @@ class LedgerEnvMismatch(LedgerError):
 
 
 class LedgerBusy(LedgerError):
-    """Another process held the ledger's write lock past the busy timeout. Nothing was written: retry."""
+    """Another process held the ledger's write lock past the busy timeout. The change was not written: retry."""
 
 
 class AuditChainBroken(LedgerError):

@@ -37,7 +37,7 @@ def is_busy(exc: sqlite3.Error) -> bool:
 def busy_error(path: Path | str, timeout: float) -> LedgerBusy:
     """The retryable error for a write lock not obtained within ``timeout`` seconds."""
     return LedgerBusy(f"ledger {path} is busy: another kisoms process held its write lock for more than "
-                      f"{timeout:g} s; nothing was written, run the command again")
+                      f"{timeout:g} s; this change was not written: run the command again")
 
 
 def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> Database:
@@ -67,7 +67,7 @@ def enable_wal(db: Database, attempts: int = 50) -> None:
             return
         time.sleep(0.05)
     raise LedgerBusy("could not switch the ledger to WAL mode: another process keeps the file busy; "
-                     "nothing was written, run the command again")
+                     "nothing was written: run the command again")
 
 
 @contextmanager

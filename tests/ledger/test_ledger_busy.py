@@ -50,7 +50,7 @@ def test_a_writer_kept_waiting_past_the_busy_timeout_gets_a_retryable_error(path
     with write_lock_held(path):
         with Ledger(path, busy_timeout=0.2) as writer:
             before = writer.last_event_id()
-            with pytest.raises(LedgerBusy, match="busy.*nothing was written, run the command again"):
+            with pytest.raises(LedgerBusy, match="busy.*not written: run the command again"):
                 writer.set_halt("test", source="t")
     with Ledger(path) as ledger:
         assert ledger.halt_state() is None and ledger.last_event_id() == before
