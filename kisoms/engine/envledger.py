@@ -7,8 +7,7 @@ from typing import Callable
 
 from kisoms.config import Settings, credentials, default_state_dir, ledger_path, legacy_ledger_path
 from kisoms.errors import ConfigError
-from kisoms.ledger import Ledger, utc_now
-from kisoms.ledger.identity import LedgerIdentity
+from kisoms.ledger import Ledger, LedgerIdentity, utc_now
 
 
 def app_key_if_known(settings: Settings) -> str | None:
