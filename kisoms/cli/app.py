@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 
 import typer
-from rich.console import Console
 
 from kisoms import __version__
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
-from kisoms.errors import KisomsError
+from kisoms.cli.report import report_error
+from kisoms.errors import AuthError, KisomsError
 
 app = typer.Typer(
     name="kisoms",
     help="Order management and execution for the KIS Open API (domestic stocks). "
     "Runs against the built-in simulator unless configured for paper or real trading.",
-    no_args_is_help=True,
+    no_args_is_help=False,  # bare `kisoms` is a one-line usage error, not a page of help
     pretty_exceptions_enable=False,
     add_completion=True,
 )
 
-err_console = Console(stderr=True)
+# typer carries its own copy of click: take its exception classes from typer itself, never from `click`.
+_CLICK_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 @dataclass
@@ -55,34 +58,58 @@ def _register() -> None:
     from kisoms.cli import commands, ops, watch  # noqa: F401  (registers commands on `app`)
 
 
+def _wants_json(args: list[str]) -> bool:
+    """--json among the global options (before the command name), read before parsing can fail."""
+    return "--json" in args
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry: run the app and turn kisoms errors into documented exit codes."""
+    """Console-script entry: run the app; every failure ends as one line (or one JSON object) and an exit code."""
     _register()
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(args)
     try:
-        rc = app(args=argv, standalone_mode=False)
-    except KisomsError as exc:
-        code = exit_code_for(exc)
-        err_console.print(f"[bold red]error[/]: {exc}", markup=True, highlight=False)
-        return int(code)
+        rc = app(args=args, standalone_mode=False, prog_name="kisoms")
     except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # click's own usage errors and aborts
-        return _click_exit(exc)
+        return int(ExitCode.INTERRUPTED)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        return int(ExitCode.INTERRUPTED)
+    except _CLICK_USAGE_ERROR as exc:
+        return report_error(_usage_message(exc), ExitCode.USAGE, as_json)
+    except _CLICK_EXCEPTION as exc:
+        return report_error(exc.format_message(), ExitCode.USAGE, as_json)
+    except KisomsError as exc:
+        return report_error(_kisoms_message(exc), exit_code_for(exc), as_json, kind=type(exc).__name__)
+    except Exception as exc:  # a bug: still one line, never a traceback (KISOMS_DEBUG=1 shows it)
+        if os.environ.get("KISOMS_DEBUG"):
+            raise
+        return report_error(f"internal error ({type(exc).__name__}: {exc}); please report it",
+                            ExitCode.INTERNAL, as_json, kind=type(exc).__name__)
     return rc if isinstance(rc, int) else 0
 
 
-def _click_exit(exc: Exception) -> int:
-    import click
+def _usage_message(exc: Exception) -> str:
+    """One line: what was wrong and how to get it right."""
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "kisoms"
+    problem = exc.format_message().strip().rstrip(".")
+    if type(exc).__name__ == "NoArgsIsHelpError" or problem == "Missing command":
+        return f"no command given; run `{command} --help` to list the commands"
+    return f"{problem}; run `{command} --help` for the usage"
 
-    if isinstance(exc, click.exceptions.Exit):
-        return exc.exit_code
-    if isinstance(exc, click.ClickException):
-        exc.show()
-        return int(ExitCode.USAGE)
-    if isinstance(exc, click.exceptions.Abort):
-        return 130
-    raise exc
+
+def _kisoms_message(exc: KisomsError) -> str:
+    if isinstance(exc, AuthError):
+        return (f"authentication refused by KIS [{exc.msg_cd}]: the app key, app secret or access token was not "
+                f"accepted; check the credentials for this env (keyring or KISOMS_APP_KEY/KISOMS_APP_SECRET). "
+                f"KIS said: {exc.message}")
+    return str(exc)
 
 
 def run() -> None:
-    sys.exit(main())
+    """Console-script entry point (kept for older installs; new ones use kisoms.cli.entry:run)."""
+    from kisoms.cli.entry import run as entry_run
+
+    entry_run()

@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     BROKER_UNREACHABLE = 6  # the broker could not be reached; nothing was sent
     RECONCILE_CORRECTED = 7  # reconcile: the ledger was corrected to the broker's books
     LEDGER = 10  # the ledger failed or its audit chain is broken
+    INTERRUPTED = 130  # Ctrl-C (SIGINT): stopped; nothing is left half-written
 
 
 _MAP: list[tuple[type[BaseException], ExitCode]] = [
