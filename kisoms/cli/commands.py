@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterator, Optional
 
 import typer
-from pydantic import ValidationError as PydanticValidationError
 
 from kisoms.cli.app import GlobalOptions, app
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
-from kisoms.cli.render import console, order_dict, print_json, print_orders, print_trade
-from kisoms.config import load_settings
-from kisoms.domain.intent import ApprovedOrderIntent, parse_intent
+from kisoms.cli.intents import intent_from_data, read_intents
+from kisoms.cli.render import order_dict, print_json, print_json_lines, print_orders, print_trade, say, styled
+from kisoms.cli.report import one_line, report_error, set_env, with_env
+from kisoms.config import Settings, load_settings
 from kisoms.domain.states import NON_TERMINAL, OrderStatus
-from kisoms.errors import Halted, KisomsError, UsageError
+from kisoms.errors import ConfigError, Halted, KisomsError, UsageError
 
 STATUS_EXIT = {
     OrderStatus.REJECTED: ExitCode.BROKER_REJECT,
@@ -31,6 +29,18 @@ def _opts(ctx: typer.Context) -> GlobalOptions:
     return ctx.obj if isinstance(ctx.obj, GlobalOptions) else GlobalOptions()
 
 
+def settings_for(ctx: typer.Context) -> Settings:
+    """The settings of this run (and the env every output names). A config file that cannot be read as
+    text is a config error like any other (exit 2)."""
+    opts = _opts(ctx)
+    try:
+        settings = load_settings(opts.config)
+    except (UnicodeDecodeError, ValueError, OSError) as exc:
+        raise ConfigError(f"cannot read config {opts.config}: {one_line(str(exc))[:200]}") from None
+    set_env(settings.env)
+    return settings
+
+
 @contextmanager
 def runtime(ctx: typer.Context, *, recover_first: bool = True) -> Iterator:
     """Open the runtime for a command; first resolve sends a crash may have left open."""
@@ -38,44 +48,15 @@ def runtime(ctx: typer.Context, *, recover_first: bool = True) -> Iterator:
     from kisoms.engine.runtime import open_runtime
 
     opts = _opts(ctx)
-    with open_runtime(load_settings(opts.config), opts.ledger) as rt:
+    with open_runtime(settings_for(ctx), opts.ledger) as rt:
         if recover_first:
             report = recover(rt, source="startup")
             for line in report.resolved + report.unresolved:
-                typer.echo(f"recovery: {line}", err=True)
+                say(f"recovery: {line}", err=True)
         yield rt
 
 
 # ----------------------------------------------------------------------------------------------- submit
-
-def _parse_line(text: str, where: str) -> ApprovedOrderIntent:
-    try:
-        return parse_intent(text)
-    except PydanticValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'intent'}: {e['msg']}" for e in exc.errors())
-        raise UsageError(f"{where}: {problems}") from None
-
-
-def read_intents(path: str) -> list[ApprovedOrderIntent]:
-    """Intents from a JSON file (one object or a list) or JSON Lines; ``-`` reads stdin."""
-    try:
-        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
-    except OSError as exc:
-        raise UsageError(f"cannot read intent file {path}: {exc.strerror}") from None
-    stripped = text.strip()
-    if not stripped:
-        raise UsageError(f"{path}: no intent in the file")
-    if stripped.startswith("["):
-        try:
-            items = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}: not valid JSON: {exc}") from None
-        return [_parse_line(json.dumps(item), f"{path}[{i}]") for i, item in enumerate(items)]
-    lines = [(n, line) for n, line in enumerate(stripped.splitlines(), 1) if line.strip()]
-    if len(lines) > 1 or stripped.startswith("{") and stripped.count("\n") == 0:
-        return [_parse_line(line, f"{path}:{n}") for n, line in lines]
-    return [_parse_line(stripped, path)]
-
 
 def intent_from_flags(settings, account, strategy, symbol, side, order_type, qty, price, signal_ts, exchange, tags):
     if not (symbol and side and qty is not None):
@@ -87,13 +68,13 @@ def intent_from_flags(settings, account, strategy, symbol, side, order_type, qty
             "order_type": order_type, "qty": qty, "price": price,
             "signal_ts": signal_ts or datetime.now(timezone.utc).isoformat(), "exchange": exchange,
             "tags": dict(_split_tag(t) for t in tags)}
-    return _parse_line(json.dumps({k: v for k, v in data.items() if v is not None}), "flags")
+    return intent_from_data({k: v for k, v in data.items() if v is not None}, "flags")
 
 
 def _split_tag(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise UsageError(f"--tag takes KEY=VALUE, got {text!r}")
+        raise UsageError(f"--tag takes KEY=VALUE, got {text[:80]!r}")
     return key, value
 
 
@@ -120,7 +101,7 @@ def submit(
     from kisoms.engine.submit import submit as submit_intent
 
     opts = _opts(ctx)
-    settings = load_settings(opts.config)
+    settings = settings_for(ctx)
     intents = read_intents(intent) if intent else [intent_from_flags(
         settings, account, strategy, symbol, side, order_type, qty, price, signal_ts, exchange, tag)]
     if len(intents) == 1:
@@ -162,10 +143,12 @@ def _submit_batch(rt, intents: list, submit_intent, as_json: bool) -> ExitCode:
 
 
 def _show_batch_error(n: int, message: str, code: ExitCode, as_json: bool) -> None:
+    """One intent of a batch refused: with --json a line of the batch's JSON Lines (the error shape, with
+    the intent's number); else one error line on stderr."""
     if as_json:
-        print_json({"intent": n, "error": message, "exit_code": int(code)})
+        print_json(with_env({"intent": n, "code": code.name.lower(), "exit": int(code), "message": one_line(message)}))
     else:
-        typer.echo(f"error: intent {n}: {message}", err=True)
+        report_error(f"intent {n}: {message}", code, False)
 
 
 def _show_submit(result, as_json: bool) -> None:
@@ -174,13 +157,13 @@ def _show_submit(result, as_json: bool) -> None:
         return
     o = result.order
     verb = "created and sent" if result.created and result.sent else ("sent" if result.sent else "existing")
-    console.print(f"order [bold]{o.id}[/] ({verb}) {o.side.value} {o.qty:,} {o.symbol} "
-                  f"@ {o.price if o.price else o.order_type.value}: [bold]{o.status.value}[/] "
-                  f"broker no {o.broker_order_no or '-'}  key {o.idempotency_key}", highlight=False)
+    say("order ", styled(str(o.id), "bold"), f" ({verb}) {o.side.value} {o.qty:,} {o.symbol} "
+        f"@ {f'{o.price:,}' if o.price else o.order_type.value}: ", styled(o.status.value, "bold"),
+        f" broker no {o.broker_order_no or '-'} key {o.idempotency_key}")
     if o.reject_reason:
-        console.print(f"  reason: {o.reject_reason}", highlight=False)
+        say(f"  reason: {one_line(o.reject_reason)}")
     if o.price_note:
-        console.print(f"  price: {o.price_note}", highlight=False)
+        say(f"  price: {o.price_note}")
 
 
 # --------------------------------------------------------------------------------------- modify / cancel
@@ -237,19 +220,19 @@ def status(
     from kisoms.engine.queries import open_ledger, trade
 
     opts = _opts(ctx)
-    with open_ledger(load_settings(opts.config), opts.ledger) as ledger:
+    with open_ledger(settings_for(ctx), opts.ledger) as ledger:
         if order_id is not None:
             t = trade(ledger, order_id)
             if opts.json:
-                print_json(t.as_dict(order_dict))
+                print_json(with_env(t.as_dict(order_dict)))
             else:
                 print_trade(t.order, t.history, t.fills, t.numbers)
             return
         statuses = list(NON_TERMINAL) if open_only else None
         orders = ledger.list_orders(statuses=statuses, symbol=symbol.upper() if symbol else None, limit=limit)
         if opts.json:
-            print_json([order_dict(o) for o in orders])
-        else:
-            print_orders(orders)
-            for halt in ledger.halts():
-                console.print(f"[bold red]HALTED[/] ({halt.scope}): {halt.reason}", highlight=False)
+            print_json_lines(order_dict(o) for o in orders)
+            return
+        print_orders(orders)
+        for halt in ledger.halts():
+            say(styled("HALTED", "bold red"), f" ({halt.scope}): {one_line(halt.reason)}", err=True)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
+
+from kisoms.engine.clock import KST
 
 ENV_STYLE = {"sim": "bold cyan", "paper": "bold yellow", "real": "bold white on red"}
 _current: dict[str, str | None] = {"env": None}
@@ -48,10 +51,16 @@ def one_line(message: str) -> str:
     return " ".join(str(message).split())
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(KST).isoformat()
+    return str(value)
+
+
 def print_json(data: Any, *, err: bool = False) -> None:
-    """One JSON document on one line (stdout, or stderr for errors)."""
+    """One JSON document on one line (stdout, or stderr for errors); times in KST with the offset."""
     stream = sys.stderr if err else sys.stdout
-    print(json.dumps(data, ensure_ascii=False, default=str), file=stream, flush=True)
+    print(json.dumps(data, ensure_ascii=False, default=_json_default), file=stream, flush=True)
 
 
 def report_error(message: str, code, as_json: bool, kind: str | None = None) -> int:

@@ -12,7 +12,7 @@ import pytest
 
 from kisoms.cli.app import main
 from kisoms.cli.exit_codes import ExitCode
-from tests.cli.cli_helpers import (assert_one_line_error, command_tree, int_params, kisoms_process,
+from cli_helpers import (assert_one_line_error, command_tree, int_params, kisoms_process,
                                    required_arguments, value_options)
 
 COMMANDS = command_tree()
