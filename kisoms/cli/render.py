@@ -7,11 +7,14 @@ header, no box drawing, no colour. Messages are never hard-wrapped. Times are KS
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
+from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -102,17 +105,18 @@ def _width(column: Column, cells: list) -> int:
 
 def fitting(columns: list[Column], rows: list, width: int) -> list[Column]:
     """The columns to show in ``width``: all if they fit, else without the least important first."""
-    cells = {c.name: [c.cell(r) for r in rows] for c in columns}
     kept = list(columns)
-
-    def total(cols: list[Column]) -> int:
-        return sum(_width(c, cells[c.name]) + 3 for c in cols) + 1  # padding 2 + a border each, one more
-
     for victim in sorted((c for c in columns if c.drop), key=lambda c: -c.drop):
-        if total(kept) <= width:
+        if _table_width(kept, rows) <= width:
             break
         kept.remove(victim)
     return kept
+
+
+def _table_width(columns: list[Column], rows: list) -> int:
+    """The width the table of these columns takes when nothing is cut."""
+    probe = Console(width=10_000, file=io.StringIO())
+    return Measurement.get(probe, probe.options, _build("", columns, rows)).maximum
 
 
 def show_table(title: str, columns: list[Column], rows: list) -> None:
@@ -128,8 +132,12 @@ def show_table(title: str, columns: list[Column], rows: list) -> None:
 
 def table_of(title: str, columns: list[Column], rows: list, width: int) -> Table:
     """A rich table of ``rows`` fitting ``width``: key columns whole, the least important dropped first."""
-    shown = fitting(columns, rows, width)
-    table = Table(title=Text("[") + env_badge() + Text(f"] {title}"), header_style="bold")
+    return _build(title, fitting(columns, rows, width), rows)
+
+
+def _build(title: str, shown: list[Column], rows: list) -> Table:
+    table = Table(title=Text("[") + env_badge() + Text(f"] {title}") if title else None, header_style="bold",
+                  box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False, show_edge=False)
     for c in shown:
         cells = [c.cell(r) for r in rows]
         if c.drop == 0:
@@ -168,7 +176,7 @@ ORDER_COLUMNS = [
     Column("price", lambda o: f"{o.price:,}" if o.price else "-", right=True),
     Column("filled", lambda o: f"{o.filled_qty:,}", right=True),
     Column("left", lambda o: f"{o.remaining_qty:,}", right=True),
-    Column("cxl", lambda o: f"{o.cancelled_qty:,}", right=True, drop=3),
+    Column("cxl", lambda o: f"{o.cancelled_qty:,}", right=True),
     Column("avg", _avg, right=True, drop=5),
     Column("status", lambda o: _status(o.status.value)),
     Column("broker no", lambda o: o.broker_order_no or "-"),
