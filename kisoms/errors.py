@@ -12,6 +12,7 @@ place (``kisoms.cli.exit_codes``); nothing else decides how a failure ends a pro
     ├── InvalidTransition           a state change the order state machine forbids (exit 10)
     ├── LedgerError                 the SQLite ledger failed                       (exit 10)
     │   ├── LedgerVersionError      the file was written by a newer kisoms         (exit 2)
+    │   ├── NotALedger              the ledger path holds some other file          (exit 10)
     │   ├── AuditChainBroken        an audit row was edited or deleted             (exit 10)
     │   ├── OrderNotFound           no order with that id                          (exit 2)
     │   ├── StaleOrder              the order changed since it was read            (exit 10)
@@ -88,6 +89,10 @@ class LedgerError(KisomsError):
 
 class LedgerVersionError(LedgerError):
     """The ledger file comes from a newer kisoms; it is left untouched."""
+
+
+class NotALedger(LedgerError):
+    """The ledger path holds a file that is not an SQLite database: it is left untouched."""
 
 
 class AuditChainBroken(LedgerError):

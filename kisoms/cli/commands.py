@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
@@ -13,9 +14,9 @@ from kisoms.cli.exit_codes import ExitCode, exit_code_for
 from kisoms.cli.intents import intent_from_data, read_intents
 from kisoms.cli.render import order_dict, print_json, print_json_lines, print_orders, print_trade, say, styled
 from kisoms.cli.report import one_line, report_error, set_env, with_env
-from kisoms.config import Settings, load_settings
+from kisoms.config import Settings, ledger_path, load_settings
 from kisoms.domain.states import NON_TERMINAL, OrderStatus
-from kisoms.errors import ConfigError, Halted, KisomsError, UsageError
+from kisoms.errors import ConfigError, Halted, KisomsError, NotALedger, UsageError
 
 STATUS_EXIT = {
     OrderStatus.REJECTED: ExitCode.BROKER_REJECT,
@@ -38,7 +39,26 @@ def settings_for(ctx: typer.Context) -> Settings:
     except (UnicodeDecodeError, ValueError, OSError) as exc:
         raise ConfigError(f"cannot read config {opts.config}: {one_line(str(exc))[:200]}") from None
     set_env(settings.env)
+    refuse_foreign_ledger(ledger_path(settings, opts.ledger))
     return settings
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def refuse_foreign_ledger(path: Path) -> None:
+    """A non-empty file that is not an SQLite database is never opened as the ledger (SQLite would take a
+    short one for an empty database and write a fresh ledger over it)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except (FileNotFoundError, IsADirectoryError):
+        return
+    except OSError as exc:
+        raise NotALedger(f"cannot read the ledger {path}: {exc.strerror or exc}") from None
+    if head and head != SQLITE_MAGIC:
+        raise NotALedger(f"{path} is not a kisoms ledger (not an SQLite file); it was left untouched: "
+                         "check --ledger, KISOMS_LEDGER or the config's ledger key")
 
 
 @contextmanager

@@ -22,6 +22,8 @@ def read_intents(path: str) -> list[ApprovedOrderIntent]:
     """Intents from ``path`` (``-`` = stdin), whole or not at all."""
     text = _text(_read_bytes(path), path)
     items = _json_items(text, path)
+    if not items:
+        raise UsageError(f"{path}: an empty list: no intent to submit")
     if len(items) > MAX_INTENTS:
         raise UsageError(f"{path}: {len(items)} intents; at most {MAX_INTENTS} per submit")
     return [intent_from_data(item, where) for where, item in items]
