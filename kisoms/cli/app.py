@@ -54,8 +54,12 @@ def _global(
     ctx.obj = GlobalOptions(config=config, ledger=ledger, json=json_out)
 
 
-def _register() -> None:
-    from kisoms.cli import commands, ops, watch  # noqa: F401  (registers commands on `app`)
+def load_commands() -> None:
+    """Import the command modules (they register themselves on `app`)."""
+    from kisoms.cli import commands, ops, watch  # noqa: F401
+
+
+_register = load_commands  # the name tests and older callers use
 
 
 def _wants_json(args: list[str]) -> bool:
@@ -65,10 +69,10 @@ def _wants_json(args: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: run the app; every failure ends as one line (or one JSON object) and an exit code."""
-    _register()
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _wants_json(args)
     try:
+        load_commands()
         rc = app(args=args, standalone_mode=False, prog_name="kisoms")
     except KeyboardInterrupt:
         return int(ExitCode.INTERRUPTED)

@@ -23,7 +23,8 @@ def run() -> None:
     previous = signal.getsignal(signal.SIGINT)
     if previous is signal.default_int_handler:  # leave an ignored SIGINT (nohup, cron &) ignored
         signal.signal(signal.SIGINT, _interrupted_while_loading)
-    from kisoms.cli.app import main
+    from kisoms.cli.app import load_commands, main
 
+    load_commands()
     signal.signal(signal.SIGINT, previous)
     sys.exit(main())
