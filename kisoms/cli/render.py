@@ -122,10 +122,10 @@ def _table_width(columns: list[Column], rows: list) -> int:
 def show_table(title: str, columns: list[Column], rows: list) -> None:
     """Rows as a table on a terminal, as tab-separated lines (env first, after a header) otherwise."""
     if not console.is_terminal:
-        console.print("\t".join(["env"] + [c.name for c in columns]), markup=False)
         env = env_badge().plain
-        for row in rows:
-            console.print("\t".join([env] + [_plain(c.cell(row)) for c in columns]), markup=False)
+        lines = ["\t".join(["env"] + [c.name for c in columns])]
+        lines += ["\t".join([env] + [_plain(c.cell(row)) for c in columns]) for row in rows]
+        write_plain(lines)
         return
     console.print(table_of(title, columns, rows, console.width))
 
@@ -137,7 +137,7 @@ def table_of(title: str, columns: list[Column], rows: list, width: int) -> Table
 
 def _build(title: str, shown: list[Column], rows: list) -> Table:
     table = Table(title=Text("[") + env_badge() + Text(f"] {title}") if title else None, header_style="bold",
-                  box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False, show_edge=False)
+                  box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
     for c in shown:
         cells = [c.cell(r) for r in rows]
         if c.drop == 0:
@@ -148,6 +148,13 @@ def _build(title: str, shown: list[Column], rows: list) -> Table:
     for r in rows:
         table.add_row(*[_cell(c.cell(r)) for c in shown])
     return table
+
+
+def write_plain(lines: list[str]) -> None:
+    """Lines as they are (rich would expand tabs): for tab-separated output."""
+    stream = console.file
+    stream.write("".join(line + "\n" for line in lines))
+    stream.flush()
 
 
 def _cell(value: str | Text) -> Text:
@@ -174,7 +181,7 @@ ORDER_COLUMNS = [
     Column("type", lambda o: o.order_type.value, drop=4),
     Column("qty", lambda o: f"{o.qty:,}", right=True),
     Column("price", lambda o: f"{o.price:,}" if o.price else "-", right=True),
-    Column("filled", lambda o: f"{o.filled_qty:,}", right=True),
+    Column("filled", lambda o: f"{o.filled_qty:,}", right=True, drop=2),  # = qty - left - cxl
     Column("left", lambda o: f"{o.remaining_qty:,}", right=True),
     Column("cxl", lambda o: f"{o.cancelled_qty:,}", right=True),
     Column("avg", _avg, right=True, drop=5),
