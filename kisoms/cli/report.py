@@ -71,5 +71,7 @@ def report_error(message: str, code, as_json: bool, kind: str | None = None) -> 
         print_json(with_env({**body, "kind": kind} if kind else body), err=True)
     else:
         line = Text("error", style="bold red") + Text(f": {text}")
+        if _current["env"]:
+            line = Text("[") + env_badge() + Text("] ") + line
         console_for(sys.stderr).print(line)
     return int(code)

@@ -16,7 +16,7 @@ from kisoms.cli.app import app
 from kisoms.cli.commands import _opts, runtime
 from kisoms.cli.exit_codes import ExitCode
 from kisoms.cli.render import ORDER_COLUMNS, Column, console, event_dict, kst, print_json, table_of, write_plain
-from kisoms.cli.report import with_env
+from kisoms.cli.report import env_badge, with_env
 from kisoms.domain.states import NON_TERMINAL
 
 REFRESH_SECONDS = 0.5
@@ -65,7 +65,7 @@ def _emit(event, tail: deque, as_json: bool, live_view: bool) -> None:
     elif live_view:
         tail.append(event)
     else:
-        write_plain(["\t".join(" ".join(c.cell(event).split()) for c in EVENT_COLUMNS)])
+        write_plain(["\t".join([env_badge().plain] + [" ".join(c.cell(event).split()) for c in EVENT_COLUMNS])])
 
 
 class _Null:

@@ -176,3 +176,21 @@ def test_arbitrary_bytes_as_the_ledger_file(data):
         assert code in (ExitCode.USAGE, ExitCode.LEDGER), (command, code, err.getvalue())
         assert_one_line_error(err.getvalue())
         assert path.read_bytes() == data  # never "repaired", never overwritten
+
+
+READ_ONLY = ["status", "events", "verify-audit", "modify", "cancel", "resolve"]
+TOKENS = st.sampled_from(["--open", "--symbol", "--limit", "--since", "--price", "--qty", "--not-at-broker",
+                          "--resend", "--json", "-", "0", "-1", "1" * 25, "ten"]) | st.text(max_size=12)
+
+
+@PROPERTY
+@given(st.sampled_from(READ_ONLY), st.lists(TOKENS.filter(lambda t: "\x00" not in t), max_size=5))
+def test_arbitrary_arguments_to_commands_that_change_nothing_here(command, tokens):
+    w = world()
+    before = w.snapshot()
+    code, out, err = w.run([command, *tokens])
+    assert code in ERRORS | {ExitCode.OK}, (code, out, err)
+    assert "Traceback" not in err
+    if code != ExitCode.OK:
+        assert_one_line_error(err)
+    assert w.snapshot() == before
