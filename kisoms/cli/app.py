@@ -10,8 +10,8 @@ import typer
 
 from kisoms import __version__
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
-from kisoms.cli.report import report_error
-from kisoms.errors import AuthError, KisomsError
+from kisoms.cli.report import describe, report_error
+from kisoms.errors import KisomsError
 
 app = typer.Typer(
     name="kisoms",
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     except _CLICK_EXCEPTION as exc:
         return report_error(exc.format_message(), ExitCode.USAGE, as_json)
     except KisomsError as exc:
-        return report_error(_kisoms_message(exc), exit_code_for(exc), as_json, kind=type(exc).__name__)
+        return report_error(describe(exc), exit_code_for(exc), as_json, kind=type(exc).__name__)
     except Exception as exc:  # a bug: still one line, never a traceback (KISOMS_DEBUG=1 shows it)
         if os.environ.get("KISOMS_DEBUG"):
             raise
@@ -102,14 +102,6 @@ def _usage_message(exc: Exception) -> str:
     if type(exc).__name__ == "NoArgsIsHelpError" or problem == "Missing command":
         return f"no command given; run `{command} --help` to list the commands"
     return f"{problem}; run `{command} --help` for the usage"
-
-
-def _kisoms_message(exc: KisomsError) -> str:
-    if isinstance(exc, AuthError):
-        return (f"authentication refused by KIS [{exc.msg_cd}]: the app key, app secret or access token was not "
-                f"accepted; check the credentials for this env (keyring or KISOMS_APP_KEY/KISOMS_APP_SECRET). "
-                f"KIS said: {exc.message}")
-    return str(exc)
 
 
 def run() -> None:

@@ -13,7 +13,7 @@ from kisoms.cli.app import GlobalOptions, app
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
 from kisoms.cli.intents import intent_from_data, read_intents
 from kisoms.cli.render import order_dict, print_json, print_json_lines, print_orders, print_trade, say, styled
-from kisoms.cli.report import one_line, report_error, set_env, with_env
+from kisoms.cli.report import describe, one_line, report_error, set_env, with_env
 from kisoms.config import Settings, ledger_path, load_settings
 from kisoms.domain.states import NON_TERMINAL, OrderStatus
 from kisoms.errors import ConfigError, Halted, KisomsError, NotALedger, UsageError
@@ -148,7 +148,7 @@ def _submit_batch(rt, intents: list, submit_intent, as_json: bool) -> ExitCode:
         except KisomsError as exc:
             code = exit_code_for(exc)
             worst = max(worst, code)
-            _show_batch_error(n, str(exc), code, as_json)
+            _show_batch_error(n, describe(exc), code, as_json)
             halt = rt.ledger.halt_state(item.account) if isinstance(exc, Halted) else None
             if halt is not None and halt.account is None:
                 _show_batch_error(n + 1, f"intents {n + 1}..{len(intents)} not attempted: halted",

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kisoms.engine.clock import KST
+from kisoms.errors import AuthError
 
 ENV_STYLE = {"sim": "bold cyan", "paper": "bold yellow", "real": "bold white on red"}
 _current: dict[str, str | None] = {"env": None}
@@ -61,6 +62,15 @@ def print_json(data: Any, *, err: bool = False) -> None:
     """One JSON document on one line (stdout, or stderr for errors); times in KST with the offset."""
     stream = sys.stderr if err else sys.stdout
     print(json.dumps(data, ensure_ascii=False, default=_json_default), file=stream, flush=True)
+
+
+def describe(exc: Exception) -> str:
+    """What a kisoms error says to a person (an authentication refusal explained in English)."""
+    if isinstance(exc, AuthError):
+        return (f"authentication refused by KIS [{exc.msg_cd}]: the app key, app secret or access token was not "
+                f"accepted; check the credentials for this env (keyring or KISOMS_APP_KEY/KISOMS_APP_SECRET). "
+                f"KIS said: {exc.message}")
+    return str(exc)
 
 
 def report_error(message: str, code, as_json: bool, kind: str | None = None) -> int:
