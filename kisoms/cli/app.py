@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 
 import typer
+import typer.main
 
 from kisoms import __version__
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
@@ -63,8 +64,30 @@ _register = load_commands  # the name tests and older callers use
 
 
 def _wants_json(args: list[str]) -> bool:
-    """--json among the global options (before the command name), read before parsing can fail."""
-    return "--json" in args
+    """--json among the options, read before parsing can fail (so a usage error is JSON too)."""
+    return "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+
+
+def json_first(args: list[str]) -> list[str]:
+    """`kisoms status --json` means `kisoms --json status`: --json is accepted after the command name too
+    (unless it is the value of an option, e.g. `--tag --json`, or comes after `--`)."""
+    flags = _flag_options()
+    moved, rest = [], []
+    for n, token in enumerate(args):
+        if token == "--":
+            rest.extend(args[n:])
+            break
+        previous = args[n - 1] if n else ""
+        takes_value = previous.startswith("-") and previous not in flags
+        (moved if token == "--json" and n and not takes_value else rest).append(token)
+    return moved[:1] + rest
+
+
+def _flag_options() -> set[str]:
+    """Every option of the app that takes no value."""
+    group = typer.main.get_command(app)
+    params = list(group.params) + [p for c in group.commands.values() for p in c.params]
+    return {opt for p in params if getattr(p, "is_flag", False) for opt in p.opts}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     as_json = _wants_json(args)
     try:
         load_commands()
-        rc = app(args=args, standalone_mode=False, prog_name="kisoms")
+        rc = app(args=json_first(args), standalone_mode=False, prog_name="kisoms")
     except KeyboardInterrupt:
         return int(ExitCode.INTERRUPTED)
     except typer.Exit as exc:

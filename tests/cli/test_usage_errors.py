@@ -78,3 +78,16 @@ def test_as_a_real_process_too(argv, tmp_path):
     assert ran.code == 2, ran
     assert_one_line_error(ran.err, containing="--help")
     assert ran.out == ""
+
+
+@pytest.mark.parametrize("argv", [["status", "--json"], ["--json", "status"], ["status", "--open", "--json"]])
+def test_json_works_before_or_after_the_command_name(argv, tmp_path, capsys):
+    assert main(["--ledger", str(tmp_path / "l.db"), "halt", "x"]) == 0
+    capsys.readouterr()
+    assert main(["--ledger", str(tmp_path / "l.db"), *argv]) == 0
+    assert capsys.readouterr().out == ""  # JSON Lines of no orders (a table would have printed a header)
+
+
+def test_json_as_the_value_of_an_option_stays_a_value(tmp_path, capsys):
+    assert main(["--ledger", str(tmp_path / "l.db"), "halt", "--account", "--json"]) == ExitCode.USAGE
+    assert "CANO-ACNT_PRDT_CD" in capsys.readouterr().err  # "--json" was taken as the account, and refused
