@@ -92,6 +92,9 @@ def create_order(rt: Runtime, intent: ApprovedOrderIntent) -> tuple[Order, bool]
         if rejected is not None:
             raise rejected
         return existing, False
+    if intent.qty <= 0:  # refused by the rules alone, before the broker is asked anything (and never recorded)
+        validate(intent, account=rt.settings.account_policy(intent.account),
+                 price_policy=rt.settings.price_policy, reference=None)
     reference = market_reference(rt, intent)
     try:
         checked = validate(intent, account=rt.settings.account_policy(intent.account),

@@ -24,7 +24,8 @@ from cli_helpers import assert_one_line_error
 from kisoms.cli.app import main
 from kisoms.cli.exit_codes import ExitCode
 
-PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+PROPERTY = settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+FEW = settings(PROPERTY, max_examples=6)  # each example opens the runtime: keep the suite fast
 ERRORS = {int(c) for c in ExitCode} - {ExitCode.OK, ExitCode.INTERNAL}
 INTENT = {"account": "50000001-01", "strategy_version": "prop-1", "symbol": "005930", "side": "buy",
           "order_type": "limit", "qty": 3, "price": 70000, "signal_ts": "2026-11-25T09:00:00+09:00"}
@@ -194,3 +195,10 @@ def test_arbitrary_arguments_to_commands_that_change_nothing_here(command, token
     if code != ExitCode.OK:
         assert_one_line_error(err)
     assert w.snapshot() == before
+
+
+@FEW
+@given(st.integers(max_value=0, min_value=-9_999_999_999))
+def test_a_quantity_of_no_shares_is_a_validation_reject_even_with_the_broker_away(qty):
+    check_refused(world(), ["submit", "--symbol", "005930", "--side", "buy", "--qty", str(qty), "--price", "70000"],
+                  allowed={ExitCode.VALIDATION})
