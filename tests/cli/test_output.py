@@ -172,3 +172,14 @@ def test_reconcile_dry_run_is_visible_exits_like_the_real_run_and_reports_extern
     again = kisoms_process(["--config", ours, "reconcile", "--dry-run"])
     assert again.code == kisoms_process(["--config", ours, "reconcile"]).code == 0
     assert "not placed by kisoms" not in again.out
+
+
+def test_an_order_nothing_has_sent_says_so(monkeypatch):
+    buf = io.StringIO()
+    monkeypatch.setattr(render, "console", Console(file=buf, width=80, soft_wrap=True))
+    waiting = Order(id=7, idempotency_key="ik1_x", account=ACCOUNT, strategy_version="s", symbol="005930",
+                    side=Side.BUY, order_type=OrderType.LIMIT, qty=1, price=70000, exchange=Exchange.KRX,
+                    signal_ts=datetime(2026, 11, 25, tzinfo=timezone.utc))
+    render.print_orders([waiting])
+    header, row = buf.getvalue().splitlines()
+    assert dict(zip(header.split("\t"), row.split("\t")))["note"] == render.NOT_SENT_NOTE
