@@ -1,5 +1,5 @@
 """`python -m kisoms` = the `kisoms` command."""
 
-from kisoms.cli.app import run
+from kisoms.cli.entry import run
 
 run()

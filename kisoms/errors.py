@@ -14,6 +14,7 @@ place (``kisoms.cli.exit_codes``); nothing else decides how a failure ends a pro
     │   ├── LedgerVersionError      the file was written by a newer kisoms         (exit 2)
     │   ├── LedgerEnvMismatch       the file belongs to another env or account set (exit 2)
     │   ├── LedgerBusy              another process held the write lock too long; retry (exit 11)
+    │   ├── NotALedger              the ledger path holds some other file          (exit 10)
     │   ├── AuditChainBroken        an audit row was edited or deleted             (exit 10)
     │   ├── OrderNotFound           no order with that id                          (exit 2)
     │   ├── StaleOrder              the order changed since it was read            (exit 10)
@@ -98,6 +99,8 @@ class LedgerEnvMismatch(LedgerError):
 
 class LedgerBusy(LedgerError):
     """Another process held the ledger's write lock past the busy timeout. The change was not written: retry."""
+class NotALedger(LedgerError):
+    """The ledger path holds a file that is not an SQLite database: it is left untouched."""
 
 
 class AuditChainBroken(LedgerError):

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 
 import typer
-from rich.console import Console
+import typer.main
 
 from kisoms import __version__
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
+from kisoms.cli.report import describe, report_error
 from kisoms.errors import KisomsError
 
 app = typer.Typer(
     name="kisoms",
     help="Order management and execution for the KIS Open API (domestic stocks). "
     "Runs against the built-in simulator unless configured for paper or real trading.",
-    no_args_is_help=True,
+    no_args_is_help=False,  # bare `kisoms` is a one-line usage error, not a page of help
     pretty_exceptions_enable=False,
     add_completion=True,
 )
 
-err_console = Console(stderr=True)
+# typer carries its own copy of click: take its exception classes from typer itself, never from `click`.
+_CLICK_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 @dataclass
@@ -53,38 +57,80 @@ def _global(
     ctx.obj = GlobalOptions(config=config, ledger=ledger, json=json_out, env=env)
 
 
-def _register() -> None:
-    from kisoms.cli import commands, ops, watch  # noqa: F401  (registers commands on `app`)
+def load_commands() -> None:
+    """Import the command modules (they register themselves on `app`)."""
+    from kisoms.cli import commands, ops, watch  # noqa: F401
+
+
+_register = load_commands  # the name tests and older callers use
+
+
+def _wants_json(args: list[str]) -> bool:
+    """--json among the options, read before parsing can fail (so a usage error is JSON too)."""
+    return "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+
+
+def json_first(args: list[str]) -> list[str]:
+    """`kisoms status --json` means `kisoms --json status`: --json is accepted after the command name too
+    (unless it is the value of an option, e.g. `--tag --json`, or comes after `--`)."""
+    flags = _flag_options()
+    moved, rest = [], []
+    for n, token in enumerate(args):
+        if token == "--":
+            rest.extend(args[n:])
+            break
+        previous = args[n - 1] if n else ""
+        takes_value = previous.startswith("-") and previous not in flags
+        (moved if token == "--json" and n and not takes_value else rest).append(token)
+    return moved[:1] + rest
+
+
+def _flag_options() -> set[str]:
+    """Every option of the app that takes no value."""
+    group = typer.main.get_command(app)
+    params = list(group.params) + [p for c in group.commands.values() for p in c.params]
+    return {opt for p in params if getattr(p, "is_flag", False) for opt in p.opts}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry: run the app and turn kisoms errors into documented exit codes."""
-    _register()
+    """Console-script entry: run the app; every failure ends as one line (or one JSON object) and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(args)
     try:
-        rc = app(args=argv, standalone_mode=False)
-    except KisomsError as exc:
-        code = exit_code_for(exc)
-        err_console.print(f"[bold red]error[/]: {exc}", markup=True, highlight=False)
-        return int(code)
+        load_commands()
+        rc = app(args=json_first(args), standalone_mode=False, prog_name="kisoms")
     except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # click's own usage errors and aborts
-        return _click_exit(exc)
+        return int(ExitCode.INTERRUPTED)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        return int(ExitCode.INTERRUPTED)
+    except _CLICK_USAGE_ERROR as exc:
+        return report_error(_usage_message(exc), ExitCode.USAGE, as_json)
+    except _CLICK_EXCEPTION as exc:
+        return report_error(exc.format_message(), ExitCode.USAGE, as_json)
+    except KisomsError as exc:
+        return report_error(describe(exc), exit_code_for(exc), as_json, kind=type(exc).__name__)
+    except Exception as exc:  # a bug: still one line, never a traceback (KISOMS_DEBUG=1 shows it)
+        if os.environ.get("KISOMS_DEBUG"):
+            raise
+        return report_error(f"internal error ({type(exc).__name__}: {exc}); please report it",
+                            ExitCode.INTERNAL, as_json, kind=type(exc).__name__)
     return rc if isinstance(rc, int) else 0
 
 
-def _click_exit(exc: Exception) -> int:
-    import click
-
-    if isinstance(exc, click.exceptions.Exit):
-        return exc.exit_code
-    if isinstance(exc, click.ClickException):
-        exc.show()
-        return int(ExitCode.USAGE)
-    if isinstance(exc, click.exceptions.Abort):
-        return 130
-    raise exc
+def _usage_message(exc: Exception) -> str:
+    """One line: what was wrong and how to get it right."""
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "kisoms"
+    problem = exc.format_message().strip().rstrip(".")
+    if type(exc).__name__ == "NoArgsIsHelpError" or problem == "Missing command":
+        return f"no command given; run `{command} --help` to list the commands"
+    return f"{problem}; run `{command} --help` for the usage"
 
 
 def run() -> None:
-    sys.exit(main())
+    """Console-script entry point (kept for older installs; new ones use kisoms.cli.entry:run)."""
+    from kisoms.cli.entry import run as entry_run
+
+    entry_run()

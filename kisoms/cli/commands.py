@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
-from pydantic import ValidationError as PydanticValidationError
 
 from kisoms.cli.app import GlobalOptions, app
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
-from kisoms.cli.render import console, order_dict, print_json, print_orders, print_trade
-from kisoms.config import load_settings
-from kisoms.domain.intent import ApprovedOrderIntent, parse_intent
+from kisoms.cli.intents import intent_from_data, read_intents
+from kisoms.cli.render import order_dict, print_json, print_json_lines, print_orders, print_trade, say, styled
+from kisoms.cli.report import describe, one_line, report_error, set_env, with_env
+from kisoms.config import Settings, ledger_path, load_settings
 from kisoms.domain.states import NON_TERMINAL, OrderStatus
-from kisoms.errors import Halted, KisomsError, UsageError
+from kisoms.errors import ConfigError, Halted, KisomsError, NotALedger, UsageError
 
 STATUS_EXIT = {
     OrderStatus.REJECTED: ExitCode.BROKER_REJECT,
@@ -31,6 +30,55 @@ def _opts(ctx: typer.Context) -> GlobalOptions:
     return ctx.obj if isinstance(ctx.obj, GlobalOptions) else GlobalOptions()
 
 
+def settings_for(ctx: typer.Context) -> Settings:
+    """The settings of this run (and the env every output names). A config file that cannot be read as
+    text is a config error like any other (exit 2)."""
+    opts = _opts(ctx)
+    try:
+        settings = load_settings(opts.config, env=opts.env)
+    except (UnicodeDecodeError, ValueError, OSError) as exc:
+        raise ConfigError(f"cannot read config {opts.config}: {one_line(str(exc))[:200]}") from None
+    set_env(settings.env)
+    refuse_foreign_ledger(ledger_path(settings, opts.ledger))
+    return settings
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def refuse_foreign_ledger(path: Path) -> None:
+    """A non-empty file that is not an SQLite database is never opened as the ledger (SQLite would take a
+    short one for an empty database and write a fresh ledger over it)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except (FileNotFoundError, IsADirectoryError):
+        return
+    except OSError as exc:
+        raise NotALedger(f"cannot read the ledger {path}: {exc.strerror or exc}") from None
+    if head and head != SQLITE_MAGIC:
+        raise NotALedger(f"{path} is not a kisoms ledger (not an SQLite file); it was left untouched: "
+                         "check --ledger, KISOMS_LEDGER or the config's ledger key")
+
+
+def show_warnings(warnings: list[str]) -> None:
+    """What opening the ledger noticed (loose file modes, a new app key, an old shared ledger): on stderr,
+    one line each; they never stop a command or change its exit code."""
+    for warning in warnings:
+        say(f"warning: {warning}", err=True)
+
+
+@contextmanager
+def ledger_for(ctx: typer.Context) -> Iterator:
+    """Open this run's ledger (its env checked) for a command that does not talk to the broker."""
+    from kisoms.engine.queries import open_ledger
+
+
+    with open_ledger(settings_for(ctx), _opts(ctx).ledger) as ledger:
+        show_warnings(ledger.warnings)
+        yield ledger
+
+
 @contextmanager
 def runtime(ctx: typer.Context, *, recover_first: bool = True) -> Iterator:
     """Open the runtime for a command; first resolve sends a crash may have left open."""
@@ -38,44 +86,16 @@ def runtime(ctx: typer.Context, *, recover_first: bool = True) -> Iterator:
     from kisoms.engine.runtime import open_runtime
 
     opts = _opts(ctx)
-    with open_runtime(load_settings(opts.config, env=opts.env), opts.ledger) as rt:
+    with open_runtime(settings_for(ctx), opts.ledger) as rt:
+        show_warnings(rt.warnings)
         if recover_first:
             report = recover(rt, source="startup")
             for line in report.resolved + report.unresolved:
-                typer.echo(f"recovery: {line}", err=True)
+                say(f"recovery: {line}", err=True)
         yield rt
 
 
 # ----------------------------------------------------------------------------------------------- submit
-
-def _parse_line(text: str, where: str) -> ApprovedOrderIntent:
-    try:
-        return parse_intent(text)
-    except PydanticValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'intent'}: {e['msg']}" for e in exc.errors())
-        raise UsageError(f"{where}: {problems}") from None
-
-
-def read_intents(path: str) -> list[ApprovedOrderIntent]:
-    """Intents from a JSON file (one object or a list) or JSON Lines; ``-`` reads stdin."""
-    try:
-        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
-    except OSError as exc:
-        raise UsageError(f"cannot read intent file {path}: {exc.strerror}") from None
-    stripped = text.strip()
-    if not stripped:
-        raise UsageError(f"{path}: no intent in the file")
-    if stripped.startswith("["):
-        try:
-            items = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}: not valid JSON: {exc}") from None
-        return [_parse_line(json.dumps(item), f"{path}[{i}]") for i, item in enumerate(items)]
-    lines = [(n, line) for n, line in enumerate(stripped.splitlines(), 1) if line.strip()]
-    if len(lines) > 1 or stripped.startswith("{") and stripped.count("\n") == 0:
-        return [_parse_line(line, f"{path}:{n}") for n, line in lines]
-    return [_parse_line(stripped, path)]
-
 
 def intent_from_flags(settings, account, strategy, symbol, side, order_type, qty, price, signal_ts, exchange, tags):
     if not (symbol and side and qty is not None):
@@ -87,13 +107,13 @@ def intent_from_flags(settings, account, strategy, symbol, side, order_type, qty
             "order_type": order_type, "qty": qty, "price": price,
             "signal_ts": signal_ts or datetime.now(timezone.utc).isoformat(), "exchange": exchange,
             "tags": dict(_split_tag(t) for t in tags)}
-    return _parse_line(json.dumps({k: v for k, v in data.items() if v is not None}), "flags")
+    return intent_from_data({k: v for k, v in data.items() if v is not None}, "flags")
 
 
 def _split_tag(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise UsageError(f"--tag takes KEY=VALUE, got {text!r}")
+        raise UsageError(f"--tag takes KEY=VALUE, got {text[:80]!r}")
     return key, value
 
 
@@ -120,7 +140,7 @@ def submit(
     from kisoms.engine.submit import submit as submit_intent
 
     opts = _opts(ctx)
-    settings = load_settings(opts.config, env=opts.env)
+    settings = settings_for(ctx)
     intents = read_intents(intent) if intent else [intent_from_flags(
         settings, account, strategy, symbol, side, order_type, qty, price, signal_ts, exchange, tag)]
     if len(intents) == 1:
@@ -147,7 +167,7 @@ def _submit_batch(rt, intents: list, submit_intent, as_json: bool) -> ExitCode:
         except KisomsError as exc:
             code = exit_code_for(exc)
             worst = max(worst, code)
-            _show_batch_error(n, str(exc), code, as_json)
+            _show_batch_error(n, describe(exc), code, as_json)
             halt = rt.ledger.halt_state(item.account) if isinstance(exc, Halted) else None
             if halt is not None and halt.account is None:
                 _show_batch_error(n + 1, f"intents {n + 1}..{len(intents)} not attempted: halted",
@@ -162,10 +182,12 @@ def _submit_batch(rt, intents: list, submit_intent, as_json: bool) -> ExitCode:
 
 
 def _show_batch_error(n: int, message: str, code: ExitCode, as_json: bool) -> None:
+    """One intent of a batch refused: with --json a line of the batch's JSON Lines (the error shape, with
+    the intent's number); else one error line on stderr."""
     if as_json:
-        print_json({"intent": n, "error": message, "exit_code": int(code)})
+        print_json(with_env({"intent": n, "code": code.name.lower(), "exit": int(code), "message": one_line(message)}))
     else:
-        typer.echo(f"error: intent {n}: {message}", err=True)
+        report_error(f"intent {n}: {message}", code, False)
 
 
 def _show_submit(result, as_json: bool) -> None:
@@ -174,13 +196,13 @@ def _show_submit(result, as_json: bool) -> None:
         return
     o = result.order
     verb = "created and sent" if result.created and result.sent else ("sent" if result.sent else "existing")
-    console.print(f"order [bold]{o.id}[/] ({verb}) {o.side.value} {o.qty:,} {o.symbol} "
-                  f"@ {o.price if o.price else o.order_type.value}: [bold]{o.status.value}[/] "
-                  f"broker no {o.broker_order_no or '-'}  key {o.idempotency_key}", highlight=False)
+    say("order ", styled(str(o.id), "bold"), f" ({verb}) {o.side.value} {o.qty:,} {o.symbol} "
+        f"@ {f'{o.price:,}' if o.price else o.order_type.value}: ", styled(o.status.value, "bold"),
+        f" broker no {o.broker_order_no or '-'} key {o.idempotency_key}")
     if o.reject_reason:
-        console.print(f"  reason: {o.reject_reason}", highlight=False)
+        say(f"  reason: {one_line(o.reject_reason)}")
     if o.price_note:
-        console.print(f"  price: {o.price_note}", highlight=False)
+        say(f"  price: {o.price_note}")
 
 
 # --------------------------------------------------------------------------------------- modify / cancel
@@ -234,22 +256,22 @@ def status(
     limit: int = typer.Option(50, help="At most this many orders, newest first."),
 ) -> None:
     """Show orders from the ledger (no broker call)."""
-    from kisoms.engine.queries import open_ledger, trade
+    from kisoms.engine.queries import trade
 
     opts = _opts(ctx)
-    with open_ledger(load_settings(opts.config, env=opts.env), opts.ledger) as ledger:
+    with ledger_for(ctx) as ledger:
         if order_id is not None:
             t = trade(ledger, order_id)
             if opts.json:
-                print_json(t.as_dict(order_dict))
+                print_json(with_env(t.as_dict(order_dict)))
             else:
                 print_trade(t.order, t.history, t.fills, t.numbers)
             return
         statuses = list(NON_TERMINAL) if open_only else None
         orders = ledger.list_orders(statuses=statuses, symbol=symbol.upper() if symbol else None, limit=limit)
         if opts.json:
-            print_json([order_dict(o) for o in orders])
-        else:
-            print_orders(orders)
-            for halt in ledger.halts():
-                console.print(f"[bold red]HALTED[/] ({halt.scope}): {halt.reason}", highlight=False)
+            print_json_lines(order_dict(o) for o in orders)
+            return
+        print_orders(orders)
+        for halt in ledger.halts():
+            say(styled("HALTED", "bold red"), f" ({halt.scope}): {one_line(halt.reason)}", err=True)

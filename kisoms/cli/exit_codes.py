@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     RECONCILE_CORRECTED = 7  # reconcile: the ledger was corrected to the broker's books
     LEDGER = 10  # the ledger failed or its audit chain is broken
     LEDGER_BUSY = 11  # another process held the ledger's write lock too long; nothing written: retry
+    INTERRUPTED = 130  # Ctrl-C (SIGINT): stopped; nothing is left half-written
 
 
 _MAP: list[tuple[type[BaseException], ExitCode]] = [

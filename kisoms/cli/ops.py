@@ -8,10 +8,11 @@ import typer
 from rich.progress import Progress
 
 from kisoms.cli.app import app
-from kisoms.cli.commands import _opts, runtime
+from kisoms.cli.commands import _opts, ledger_for, runtime
 from kisoms.cli.exit_codes import ExitCode
-from kisoms.cli.render import console, print_json
-from kisoms.config import load_settings
+from kisoms.cli.render import console, event_dict, print_json, print_json_lines, say, styled
+from kisoms.cli.report import one_line, with_env
+from kisoms.errors import UsageError
 
 
 @app.command()
@@ -27,7 +28,7 @@ def reconcile(
 
     opts = _opts(ctx)
     with runtime(ctx, recover_first=False) as rt, Progress(console=console, transient=True,
-                                                           disable=opts.json) as progress:
+                                                           disable=opts.json or not console.is_terminal) as progress:
         task = progress.add_task("reconciling", total=None)
         report = run_reconcile(rt, dry_run=dry_run,
                                progress=lambda done, total: progress.update(task, completed=done, total=total))
@@ -43,21 +44,29 @@ def _reconcile_exit(report) -> ExitCode:
 
 def _show_report(report, as_json: bool) -> None:
     if as_json:
-        print_json(report.as_dict())
+        print_json(with_env({**report.as_dict(), "exit": int(_reconcile_exit(report))}))
         return
-    prefix = "[dry run] " if report.dry_run else ""
-    console.print(f"{prefix}checked {report.checked} orders: "
-                  + ("in sync" if report.in_sync else f"{len(report.changes)} corrections"), highlight=False)
+    prefix = styled("[dry run] ", "bold yellow") if report.dry_run else ""
+    verdict = "in sync" if report.in_sync else f"{len(report.changes)} corrections"
+    would = " (nothing written)" if report.dry_run else ""
+    say(prefix, f"checked {report.checked} orders: {verdict}{would}")
     for line in report.recovered:
-        console.print(f"  recovered: {line}", highlight=False)
+        say(prefix, f"  recovered: {one_line(line)}")
     for c in report.changes:
-        console.print(f"  order {c.order_id}: {c.before} → {c.after} ({c.detail})", highlight=False)
+        say(prefix, f"  order {c.order_id}: {c.before} → {c.after} ({one_line(c.detail)})")
     for e in report.external:
-        console.print(f"  [yellow]not placed by kisoms[/]: {e}", highlight=False)
+        say(prefix, styled("  not placed by kisoms", "yellow"), f": {external_line(e)}")
     for line in report.in_flight:
-        console.print(f"  in flight: {line}", highlight=False)
+        say(prefix, f"  in flight: {one_line(line)}")
     for u in report.unresolved:
-        console.print(f"  [bold red]unresolved[/]: {u}", highlight=False)
+        say(prefix, styled("  unresolved", "bold red"), f": {one_line(u)}")
+
+
+def external_line(e: dict) -> str:
+    """An order kisoms did not place, as a readable line."""
+    price = f"{e['price']:,}" if e.get("price") else "market"
+    return (f"account {e.get('account')} {e.get('side')} {e.get('qty', 0):,} {e.get('symbol')} @ {price}, "
+            f"broker no {e.get('odno')}")
 
 
 @app.command()
@@ -69,13 +78,15 @@ def halt(
     """Turn the kill switch on: no new order or amend goes out (for the account) until `kisoms resume`;
     cancels still do, since they only take risk off."""
     from kisoms.engine.control import set_halt
-    from kisoms.engine.queries import open_ledger
 
     opts = _opts(ctx)
-    with open_ledger(load_settings(opts.config, env=opts.env), opts.ledger) as ledger:
+    with ledger_for(ctx) as ledger:
         set_halt(ledger, reason, account)
-    console.print(f"[bold red]halted[/] ({f'account {account}' if account else 'all accounts'}): {reason}",
-                  highlight=False)
+    scope = f"account {account}" if account else "all accounts"
+    if opts.json:
+        print_json(with_env({"halted": True, "scope": scope, "account": account, "reason": reason}))
+    else:
+        say(styled("halted", "bold red"), f" ({scope}): {one_line(reason)}")
 
 
 @app.command()
@@ -88,14 +99,18 @@ def resume(
     """Turn a kill switch off: the global one, one account's (--account) or every one (--all); refused
     while orders of unknown outcome remain, unless --force. Says which switches are still on."""
     from kisoms.engine.control import resume as resume_sending
-    from kisoms.engine.queries import open_ledger
 
     opts = _opts(ctx)
-    with open_ledger(load_settings(opts.config, env=opts.env), opts.ledger) as ledger:
+    with ledger_for(ctx) as ledger:
         still = resume_sending(ledger, force=force, account=account, everything=everything)
-    console.print(f"resumed: {'every switch' if everything else (f'account {account}' if account else 'global')}")
+    scope = "every switch" if everything else (f"account {account}" if account else "global")
+    if opts.json:
+        print_json(with_env({"resumed": scope, "still_halted": [
+            {"scope": h.scope, "account": h.account, "reason": h.reason} for h in still]}))
+        return
+    say(f"resumed: {scope}")
     for halt in still:
-        console.print(f"[bold red]still halted[/] ({halt.scope}): {halt.reason}", highlight=False)
+        say(styled("still halted", "bold red"), f" ({halt.scope}): {one_line(halt.reason)}")
 
 
 @app.command()
@@ -110,21 +125,28 @@ def resolve(
     from kisoms.engine.control import resolve_unknown
 
     if not_at_broker == resend:
-        raise typer.BadParameter("give exactly one of --not-at-broker or --resend")
+        raise UsageError("give exactly one of --not-at-broker or --resend")
     with runtime(ctx, recover_first=False) as rt:
         order = resolve_unknown(rt, order_id, resend=resend)
-    console.print(f"order {order.id}: {order.status.value}", highlight=False)
+    if _opts(ctx).json:
+        from kisoms.cli.render import order_dict
+
+        print_json(order_dict(order))
+    else:
+        say(f"order {order.id}: ", styled(order.status.value, "bold"))
 
 
 @app.command("verify-audit")
 def verify_audit(ctx: typer.Context) -> None:
     """Check the audit log's hash chain: exit 10 if any row was edited, inserted or deleted."""
-    from kisoms.engine.queries import open_ledger
 
     opts = _opts(ctx)
-    with open_ledger(load_settings(opts.config, env=opts.env), opts.ledger) as ledger:
+    with ledger_for(ctx) as ledger:
         rows = ledger.verify_audit_chain()
-    console.print(f"audit chain intact: {rows} rows")
+    if opts.json:
+        print_json(with_env({"intact": True, "rows": rows}))
+    else:
+        say(f"audit chain intact: {rows} rows")
 
 
 @app.command()
@@ -134,12 +156,8 @@ def events(
     limit: int = typer.Option(1000, help="At most this many."),
 ) -> None:
     """Print ledger events as JSON Lines (order changes, fills, connection state)."""
-    from kisoms.engine.queries import open_ledger
-
-    opts = _opts(ctx)
-    with open_ledger(load_settings(opts.config, env=opts.env), opts.ledger) as ledger:
-        for event in ledger.events_since(since, limit):
-            print_json(event.as_dict())
+    with ledger_for(ctx) as ledger:
+        print_json_lines(event_dict(e) for e in ledger.events_since(since, limit))
 
 
 @app.command()

@@ -1,90 +1,231 @@
-"""Rich rendering and JSON shapes of orders, trades and reports. No business logic."""
+"""Rendering and JSON shapes of orders, trades and reports. No business logic.
+
+On a terminal: tables that never cut a key column (less important columns are dropped first to fit the
+width), the env badge in colour (NO_COLOR honoured). Not on a terminal: plain tab-separated rows with a
+header, no box drawing, no colour. Messages are never hard-wrapped. Times are KST with the offset.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any, Iterable
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Iterable
 
+from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
-console = Console()
+from kisoms.cli.report import env_badge, print_json, with_env  # noqa: F401  (print_json re-exported)
+from kisoms.engine.clock import KST
+
+console = Console(soft_wrap=True, highlight=False, emoji=False)
 
 STATUS_STYLE = {
     "FILLED": "green", "PART_FILLED": "cyan", "ACCEPTED": "blue", "SENT": "blue", "CANCELLED": "dim",
     "REJECTED": "red", "ERROR": "bold red", "UNKNOWN": "bold yellow", "SENDING": "yellow",
     "PENDING_MODIFY": "magenta", "PENDING_CANCEL": "magenta", "NEW": "white",
 }
+NOTE_MAX = 60
+NOT_SENT_NOTE = "not sent: submit the same intent again to send it"
+
+
+def kst(value: datetime | None) -> str:
+    """A time in KST with its offset (2026-11-25T09:01:02+09:00); '' for none."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        return value.isoformat(timespec="seconds")
+    return value.astimezone(KST).isoformat(timespec="seconds")
 
 
 def order_dict(order) -> dict[str, Any]:
-    """An order as JSON-ready data."""
-    return {
+    """An order as JSON-ready data (with the env it belongs to)."""
+    return with_env({
         "id": order.id, "idempotency_key": order.idempotency_key, "account": order.account,
         "strategy_version": order.strategy_version, "symbol": order.symbol, "side": order.side.value,
         "order_type": order.order_type.value, "qty": order.qty, "price": order.price,
-        "exchange": order.exchange.value, "signal_ts": order.signal_ts.isoformat(), "status": order.status.value,
+        "exchange": order.exchange.value, "signal_ts": kst(order.signal_ts), "status": order.status.value,
         "filled_qty": order.filled_qty, "avg_fill_price": order.avg_fill_price, "filled_amount": order.filled_amount,
         "cancelled_qty": order.cancelled_qty, "remaining_qty": order.remaining_qty,
         "broker_order_no": order.broker_order_no, "order_date": order.order_date,
         "reject_code": order.reject_code, "reject_reason": order.reject_reason, "price_note": order.price_note,
         "tags": order.tags, "version": order.version,
-        "created_at": order.created_at.isoformat() if order.created_at else None,
-        "updated_at": order.updated_at.isoformat() if order.updated_at else None,
-    }
+        "created_at": kst(order.created_at) or None, "updated_at": kst(order.updated_at) or None,
+    })
 
 
-def print_json(data: Any) -> None:
-    """One JSON document on stdout."""
-    print(json.dumps(data, ensure_ascii=False, default=str), flush=True)
+def event_dict(event) -> dict[str, Any]:
+    """A ledger event as JSON-ready data (its time in KST)."""
+    return {**event.as_dict(), "ts": kst(event.ts)}
 
 
-def _status(text: str) -> str:
-    return f"[{STATUS_STYLE.get(text, 'white')}]{text}[/]"
+def print_json_lines(items: Iterable[dict]) -> None:
+    """A list: JSON Lines, one object per line, each naming the env."""
+    for item in items:
+        print_json(with_env(item))
+
+
+# ------------------------------------------------------------------------------------------------ messages
+
+def say(*parts: str | Text, err: bool = False) -> None:
+    """One line, led by the env badge ([SIM] ...); never parsed as markup, never wrapped."""
+    line = Text("[") + env_badge() + Text("] ")
+    for part in parts:
+        line += part if isinstance(part, Text) else Text(part)
+    (Console(stderr=True, soft_wrap=True, highlight=False) if err else console).print(line)
+
+
+def styled(text: str, style: str) -> Text:
+    return Text(text, style=style)
+
+
+# -------------------------------------------------------------------------------------------------- tables
+
+@dataclass(frozen=True)
+class Column:
+    """A table column. ``drop`` 0: a key column, never cut or dropped; higher numbers are dropped first."""
+
+    name: str
+    cell: Callable[[Any], str | Text]
+    drop: int = 0
+    right: bool = False
+
+
+def _plain(value: str | Text) -> str:
+    text = value.plain if isinstance(value, Text) else str(value)
+    return " ".join(text.split("\t")).replace("\n", " ")
+
+
+def _width(column: Column, cells: list) -> int:
+    return max([len(column.name)] + [Text(_plain(c)).cell_len for c in cells])
+
+
+def fitting(columns: list[Column], rows: list, width: int) -> list[Column]:
+    """The columns to show in ``width``: all if they fit, else without the least important first."""
+    kept = list(columns)
+    for victim in sorted((c for c in columns if c.drop), key=lambda c: -c.drop):
+        if _table_width(kept, rows) <= width:
+            break
+        kept.remove(victim)
+    return kept
+
+
+def _table_width(columns: list[Column], rows: list) -> int:
+    """The width the table of these columns takes when nothing is cut."""
+    probe = Console(width=10_000, file=io.StringIO())
+    return Measurement.get(probe, probe.options, _build("", columns, rows)).maximum
+
+
+def show_table(title: str, columns: list[Column], rows: list) -> None:
+    """Rows as a table on a terminal, as tab-separated lines (env first, after a header) otherwise."""
+    if not console.is_terminal:
+        env = env_badge().plain
+        lines = ["\t".join(["env"] + [c.name for c in columns])]
+        lines += ["\t".join([env] + [_plain(c.cell(row)) for c in columns]) for row in rows]
+        write_plain(lines)
+        return
+    console.print(table_of(title, columns, rows, console.width))
+
+
+def table_of(title: str, columns: list[Column], rows: list, width: int) -> Table:
+    """A rich table of ``rows`` fitting ``width``: key columns whole, the least important dropped first."""
+    return _build(title, fitting(columns, rows, width), rows)
+
+
+def _build(title: str, shown: list[Column], rows: list) -> Table:
+    table = Table(title=Text("[") + env_badge() + Text(f"] {title}") if title else None, header_style="bold",
+                  box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
+    for c in shown:
+        cells = [c.cell(r) for r in rows]
+        if c.drop == 0:
+            table.add_column(c.name, justify="right" if c.right else "left", no_wrap=True,
+                             min_width=_width(c, cells), overflow="fold")
+        else:
+            table.add_column(c.name, justify="right" if c.right else "left", overflow="ellipsis")
+    for r in rows:
+        table.add_row(*[_cell(c.cell(r)) for c in shown])
+    return table
+
+
+def write_plain(lines: list[str]) -> None:
+    """Lines as they are (rich would expand tabs): for tab-separated output."""
+    stream = console.file
+    stream.write("".join(line + "\n" for line in lines))
+    stream.flush()
+
+
+def _cell(value: str | Text) -> Text:
+    return value if isinstance(value, Text) else Text(str(value))
+
+
+def _status(text: str) -> Text:
+    return Text(text, style=STATUS_STYLE.get(text, "white"))
 
 
 def _avg(order) -> str:
     return f"{order.avg_fill_price:,.2f}" if order.avg_fill_price is not None else "-"
 
 
-def orders_table(orders: Iterable, title: str = "Orders") -> Table:
-    """A table of orders."""
-    table = Table(title=title, header_style="bold")
-    for col in ("id", "symbol", "side", "type", "qty", "price", "filled", "avg", "status", "broker no", "note"):
-        table.add_column(col, justify="right" if col in ("id", "qty", "price", "filled", "avg") else "left")
-    for o in orders:
-        note = o.reject_reason or o.price_note or ""
-        table.add_row(str(o.id), o.symbol, o.side.value, o.order_type.value, f"{o.qty:,}",
-                      f"{o.price:,}" if o.price else "-", f"{o.filled_qty:,}", _avg(o), _status(o.status.value),
-                      o.broker_order_no or "-", note[:60])
-    return table
+def _note(order) -> str:
+    note = order.reject_reason or order.price_note or (NOT_SENT_NOTE if order.status.value == "NEW" else "")
+    return note if len(note) <= NOTE_MAX else note[:NOTE_MAX - 1] + "…"
+
+
+ORDER_COLUMNS = [
+    Column("id", lambda o: str(o.id), right=True),
+    Column("symbol", lambda o: o.symbol),
+    Column("side", lambda o: o.side.value),
+    Column("type", lambda o: o.order_type.value, drop=4),
+    Column("qty", lambda o: f"{o.qty:,}", right=True),
+    Column("price", lambda o: f"{o.price:,}" if o.price else "-", right=True),
+    Column("filled", lambda o: f"{o.filled_qty:,}", right=True, drop=2),  # = qty - left - cxl
+    Column("left", lambda o: f"{o.remaining_qty:,}", right=True),
+    Column("cxl", lambda o: f"{o.cancelled_qty:,}", right=True),
+    Column("avg", _avg, right=True, drop=5),
+    Column("status", lambda o: _status(o.status.value)),
+    Column("broker no", lambda o: o.broker_order_no or "-"),
+    Column("updated", lambda o: kst(o.updated_at), drop=6),
+    Column("note", _note, drop=7),
+]
 
 
 def print_orders(orders: list, title: str = "Orders") -> None:
-    console.print(orders_table(orders, title) if orders else "[dim]no orders[/]")
+    if orders:
+        show_table(title, ORDER_COLUMNS, orders)
+    elif console.is_terminal:
+        say(styled("no orders", "dim"))
+    else:
+        show_table(title, ORDER_COLUMNS, [])
+
+
+NUMBER_COLUMNS = [
+    Column("kind", lambda n: n.kind), Column("number", lambda n: n.broker_order_no or "-"),
+    Column("state", lambda n: n.state), Column("sent at", lambda n: kst(n.sent_at), drop=2),
+    Column("last attempt", lambda n: kst(n.last_attempt_at), drop=3), Column("owner", lambda n: _owner(n), drop=1),
+]
+FILL_COLUMNS = [
+    Column("number", lambda f: f.broker_order_no), Column("qty", lambda f: f"{f.qty:,}", right=True),
+    Column("price", lambda f: f"{f.price:,}", right=True), Column("time", lambda f: f.fill_time),
+    Column("source", lambda f: f.source, drop=1),
+]
+HISTORY_COLUMNS = [
+    Column("at", lambda h: kst(h.event_ts)), Column("event", lambda h: h.event or ""),
+    Column("status", lambda h: _status(h.status)), Column("source", lambda h: h.source, drop=1),
+]
+
+
+def _owner(number) -> str:
+    from kisoms.ledger.owner import pid_at_host
+
+    return pid_at_host(number.owner)
 
 
 def print_trade(order, history: list, fills: list, numbers: list) -> None:
     """An order with its status history, fills and broker numbers (the whole trade)."""
-    from kisoms.ledger.owner import pid_at_host
-
-    console.print(orders_table([order], title=f"Order {order.id} ({order.idempotency_key})"))
-    nums = Table(title="Broker numbers", header_style="bold")
-    for col in ("kind", "number", "state", "sent at", "last attempt", "owner"):
-        nums.add_column(col)
-    for n in numbers:
-        nums.add_row(n.kind, n.broker_order_no or "-", n.state, str(n.sent_at or ""), str(n.last_attempt_at or ""),
-                     pid_at_host(n.owner))
-    console.print(nums)
-    fl = Table(title="Fills", header_style="bold")
-    for col in ("number", "qty", "price", "time", "source"):
-        fl.add_column(col)
-    for f in fills:
-        fl.add_row(f.broker_order_no, f"{f.qty:,}", f"{f.price:,}", f.fill_time, f.source)
-    console.print(fl)
-    hist = Table(title="History", header_style="bold")
-    for col in ("at", "event", "status", "source"):
-        hist.add_column(col)
-    for h in history:
-        hist.add_row(str(h.event_ts), h.event or "", _status(h.status), h.source)
-    console.print(hist)
+    show_table(f"Order {order.id} ({order.idempotency_key})", ORDER_COLUMNS, [order])
+    show_table("Broker numbers", NUMBER_COLUMNS, numbers)
+    show_table("Fills", FILL_COLUMNS, fills)
+    show_table("History", HISTORY_COLUMNS, history)

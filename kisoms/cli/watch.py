@@ -1,4 +1,4 @@
-"""`kisoms watch`: the live view (or a JSON Lines event stream) over the ledger's events."""
+"""`kisoms watch`: the live view (or a JSON Lines event stream) over the ledger's events. Ctrl-C exits 130."""
 
 from __future__ import annotations
 
@@ -10,50 +10,62 @@ from typing import Optional
 import typer
 from rich.console import Group
 from rich.live import Live
-from rich.table import Table
+from rich.text import Text
 
 from kisoms.cli.app import app
 from kisoms.cli.commands import _opts, runtime
-from kisoms.cli.render import console, orders_table, print_json
+from kisoms.cli.exit_codes import ExitCode
+from kisoms.cli.render import ORDER_COLUMNS, Column, console, event_dict, kst, print_json, table_of, write_plain
+from kisoms.cli.report import env_badge, with_env
 from kisoms.domain.states import NON_TERMINAL
 
 REFRESH_SECONDS = 0.5
 
+EVENT_COLUMNS = [
+    Column("id", lambda e: str(e.id), right=True), Column("at", lambda e: kst(e.ts)[11:19]),
+    Column("kind", lambda e: e.kind), Column("order", lambda e: str(e.order_id or "")),
+    Column("detail", lambda e: e.summary()[:70], drop=1),
+]
 
-def _feed_line(watcher) -> str:
+
+def _feed_line(watcher) -> Text:
     s = watcher.status
     age = "-" if s.last_heartbeat is None else f"{watcher.rt.clock.monotonic() - s.last_heartbeat:.0f}s"
-    return f"feed: [bold]{s.mode}[/]  last heartbeat {age} ago  notices {s.notices}  gap-fills {s.gap_fills}"
-
-
-def _tail_table(tail: deque) -> Table:
-    table = Table(title="Recent events", header_style="bold")
-    for col in ("id", "at", "kind", "order", "detail"):
-        table.add_column(col)
-    for e in tail:
-        table.add_row(str(e.id), f"{e.ts:%H:%M:%S}", e.kind, str(e.order_id or ""), e.summary()[:70])
-    return table
+    return Text("feed: ") + Text(str(s.mode), style="bold") + Text(
+        f"  last heartbeat {age} ago  notices {s.notices}  gap-fills {s.gap_fills}")
 
 
 def _view(watcher, tail: deque) -> Group:
     orders = watcher.rt.ledger.list_orders(statuses=list(NON_TERMINAL), limit=30)
-    return Group(_feed_line(watcher), orders_table(orders, title="Open orders"), _tail_table(tail))
+    return Group(_feed_line(watcher), table_of("Open orders", ORDER_COLUMNS, orders, console.width),
+                 table_of("Recent events", EVENT_COLUMNS, list(tail), console.width))
 
 
 async def _render(watcher, stop: asyncio.Event, since: int, as_json: bool) -> None:
     tail: deque = deque(maxlen=15)
     last = since
-    with Live(console=console, auto_refresh=False, transient=False) if not as_json else _Null() as live:
+    live_view = not as_json and console.is_terminal
+    with Live(console=console, auto_refresh=False, transient=False) if live_view else _Null() as live:
         while not stop.is_set():
             for event in watcher.rt.ledger.events_since(last, 500):
                 last = event.id
-                print_json(event.as_dict()) if as_json else tail.append(event)
-            if not as_json:
+                _emit(event, tail, as_json, live_view)
+            if live_view:
                 live.update(_view(watcher, tail), refresh=True)
             try:
                 await asyncio.wait_for(stop.wait(), REFRESH_SECONDS)
             except asyncio.TimeoutError:
                 pass
+
+
+def _emit(event, tail: deque, as_json: bool, live_view: bool) -> None:
+    """One event: a JSON line, a row of the live view, or (not on a terminal) a plain tab-separated line."""
+    if as_json:
+        print_json(with_env(event_dict(event)))
+    elif live_view:
+        tail.append(event)
+    else:
+        write_plain(["\t".join([env_badge().plain] + [" ".join(c.cell(event).split()) for c in EVENT_COLUMNS])])
 
 
 class _Null:
@@ -64,16 +76,19 @@ class _Null:
         return False
 
 
-async def _main(rt, poll: bool, since: int, as_json: bool) -> None:
+async def _main(rt, poll: bool, since: int, as_json: bool) -> bool:
+    """Run until SIGINT or SIGTERM; True when it was SIGINT (Ctrl-C)."""
     from kisoms.engine.watch import Watcher
 
     stop = asyncio.Event()
+    interrupted: list[int] = []
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, lambda s=sig: (interrupted.append(s), stop.set()))
     watcher = Watcher(rt, poll=poll)
     start = rt.ledger.last_event_id() if since is None else since
     await asyncio.gather(watcher.run(stop), _render(watcher, stop, start, as_json))
+    return signal.SIGINT in interrupted
 
 
 @app.command()
@@ -82,7 +97,10 @@ def watch(
     poll: bool = typer.Option(False, "--poll", help="Poll REST instead of the WebSocket notices."),
     since: Optional[int] = typer.Option(None, "--since", help="Replay events after this id first (no gaps)."),
 ) -> None:
-    """Live view of open orders, fills and the connection; --json streams events as JSON Lines."""
+    """Live view of open orders, fills and the connection; --json streams events as JSON Lines.
+    Ctrl-C stops it (exit 130), SIGTERM too (exit 0)."""
     opts = _opts(ctx)
     with runtime(ctx) as rt:
-        asyncio.run(_main(rt, poll, since, opts.json))
+        interrupted = asyncio.run(_main(rt, poll, since, opts.json))
+    if interrupted:
+        raise typer.Exit(int(ExitCode.INTERRUPTED))

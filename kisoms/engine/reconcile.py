@@ -288,11 +288,16 @@ class Reconciler:
                                       raw_payload=row.raw, source=SOURCE)
 
     def record_external(self, account: str, rows: list, claimed: set[tuple[str, str]]) -> None:
+        """Record (report) each original order kisoms did not place; one already recorded is not reported
+        again, by a dry run either."""
         known: dict[str, set[str]] = {}
+        recorded = {(e["order_date"], e["broker_order_no"])
+                    for e in self.rt.ledger.external_orders(include_claimed=True)} if self.dry_run else set()
         for row in rows:
             if row.ord_dt not in known:
                 known[row.ord_dt] = self.rt.ledger.known_broker_numbers(row.ord_dt)
-            if not is_original(row) or (row.ord_dt, row.odno) in claimed or row.odno in known[row.ord_dt]:
+            if not is_original(row) or (row.ord_dt, row.odno) in claimed or row.odno in known[row.ord_dt] \
+                    or (row.ord_dt, row.odno) in recorded:
                 continue
             if self.dry_run or self.rt.ledger.record_external(
                     order_date=row.ord_dt, broker_order_no=row.odno, account=account, symbol=row.pdno,

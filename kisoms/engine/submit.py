@@ -16,7 +16,7 @@ from kisoms.engine.crashpoints import crash_point
 from kisoms.engine.recovery import is_abandoned, resolve_request
 from kisoms.engine.runtime import Runtime
 from kisoms.engine.sending import deliver, ensure_not_halted, owning
-from kisoms.errors import ValidationError
+from kisoms.errors import Problem, ValidationError
 
 log = logging.getLogger(__name__)
 SOURCE = "submit"
@@ -49,15 +49,38 @@ def new_order(rt: Runtime, intent: ApprovedOrderIntent, key: str, price: int | N
         price_note=note, tags=dict(intent.tags))
 
 
-def _record_invalid(rt: Runtime, intent: ApprovedOrderIntent, key: str, exc: ValidationError) -> Order:
+VALIDATION_PREFIX = "VALIDATION:"
+
+
+def _record_invalid(rt: Runtime, intent: ApprovedOrderIntent, key: str, exc: ValidationError) -> Order | None:
+    """Record a refused intent as a REJECTED order, when it is one the ledger can hold: an order of no
+    shares (qty 0 or less) cannot exist there, so that refusal is only reported (nothing was sent)."""
+    if intent.qty <= 0:
+        return None
     order, _ = rt.ledger.create_or_get(new_order(rt, intent, key, intent.price, None), source=SOURCE,
                                        raw_payload={"intent": intent.model_dump(mode="json")})
     if order.status is OrderStatus.NEW:
         order = rt.ledger.transition(
             order.id, OrderEvent.VALIDATION_FAILED, source=SOURCE,
             raw_payload={"problems": [{"code": p.code, "message": p.message} for p in exc.problems]},
-            reject_code="VALIDATION:" + ",".join(exc.codes), reject_reason=str(exc))
+            reject_code=VALIDATION_PREFIX + ",".join(exc.codes), reject_reason=str(exc))
     return order
+
+
+def replayed_reject(order: Order) -> ValidationError | None:
+    """The validation error a replayed intent gets again, when its order was refused by validation (the same
+    exit as the first try), or None."""
+    if order.status is not OrderStatus.REJECTED or not (order.reject_code or "").startswith(VALIDATION_PREFIX):
+        return None
+    codes = order.reject_code.removeprefix(VALIDATION_PREFIX).split(",")
+    parts = [part.partition(": ") for part in (order.reject_reason or "").split("; ")]
+    if len(parts) == len(codes) and all(code == part[0] for code, part in zip(codes, parts)):
+        problems = [Problem(code, part[2]) for code, part in zip(codes, parts)]
+    else:
+        problems = [Problem(",".join(codes), order.reject_reason or "refused by validation")]
+    error = ValidationError(problems)
+    error.order_id = order.id
+    return error
 
 
 def create_order(rt: Runtime, intent: ApprovedOrderIntent) -> tuple[Order, bool]:
@@ -65,7 +88,13 @@ def create_order(rt: Runtime, intent: ApprovedOrderIntent) -> tuple[Order, bool]
     key = intent_key(intent)
     existing = rt.ledger.get_by_key(key)
     if existing is not None:
+        rejected = replayed_reject(existing)
+        if rejected is not None:
+            raise rejected
         return existing, False
+    if intent.qty <= 0:  # refused by the rules alone, before the broker is asked anything (and never recorded)
+        validate(intent, account=rt.settings.account_policy(intent.account),
+                 price_policy=rt.settings.price_policy, reference=None)
     reference = market_reference(rt, intent)
     try:
         checked = validate(intent, account=rt.settings.account_policy(intent.account),
@@ -132,7 +161,11 @@ def send_order(rt: Runtime, order: Order) -> tuple[Order, bool]:
 
 
 def submit(rt: Runtime, intent: ApprovedOrderIntent) -> SubmitResult:
-    """The whole submit flow for one intent. The same intent twice returns the same order, sent once."""
+    """The whole submit flow for one intent. The same intent twice returns the same order, sent once.
+    Under a kill switch nothing is created: an order nothing would send never sits open unexplained (the
+    claim checks the switch again, atomically; an order that loses that race stays NEW, and the same intent
+    submitted after `kisoms resume` sends it)."""
+    ensure_not_halted(rt, intent.account)
     order, created = create_order(rt, intent)
     order, sent = send_order(rt, order)
     return SubmitResult(order=order, created=created, sent=sent)

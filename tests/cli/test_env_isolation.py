@@ -63,7 +63,7 @@ def test_sim_and_paper_keep_separate_ledgers(tmp_path):
     sim = kisoms(tmp_path, "status")
     paper = kisoms(tmp_path, "--env", "paper", "status")
     assert sim.returncode == paper.returncode == 0
-    assert "HALTED" not in sim.stdout and "paper only" in paper.stdout
+    assert "HALTED" not in sim.stdout + sim.stderr and "paper only" in paper.stdout + paper.stderr
     root = tmp_path / "data" / "kisoms"
     assert identity_env(root / "sim" / "ledger.db") == "sim"
     assert identity_env(root / "paper" / "ledger.db") == "paper"
@@ -79,7 +79,8 @@ def test_a_ledger_refuses_another_env_in_one_line_exit_2(tmp_path):
     config = tmp_path / "real.toml"
     config.write_text(f'env = "real"\nledger = "{ledger}"\n')
     one_line_error(kisoms(tmp_path, "--config", str(config), "resume"), 2, "belongs to env sim, not env real")
-    assert "sim halt" in kisoms(tmp_path, "--ledger", str(ledger), "status").stdout
+    shown = kisoms(tmp_path, "--ledger", str(ledger), "status")
+    assert "sim halt" in shown.stdout + shown.stderr
 
 
 @pytest.mark.parametrize("file_env,environ,flag", [
@@ -138,9 +139,10 @@ def test_status_reads_while_another_process_writes_and_a_blocked_writer_is_told_
     with write_lock_held(ledger):
         status = kisoms(tmp_path, "--ledger", str(ledger), "status")  # default busy timeout: 10 s
         assert status.returncode == 0, status.stderr
-        assert "held for the test" in status.stdout
+        assert "held for the test" in status.stdout + status.stderr
         one_line_error(kisoms(tmp_path, *base, "resume"), 11, "busy", "run the command again")
-    assert "held for the test" in kisoms(tmp_path, "--ledger", str(ledger), "status").stdout
+    after = kisoms(tmp_path, "--ledger", str(ledger), "status")
+    assert "held for the test" in after.stdout + after.stderr
 
 
 def test_the_old_shared_default_ledger_is_pointed_out_not_silently_dropped(tmp_path, monkeypatch):
@@ -157,3 +159,14 @@ def test_the_old_shared_default_ledger_is_pointed_out_not_silently_dropped(tmp_p
     assert str(legacy) in warning and str(tmp_path / "data" / "kisoms" / "paper" / "ledger.db") in warning
     with open_ledger(Settings(env="paper", ledger=str(legacy))) as ledger:  # pointed at it: adopted, no warning
         assert ledger.warnings == []
+
+
+def test_the_cli_warns_once_on_stderr_about_a_ledger_others_can_read(tmp_path):
+    ledger = tmp_path / "loose.db"
+    assert kisoms(tmp_path, "--ledger", str(ledger), "halt", "make a ledger").returncode == 0
+    ledger.chmod(0o644)
+    shown = kisoms(tmp_path, "--ledger", str(ledger), "status")
+    assert shown.returncode == 0, shown.stderr
+    warnings = [line for line in shown.stderr.splitlines() if "warning:" in line]
+    assert len(warnings) == 1 and "chmod 600" in warnings[0] and "warning" not in shown.stdout
+    assert oct(ledger.stat().st_mode & 0o777) == "0o644"  # pointed out, not changed behind the user's back

@@ -21,7 +21,8 @@ def test_a_batch_reports_every_intent_and_exits_with_the_worst(sim, tmp_path):
     result = kisoms(config, "--json", "submit", "--intent", "-", stdin=batch)
     out = [json.loads(x) for x in result.stdout.splitlines()]
     assert out[0]["status"] == out[3]["status"] == "SENT"
-    assert (out[1]["intent"], out[1]["exit_code"]) == (2, 3) and "PRICE_OFF_TICK" in out[1]["error"]
+    assert (out[1]["intent"], out[1]["exit"], out[1]["code"]) == (2, 3, "validation")
+    assert "PRICE_OFF_TICK" in out[1]["message"]
     assert (out[2]["status"], out[2]["reject_code"]) == ("REJECTED", "APBK0952")  # the broker said no
     assert result.returncode == 4  # the worst of 0, 3, 4, 0
     assert len(broker_orders(sim)) == 2
@@ -87,7 +88,8 @@ def test_an_account_halt_stops_only_that_accounts_intents_in_a_batch(sim, tmp_pa
     batch = "\n".join([line(1, account=other), line(2), line(3, account=other)])
     result = kisoms(config, "--json", "submit", "--intent", "-", stdin=batch)
     out = [json.loads(x) for x in result.stdout.splitlines()]
-    assert out[0]["intent"] == 1 and "halted" in out[0]["error"]
+    assert out[0]["intent"] == 1 and "halted" in out[0]["message"]
     assert out[1]["status"] == "SENT"  # the other account trades on
-    assert out[2] == {"intent": 3, "error": f"not attempted: account {other} is halted", "exit_code": 5}
+    assert out[2] == {"env": "sim", "intent": 3, "code": "unknown_or_halted", "exit": 5,
+                      "message": f"not attempted: account {other} is halted"}
     assert result.returncode == 5 and len(broker_orders(sim)) == 1

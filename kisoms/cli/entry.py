@@ -1,0 +1,30 @@
+"""The console-script entry point: Ctrl-C while kisoms is still importing exits 130 quietly.
+
+Nothing is written during import, so an interrupt that early simply ends the process. Once the app is
+loaded, Python's own KeyboardInterrupt takes over and ``kisoms.cli.app.main`` turns it into exit 130
+after every open transaction has rolled back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+INTERRUPTED = 130
+
+
+def _interrupted_while_loading(signum, frame) -> None:  # pragma: no cover - exercised in a subprocess
+    os._exit(INTERRUPTED)
+
+
+def run() -> None:
+    """Load the app with Ctrl-C ending the process at once, then run it with normal Ctrl-C handling."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.default_int_handler:  # leave an ignored SIGINT (nohup, cron &) ignored
+        signal.signal(signal.SIGINT, _interrupted_while_loading)
+    from kisoms.cli.app import load_commands, main
+
+    load_commands()
+    signal.signal(signal.SIGINT, previous)
+    sys.exit(main())
