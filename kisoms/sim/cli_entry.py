@@ -16,8 +16,9 @@ from kisoms.sim.server import Simulator
 def _write_ready(path: str, sim: Simulator) -> None:
     target = Path(path)
     tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_text(json.dumps({"rest_url": sim.rest_url, "ws_url": sim.ws_url,
-                               "admin_url": sim.rest_url + "/_sim", "pid": os.getpid()}))
+    tmp.write_text(json.dumps({"rest_url": sim.rest_url, "ws_url": sim.ws_url, "paper_rest_url": sim.paper_rest_url,
+                               "paper_ws_url": sim.paper_ws_url, "admin_url": sim.rest_url + "/_sim",
+                               "pid": os.getpid()}))
     os.replace(tmp, target)
 
 
@@ -26,6 +27,8 @@ async def _serve(host, port, ws_port, seed, state_file, ready_file, scenario_pat
     sim = Simulator(scenario, seed=seed, state_file=state_file)
     await sim.start(host, port, ws_port)
     print(f"KIS simulator REST {sim.rest_url}  WebSocket {sim.ws_url}  (admin {sim.rest_url}/_sim)", flush=True)
+    if sim.paper_rest_url != sim.rest_url:
+        print(f"paper host: REST {sim.paper_rest_url}  WebSocket {sim.paper_ws_url}", flush=True)
     if ready_file:
         _write_ready(ready_file, sim)
     stop = asyncio.Event()
