@@ -171,9 +171,12 @@ class RestApi:
         return kis_json({"code": 200, "message": "접근토큰 폐기에 성공하였습니다"})
 
     async def approval(self, request: web.Request) -> web.Response:
+        """A WebSocket approval key for any known app key on either host: python-kis asks the paper host with
+        the real key in virtual mode and works against KIS (that KIS does not bind it is unconfirmed)."""
         body = await json_body(request)
         key = body.get("APPKEY", "")
-        if self._app_secret(key, request) != body.get("SECRETKEY") or not key:
+        secret = next((k.app_secret for k in self.sim.scenario.app_keys if k.app_key == key), None)
+        if secret != body.get("SECRETKEY") or not key:
             return token_error(codes.BAD_APPKEY[1], codes.BAD_APPKEY[2])
         approval = secrets.token_hex(18)
         self.sim.approval_keys.add(approval)
@@ -288,7 +291,7 @@ class RestApi:
         code = query(request).get("FID_INPUT_ISCD", "")
         if code not in self.sim.venue.symbols:
             raise KisReply(codes.UNKNOWN_SYMBOL)
-        return kis_json(envelope(codes.INQUIRY_OK, output=views.quote(self.sim.venue, code)))
+        return kis_json(envelope(codes.INQUIRY_OK, output=views.quote(self.sim.venue, code, self.sim.when()[0])))
 
     async def search_info(self, request: web.Request) -> web.Response:
         """상품기본조회 (CTPF1604R): ``PDNO`` and ``PRDT_TYPE_CD`` (300 = stock, ETF, ETN, ELW)."""

@@ -340,7 +340,7 @@ class Simulator:
         self.notices_sent.append(values)
         text = notice_text(values, self.scenario.notice_layout)
         for sub in list(self.subscribers):
-            if sub.hts_id == hts_id and not sub.ws.closed:
+            if sub.hts_id == hts_id and sub.tr_id in NOTICE_TR_IDS and not sub.ws.closed:
                 self._spawn(sub.ws.send_str(data_frame(sub.tr_id, [text], sub.key, sub.iv)))
 
     # -------------------------------------------------------------- websocket

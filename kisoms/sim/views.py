@@ -56,18 +56,22 @@ def _sign(change: int) -> str:
     return "2" if change > 0 else "5" if change < 0 else "3"  # KIS: 2 up, 3 flat, 5 down
 
 
-def quote(venue: Venue, code: str) -> dict[str, str]:
-    """inquire-price output (82 fields)."""
+def quote(venue: Venue, code: str, today: str) -> dict[str, str]:
+    """inquire-price output (82 fields); the simulator's history is one day (``today``, YYYYMMDD) long."""
     s = venue.symbols[code]
     lower, upper = venue.limits(code)
     price = venue.prices[code]
     change = price - s.base_price
-    return fields.shape(fields.PRICE, {
+    high, low = str(max(price, s.base_price)), str(min(price, s.base_price))
+    history = {f"{p}_{hl}pr{suffix}": (value if suffix == "" else today)
+               for p in ("d250", "w52") for hl, value in (("hg", high), ("lw", low)) for suffix in ("", "_date")}
+    history.update({"stck_dryy_hgpr": high, "stck_dryy_lwpr": low, "dryy_hgpr_date": today, "dryy_lwpr_date": today})
+    return fields.shape(fields.PRICE, {**history,
         "iscd_stat_cls_code": "55", "rprs_mrkt_kor_name": "KOSPI200" if s.kind.value == "stock" else "ETF",
         "bstp_kor_isnm": s.name, "temp_stop_yn": "N", "stck_prpr": str(price), "prdy_vrss": str(change),
         "prdy_vrss_sign": _sign(change), "prdy_ctrt": f"{change * 100 / s.base_price:.2f}",
-        "stck_oprc": str(s.base_price), "stck_hgpr": str(max(price, s.base_price)),
-        "stck_lwpr": str(min(price, s.base_price)), "stck_mxpr": str(upper), "stck_llam": str(lower),
+        "stck_oprc": str(s.base_price), "stck_hgpr": high, "stck_lwpr": low, "stck_mxpr": str(upper),
+        "stck_llam": str(lower),
         "stck_sdpr": str(s.base_price), "wghn_avrg_stck_prc": str(price), "aspr_unit": str(tick_size(price, s.kind)),
         "hts_deal_qty_unit_val": "1", "stck_shrn_iscd": code, "crdt_able_yn": "Y", "fcam_cnnm": "KRW",
         "cpfn_cnnm": "KRW", "new_hgpr_lwpr_cls_code": "", "mrkt_warn_cls_code": "00", "vi_cls_code": "N",
@@ -81,7 +85,7 @@ def search_info(venue: Venue, code: str) -> dict[str, str]:
     return fields.shape(fields.SEARCH_INFO, {
         "pdno": code, "prdt_type_cd": "300", "prdt_name": s.name, "prdt_name120": s.name, "prdt_abrv_name": s.name,
         "prdt_eng_name": code, "prdt_eng_name120": code, "prdt_eng_abrv_name": code, "std_pdno": f"KR7{code}003",
-        "shtn_pdno": f"A{code}", "prdt_sale_stat_cd": "00", "prdt_clsf_cd": "101210" if s.kind.value == "stock"
+        "shtn_pdno": code, "prdt_sale_stat_cd": "00", "prdt_clsf_cd": "101210" if s.kind.value == "stock"
         else "101810", "prdt_clsf_name": "주권" if s.kind.value == "stock" else "ETF",
     })
 
