@@ -68,6 +68,11 @@ def env_allows(env: str, tr_id: str) -> bool:
 HOST_ENV = web.AppKey("host_env", str)
 
 
+def kis_path(request: web.Request) -> str:
+    """The request's path with a doubled leading slash made single."""
+    return "/" + request.path.lstrip("/")
+
+
 def host_env(request: web.Request) -> str:
     """The env of the host the request came to: "real" or "paper" (split), else the scenario's env."""
     return request.app[HOST_ENV]
@@ -110,6 +115,12 @@ class RestApi:
         self.sim = sim
 
     def routes(self) -> list[web.RouteDef]:
+        """KIS's paths, each also under a doubled leading slash (``//uapi/...``): clients that join a base URL
+        and a path that both carry the slash (mojito) work against KIS."""
+        routes = self._routes()
+        return routes + [web.route(r.method, "/" + r.path, r.handler) for r in routes]
+
+    def _routes(self) -> list[web.RouteDef]:
         return [
             web.post("/oauth2/tokenP", self.token), web.post("/oauth2/revokeP", self.revoke),
             web.post("/oauth2/Approval", self.approval), web.post("/uapi/hashkey", self.hashkey),
@@ -205,7 +216,7 @@ class RestApi:
         if token["app_key"] != key or self._app_secret(key, request) != request.headers["appsecret"]:
             raise KisReply(codes.BAD_APPKEY, 500)
         tr_id = request.headers["tr_id"]
-        meaning = TR_IDS.get(request.path, {}).get(tr_id)
+        meaning = TR_IDS.get(kis_path(request), {}).get(tr_id)
         if meaning is None or not env_allows(host_env(request), tr_id):
             raise KisReply(codes.BAD_TR_ID, 500)
         return meaning

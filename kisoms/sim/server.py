@@ -20,7 +20,7 @@ from kisoms.sim import codes
 from kisoms.sim.admin import admin_routes
 from kisoms.sim.faults import FaultBook
 from kisoms.sim.frames import data_frame, new_key_iv, notice_text, notice_values
-from kisoms.sim.rest import HOST_ENV, KisReply, RestApi, envelope, kis_json, reject_reply
+from kisoms.sim.rest import HOST_ENV, KisReply, kis_path, RestApi, envelope, kis_json, reject_reply
 from kisoms.sim.scenario import Scenario, default_scenario
 from kisoms.sim.state import load_state, save_state
 from kisoms.sim.venue import Event, Reject, SimOrder, Venue
@@ -153,7 +153,7 @@ class Simulator:
     async def _guarded(self, request: web.Request, handler) -> web.StreamResponse:
         if self._rate_limited(request.headers.get("appkey", ""), request.app[HOST_ENV]):
             raise KisReply(codes.RATE_LIMIT, 500)
-        fault = self.faults.rest_fault(request.path, request.headers.get("tr_id", ""))
+        fault = self.faults.rest_fault(kis_path(request), request.headers.get("tr_id", ""))
         early = await self._before(request, fault) if fault else None
         if early is not None:
             return early
