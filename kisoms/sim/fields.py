@@ -8,6 +8,8 @@ regular spelling beside each so clients reading either find it.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 # [국내주식] 기본시세 > 주식현재가 시세 [v1_국내주식-008], FHKST01010100: 82 fields.
 PRICE = (
     "iscd_stat_cls_code", "marg_rate", "rprs_mrkt_kor_name", "new_hgpr_lwpr_cls_code", "bstp_kor_isnm",
@@ -91,8 +93,16 @@ def blank(name: str) -> str:
     return "" if any(m in lowered for m in TEXT_MARKERS) else "0"
 
 
+@lru_cache(maxsize=None)
+def _template(table: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
+    """Blanks for every field of ``table``, and which of its fields have an alias."""
+    return {name: blank(name) for name in table}, {n: ALIASES[n] for n in table if n in ALIASES}
+
+
 def shape(table: tuple[str, ...], known: dict[str, str]) -> dict[str, str]:
     """A reply object with every field of ``table`` in order: known values, blanks for the rest, aliases."""
-    out = {name: known.get(name, known.get(ALIASES.get(name, ""), blank(name))) for name in table}
-    out.update({ALIASES[n]: out[n] for n in table if n in ALIASES})
+    blanks, aliases = _template(table)
+    out = {**blanks, **{k: v for k, v in known.items() if k in blanks}}
+    for documented, regular in aliases.items():
+        out[documented] = out[regular] = known.get(documented, known.get(regular, blanks[documented]))
     return out

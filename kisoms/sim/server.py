@@ -402,11 +402,12 @@ class Simulator:
 
 
 def ws_reply(tr_id: str, tr_key: str, code: tuple[str, str, str], output: dict | None = None) -> dict:
-    """A WebSocket control reply: header (tr_id, tr_key, encrypt) and body (rt_cd, msg_cd, msg1[, output])."""
+    """A WebSocket control reply: header (tr_id, tr_key, encrypt) and body (rt_cd, msg_cd, msg1[, output]).
+    ``encrypt`` is "Y" when the reply hands out the key and iv the data frames will be encrypted with."""
     body: dict[str, Any] = {"rt_cd": code[0], "msg_cd": code[1], "msg1": code[2]}
     if output is not None:
         body["output"] = output
-    return {"header": {"tr_id": tr_id, "tr_key": tr_key, "encrypt": "N"}, "body": body}
+    return {"header": {"tr_id": tr_id, "tr_key": tr_key, "encrypt": "N" if output is None else "Y"}, "body": body}
 
 
 def pid_info() -> dict:
