@@ -48,6 +48,7 @@ def fill_notice_arrives(sim, kis, waiter: Waiter) -> None:
     assert (fill.symbol, fill.price, fill.type) == (SYMBOL, Decimal(59_900), "buy")
 
 
+@pytest.mark.filterwarnings("ignore:Event ticket:UserWarning")  # python-kis's own internal tickets, on exit
 @pytest.mark.parametrize("virtual", [False, True], ids=["real", "virtual"])
 def test_python_kis_trades_against_the_simulator(monkeypatch, virtual):
     with simulator(notice_layout="legacy") as sim:
