@@ -7,6 +7,7 @@ execution notices parse only KIS's older 23-field layout, so the simulator is sw
 
 from __future__ import annotations
 
+import gc
 from datetime import date
 from decimal import Decimal
 
@@ -56,13 +57,18 @@ def test_python_kis_trades_against_the_simulator(monkeypatch, virtual):
         kis = connect(sim, virtual)
         kis.websocket.reconnect = False  # stop with the simulator, never look for KIS's real hosts
         try:
-            waiter, ticket = subscribe_executions(kis)
-            quote_and_search_info(kis)
-            trade_and_inquire(kis, waiter, virtual)
-            fill_notice_arrives(sim, kis, waiter)
-            ticket.unsubscribe()
+            run_python_kis(sim, kis, virtual)
+            gc.collect()  # python-kis's tickets unsubscribe when collected: while still connected
         finally:
             kis.websocket.disconnect()
+
+
+def run_python_kis(sim, kis, virtual: bool) -> None:
+    waiter, ticket = subscribe_executions(kis)
+    quote_and_search_info(kis)
+    trade_and_inquire(kis, waiter, virtual)
+    fill_notice_arrives(sim, kis, waiter)
+    ticket.unsubscribe()
 
 
 def trade_and_inquire(kis, waiter: Waiter, virtual: bool) -> None:
