@@ -262,12 +262,15 @@ class RestApi:
     def _query_account(q: CIMultiDict) -> str:
         return f"{q.get('CANO', '')}-{q.get('ACNT_PRDT_CD', '')}"
 
-    def _paged(self, request: web.Request, q: CIMultiDict, rows: list, inquiry: str, **outputs: Any) -> web.Response:
-        """One page of ``rows`` with KIS's cursors: ``ctx_area_fk100``/``nk100`` in the body (100 characters,
-        padded: a client must echo them verbatim), ``tr_cont`` M (more) or D (last) in the header."""
+    def _paged(self, request: web.Request, q: CIMultiDict, rows: list, inquiry: str, render=None,
+               **outputs: Any) -> web.Response:
+        """One page of ``rows`` (each passed through ``render`` if given) with KIS's cursors:
+        ``ctx_area_fk100``/``nk100`` in the body (100 characters, padded: a client must echo them verbatim),
+        ``tr_cont`` M (more) or D (last) in the header."""
         size = self.sim.scenario.rows_per_page(inquiry, host_env(request))
         start = cursor(q) if request.headers.get("tr_cont") == "N" else 0
         page, more = rows[start:start + size], start + size < len(rows)
+        page = [render(r) for r in page] if render else page
         fk100 = f"{q.get('CANO', '')}^{q.get('ACNT_PRDT_CD', '')}^".ljust(100)
         nk100 = (str(start + size) if more else "").ljust(100)
         key = "output" if inquiry == "psbl_rvsecncl" else "output1"
@@ -277,12 +280,13 @@ class RestApi:
     async def daily_ccld(self, request: web.Request) -> web.Response:
         self.authorize(request)
         q = query(request)
-        rows = self.sim.books(self._query_account(q), q.get("INQR_STRT_DT", ""), q.get("INQR_END_DT", ""),
-                              q.get("PDNO", ""), order_number(q.get("ODNO", "")), q.get("SLL_BUY_DVSN_CD", "00"),
-                              q.get("CCLD_DVSN", "00"))
+        orders = self.sim.booked(self._query_account(q), q.get("INQR_STRT_DT", ""), q.get("INQR_END_DT", ""),
+                                 q.get("PDNO", ""), order_number(q.get("ODNO", "")), q.get("SLL_BUY_DVSN_CD", "00"),
+                                 q.get("CCLD_DVSN", "00"))
         if q.get("INQR_DVSN", "00") == "00":
-            rows.reverse()
-        return self._paged(request, q, rows, "daily_ccld", output2=views.daily_summary(rows))
+            orders.reverse()
+        return self._paged(request, q, orders, "daily_ccld", lambda o: views.daily_row(self.sim.venue, o),
+                           output2=views.daily_summary(orders))
 
     async def psbl_rvsecncl(self, request: web.Request) -> web.Response:
         self.authorize(request)

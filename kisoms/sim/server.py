@@ -290,9 +290,15 @@ class Simulator:
     # -------------------------------------------------------------- inquiries
 
     def books(self, account: str, start: str, end: str, pdno: str, odno: str, side: str, ccld: str) -> list[dict]:
+        """inquire-daily-ccld rows of the orders that match (see ``booked``)."""
         from kisoms.sim.views import daily_row
 
-        rows = []
+        return [daily_row(self.venue, o) for o in self.booked(account, start, end, pdno, odno, side, ccld)]
+
+    def booked(self, account: str, start: str, end: str, pdno: str, odno: str, side: str,
+               ccld: str) -> list[SimOrder]:
+        """The account's orders, amends and cancels that match an inquire-daily-ccld query, oldest first."""
+        found = []
         for o in self.venue.orders.values():
             if o.account != account or (start and o.ord_dt < start) or (end and o.ord_dt > end):
                 continue
@@ -301,8 +307,8 @@ class Simulator:
                 continue
             if (ccld == "01" and not o.filled) or (ccld == "02" and not o.remaining):
                 continue
-            rows.append(daily_row(self.venue, o))
-        return rows
+            found.append(o)
+        return found
 
     def amendable(self, account: str) -> list[dict]:
         """inquire-psbl-rvsecncl rows: the account's orders with quantity left to amend or cancel."""

@@ -37,12 +37,12 @@ def daily_row(venue: Venue, o: SimOrder) -> dict[str, str]:
     })
 
 
-def daily_summary(rows: list[dict[str, str]]) -> dict[str, str]:
-    """inquire-daily-ccld output2: totals over every row of the inquiry (all pages)."""
-    qty, amount = sum(int(r["tot_ccld_qty"]) for r in rows), sum(int(r["tot_ccld_amt"]) for r in rows)
+def daily_summary(orders: list[SimOrder]) -> dict[str, str]:
+    """inquire-daily-ccld output2: totals over every order of the inquiry (all pages)."""
+    qty, amount = sum(o.filled for o in orders), sum(o.amount for o in orders)
     return fields.shape(fields.DAILY_CCLD_SUMMARY, {
-        "tot_ord_qty": str(sum(int(r["ord_qty"]) for r in rows)), "tot_ccld_qty": str(qty),
-        "tot_ccld_amt": str(amount), "pchs_avg_pric": str(amount // qty if qty else 0)})
+        "tot_ord_qty": str(sum(o.qty for o in orders)), "tot_ccld_qty": str(qty), "tot_ccld_amt": str(amount),
+        "pchs_avg_pric": str(amount // qty if qty else 0)})
 
 
 def psbl_row(venue: Venue, o: SimOrder) -> dict[str, str]:
