@@ -169,8 +169,10 @@ def sim(
     state: Optional[str] = typer.Option(None, help="State file: a restarted simulator keeps its orders."),
     ready_file: Optional[str] = typer.Option(None, "--ready-file", help="Write the URLs here as JSON once listening."),
     scenario: Optional[str] = typer.Option(None, help="Scenario file (TOML/JSON): keys, accounts, symbols, faults."),
+    paper_port: int = typer.Option(0, "--paper-port", help="The paper host's REST port (0 = pick a free one)."),
+    paper_ws_port: int = typer.Option(0, "--paper-ws-port", help="The paper host's WebSocket port (0 = free)."),
 ) -> None:
-    """Run the KIS protocol simulator (REST + WebSocket) until Ctrl-C or SIGTERM."""
+    """Run the KIS protocol simulator (a real and a paper host, REST + WebSocket) until Ctrl-C or SIGTERM."""
     from kisoms.sim.cli_entry import serve
 
-    raise typer.Exit(serve(host, port, ws_port, seed, state, ready_file, scenario))
+    raise typer.Exit(serve(host, port, ws_port, seed, state, ready_file, scenario, paper_port, paper_ws_port))

@@ -213,8 +213,9 @@ class KisClient:
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise BrokerProtocolError(f"{what}: output1 is not a list of objects")
         more = self.last_response_headers.get("tr_cont", "") in ("F", "M")
-        return Page(rows, data.get("output2"), more, str(data.get("ctx_area_fk100", "")).strip(),
-                    str(data.get("ctx_area_nk100", "")).strip())
+        # The cursors go back exactly as KIS sent them, padding included (as KIS's samples and python-kis do).
+        return Page(rows, data.get("output2"), more, str(data.get("ctx_area_fk100", "")),
+                    str(data.get("ctx_area_nk100", "")))
 
     def _all_pages(self, path: str, tr_id: str, what: str, params: dict) -> list[dict]:
         """Every row, following tr_cont; restarts from page one if KIS says the data changed meanwhile."""

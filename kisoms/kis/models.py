@@ -12,7 +12,7 @@ from kisoms.errors import BrokerProtocolError
 
 def num(data: dict, key: str, what: str, *, default: int | None = None) -> int:
     """An integer field sent as a string ("00123", "1,000", "71000.0")."""
-    raw = data.get(key)
+    raw = lookup(data, key)
     if raw is None or str(raw).strip() == "":
         if default is not None:
             return default
@@ -37,9 +37,18 @@ def output_object(body: dict, what: str) -> dict:
     return out
 
 
+def lookup(data: dict, key: str) -> Any:
+    """``data[key]`` with the key in any case (KIS documents some keys upper-case for one endpoint and
+    lower-case for another, and misspells a few): the exact key first, then a case-insensitive match."""
+    if key in data:
+        return data[key]
+    lowered = key.lower()
+    return next((v for k, v in data.items() if isinstance(k, str) and k.lower() == lowered), None)
+
+
 def text(data: dict, key: str, what: str, *, required: bool = True) -> str:
     """A text field, stripped; a missing required field or a non-scalar value names the field."""
-    raw = data.get(key)
+    raw = lookup(data, key)
     if raw is None:
         if required:
             raise BrokerProtocolError(f"{what}: field {key} is missing")
@@ -65,7 +74,7 @@ class OrderAck:
     def parse(cls, body: dict, tr_id: str) -> "OrderAck":
         what = "order reply"
         out = output_object(body, what)
-        odno = text(out, "ODNO", what) or text(out, "odno", what, required=False)
+        odno = text(out, "ODNO", what)  # any case: KIS documents order-rvsecncl's output keys lower-case
         if not odno:
             raise BrokerProtocolError("order reply: field ODNO is empty")
         return cls(odno=odno, krx_fwdg_ord_orgno=text(out, "KRX_FWDG_ORD_ORGNO", what),
@@ -117,7 +126,7 @@ class DailyOrderRow:
             rmn_qty=num(row, "rmn_qty", what, default=0), rjct_qty=num(row, "rjct_qty", what, default=0),
             cncl_yn=text(row, "cncl_yn", what, required=False), ord_dvsn_name=text(row, "ord_dvsn_name", what, required=False),
             ord_dvsn_cd=text(row, "ord_dvsn_cd", what, required=False),
-            excg_id_dvsn_cd=text(row, "excg_id_dvsn_cd", what, required=False), raw=row)
+            excg_id_dvsn_cd=text(row, "excg_id_dvsn_cd", what, required=False), raw=row)  # also excg_id_dvsn_Cd
 
 
 ETF_MARKERS = ("ETF", "ETN", "ELW")

@@ -4,10 +4,11 @@ A data frame is ``<enc>|<tr_id>|<count>|<payload>``; ``enc`` "1" means the paylo
 AES-256-CBC ciphertext (key = the 32-character key string, iv = the 16-character iv string from the
 subscribe reply, PKCS#7 padding). Fields are ``^``-separated, ``count`` records back to back.
 
-KIS has grown the field list before (23 → 26). Parsing is by position against ``FIELDS``: the fields
-kisoms needs are the first ``REQUIRED`` ones, so an older, shorter layout still parses (missing later
-fields are None), trailing fields beyond ``FIELDS`` are kept in ``extra``, and a record too short for
-the required fields is an error. A change of layout is logged once per process.
+KIS has changed the field list before (23 → 26 fields, without notice), and the old layout is not the new
+one cut short: after ODER_QTY the old one has ACNT_NAME, CNTG_ISNM, CRDT_CLS, CRDT_LOAN_DATE, CNTG_ISNM40,
+ODER_PRC. Each record is named against the layout its own field count says (``LAYOUTS``); an unknown count is
+read against the current layout (fields beyond it kept in ``extra``), and a record too short for the
+required fields is an error. A change of layout is logged once per process.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ FIELDS = (
     "ODER_QTY", "ACNT_NAME", "ORD_COND_PRC", "ORD_EXG_GB", "POPUP_YN", "FILLER", "CRDT_CLS", "CRDT_LOAN_DATE",
     "CNTG_ISNM40", "ODER_PRC",
 )
-REQUIRED = FIELDS.index("ODER_QTY") + 1  # everything kisoms acts on
+LEGACY_FIELDS = FIELDS[:17] + ("ACNT_NAME", "CNTG_ISNM", "CRDT_CLS", "CRDT_LOAN_DATE", "CNTG_ISNM40", "ODER_PRC")
+LAYOUTS = {len(FIELDS): FIELDS, len(LEGACY_FIELDS): LEGACY_FIELDS}  # field count -> layout
+REQUIRED = FIELDS.index("ODER_QTY") + 1  # everything kisoms acts on (the same first fields in both layouts)
 NOTICE_TR_IDS = frozenset({"H0STCNI0", "H0STCNI9"})
 _seen_layouts: set[int] = set()
 
@@ -138,9 +141,15 @@ def parse_records(text: str, count: int) -> list[ExecutionNotice]:
     width = len(values) // count
     if width < REQUIRED:
         raise BrokerProtocolError(f"notice record has {width} fields; at least {REQUIRED} are needed")
-    _note_layout(width)
     records = [values[i * width:(i + 1) * width] for i in range(count)]
-    return [ExecutionNotice(dict(zip(FIELDS, r)), tuple(r[len(FIELDS):])) for r in records]
+    return [name_record(r) for r in records]
+
+
+def name_record(values: list[str]) -> ExecutionNotice:
+    """One record named against the layout its field count says (the current one for unknown counts)."""
+    _note_layout(len(values))
+    layout = LAYOUTS.get(len(values), FIELDS)
+    return ExecutionNotice(dict(zip(layout, values)), tuple(values[len(layout):]))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@
 - ``GET  /_sim/orders?account=CANO-PRDT``       the broker's books (inquire-daily-ccld rows, all days)
 - ``GET  /_sim/notices``                        every notice sent, by field name
 - ``POST /_sim/ws/disconnect``                  drop every WebSocket connection
-- ``POST /_sim/config`` {auto_fill?, fill_slices?, fill_delay?, notice_layout?, paper_no_notices?}
+- ``POST /_sim/config`` {auto_fill?, fill_slices?, fill_delay?, notice_layout?, paper_no_notices?,
+  token_min_interval?, rate_limit_per_sec?, page_size?, page_sizes?}   change behaviour at run time
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from pydantic import ValidationError
 
-from kisoms.sim.scenario import FaultSpec
+from kisoms.sim.scenario import FaultSpec, Scenario
 
 if TYPE_CHECKING:
     from kisoms.sim.server import Simulator
 
-CONFIG_KEYS = {"auto_fill", "fill_slices", "fill_delay", "notice_layout", "paper_no_notices", "token_min_interval"}
+CONFIG_KEYS = {"auto_fill", "fill_slices", "fill_delay", "notice_layout", "paper_no_notices", "token_min_interval",
+               "rate_limit_per_sec", "page_size", "page_sizes"}
 
 
 def admin_routes(sim: "Simulator") -> list[web.RouteDef]:
@@ -71,7 +73,12 @@ def admin_routes(sim: "Simulator") -> list[web.RouteDef]:
         unknown = set(data) - CONFIG_KEYS
         if unknown:
             return web.json_response({"error": f"unknown keys {sorted(unknown)}"}, status=400)
-        sim.scenario = sim.scenario.model_copy(update=data)
+        if "page_sizes" in data:
+            data["page_sizes"] = {**sim.scenario.page_sizes, **data["page_sizes"]}
+        try:
+            sim.scenario = Scenario.model_validate({**sim.scenario.model_dump(), **data})
+        except ValidationError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
         sim.venue.scenario = sim.scenario
         return web.json_response({k: getattr(sim.scenario, k) for k in CONFIG_KEYS})
 

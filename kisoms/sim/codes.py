@@ -20,3 +20,12 @@ NOT_CANCELLABLE = ("1", "APBK0344", "정정/취소할 수량이 없습니다.") 
 UNKNOWN_ORDER = ("1", "APBK0345", "원주문번호가 존재하지 않습니다.")  # unconfirmed
 FOK_UNFILLED = ("1", "APBK1680", "FOK 주문이 전량 체결되지 않아 거부되었습니다.")  # unconfirmed
 UNKNOWN_SYMBOL = ("1", "APBK0656", "해당 종목정보가 없습니다.")  # unconfirmed
+
+# WebSocket subscribe replies (msg_cd as python-kis reads them; the texts are unconfirmed).
+WS_SUBSCRIBED = ("0", "OPSP0000", "SUBSCRIBE SUCCESS")
+WS_UNSUBSCRIBED = ("0", "OPSP0001", "UNSUBSCRIBE SUCCESS")
+WS_ALREADY_SUBSCRIBED = ("1", "OPSP0002", "ALREADY IN SUBSCRIBE")
+WS_NOT_SUBSCRIBED = ("1", "OPSP0003", "UNSUBSCRIBE ERROR(not found!)")
+WS_BAD_JSON = ("1", "OPSP0007", "JSON PARSING ERROR : invalid json format")
+WS_BAD_APPROVAL = ("1", "OPSP0011", "invalid approval : NOT FOUND")
+WS_BAD_TR_ID = ("1", "OPSP0009", "invalid tr_id")  # unconfirmed

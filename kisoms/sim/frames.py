@@ -11,13 +11,19 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from kisoms.sim.venue import ORGNO, Event
 
+# KIS's 실시간체결통보 (H0STCNI0/H0STCNI9) layouts. Current (26 fields): examples_llm/domestic_stock/ccnl_notice.
 CURRENT_FIELDS = (
     "CUST_ID", "ACNT_NO", "ODER_NO", "OODER_NO", "SELN_BYOV_CLS", "RCTF_CLS", "ODER_KIND", "ODER_COND",
     "STCK_SHRN_ISCD", "CNTG_QTY", "CNTG_UNPR", "STCK_CNTG_HOUR", "RFUS_YN", "CNTG_YN", "ACPT_YN", "BRNC_NO",
     "ODER_QTY", "ACNT_NAME", "ORD_COND_PRC", "ORD_EXG_GB", "POPUP_YN", "FILLER", "CRDT_CLS", "CRDT_LOAN_DATE",
     "CNTG_ISNM40", "ODER_PRC",
 )
-LEGACY_FIELDS = CURRENT_FIELDS[:23]  # the older 23-field layout (which 3 were added is unconfirmed)
+# The older 23-field layout (python-kis still parses it): the same first 17, then a different tail. Not the
+# current layout cut at 23.
+LEGACY_FIELDS = CURRENT_FIELDS[:17] + (
+    "ACNT_NAME", "CNTG_ISNM", "CRDT_CLS", "CRDT_LOAN_DATE", "CNTG_ISNM40", "ODER_PRC",
+)
+LAYOUTS = {"current": CURRENT_FIELDS, "legacy": LEGACY_FIELDS}
 RCTF = {"new": "0", "amend": "1", "cancel": "2"}
 
 
@@ -47,13 +53,12 @@ def notice_values(event: Event, symbol_name: str, account_name: str) -> dict[str
         "ACPT_YN": "2" if is_fill or o.kind != "new" else "1", "BRNC_NO": ORGNO,
         "ODER_QTY": str(event.qty if o.kind == "cancel" else o.qty), "ACNT_NAME": account_name,
         "ORD_COND_PRC": "", "ORD_EXG_GB": "1", "POPUP_YN": "N", "FILLER": "", "CRDT_CLS": "10",
-        "CRDT_LOAN_DATE": "", "CNTG_ISNM40": symbol_name, "ODER_PRC": str(o.price),
+        "CRDT_LOAN_DATE": "", "CNTG_ISNM": symbol_name, "CNTG_ISNM40": symbol_name, "ODER_PRC": str(o.price),
     }
 
 
 def notice_text(values: dict[str, str], layout: str) -> str:
-    fields = CURRENT_FIELDS if layout == "current" else LEGACY_FIELDS
-    return "^".join(values[f] for f in fields)
+    return "^".join(values[f] for f in LAYOUTS[layout])
 
 
 def data_frame(tr_id: str, texts: list[str], key: str, iv: str) -> str:

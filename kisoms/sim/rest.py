@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from kisoms.domain.codes import Side
-from kisoms.sim import codes
+from kisoms.sim import codes, views
 from kisoms.sim.venue import ORGNO, Reject
 
 if TYPE_CHECKING:
@@ -28,8 +29,12 @@ TR_IDS: dict[str, dict[str, str]] = {  # path -> tr_id -> meaning
     f"{TRADING}/inquire-balance": {"TTTC8434R": "balance", "VTTC8434R": "balance"},
     f"{TRADING}/inquire-psbl-order": {"TTTC8908R": "psbl_order", "VTTC8908R": "psbl_order"},
     "/uapi/domestic-stock/v1/quotations/inquire-price": {"FHKST01010100": "price"},
+    "/uapi/domestic-stock/v1/quotations/search-info": {"CTPF1604R": "search_info"},
 }
-REQUIRED_HEADERS = ("authorization", "appkey", "appsecret", "tr_id", "custtype")
+# custtype is not required: KIS takes a request without it as an individual's ("P"), as python-kis and KIS's
+# own Postman samples rely on.
+REQUIRED_HEADERS = ("authorization", "appkey", "appsecret", "tr_id")
+ENV_FREE_TR_IDS = ("FHK", "CTPF")  # quotations and product info: the same on both hosts
 TOKEN_REUSE_SECONDS = 6 * 3600  # a token asked for again within 6 hours of issuance is the same token
 
 
@@ -55,19 +60,38 @@ def token_error(code: str, description: str) -> web.Response:
 
 
 def env_allows(env: str, tr_id: str) -> bool:
-    if env == "any" or tr_id.startswith("FHK"):
+    if env == "any" or tr_id.startswith(ENV_FREE_TR_IDS):
         return True
     return tr_id.startswith("V") == (env == "paper")
 
 
+HOST_ENV = web.AppKey("host_env", str)
+
+
+def kis_path(request: web.Request) -> str:
+    """The request's path with a doubled leading slash made single."""
+    return "/" + request.path.lstrip("/")
+
+
+def host_env(request: web.Request) -> str:
+    """The env of the host the request came to: "real" or "paper" (split), else the scenario's env."""
+    return request.app[HOST_ENV]
+
+
+def query(request: web.Request) -> CIMultiDict:
+    """Query parameters by name in either case (KIS takes ``fid_input_iscd`` as ``FID_INPUT_ISCD``)."""
+    return CIMultiDict(request.query)
+
+
 async def json_body(request: web.Request) -> dict:
+    """The JSON body with its keys upper-cased (KIS reads body keys in either case)."""
     try:
         data = json.loads(await request.text() or "{}")
     except ValueError:
         raise KisReply(codes.BAD_BODY, 400) from None
     if not isinstance(data, dict):
         raise KisReply(codes.BAD_BODY, 400)
-    return data
+    return {str(k).upper(): v for k, v in data.items()}
 
 
 def field(body: dict, key: str) -> str:
@@ -75,6 +99,12 @@ def field(body: dict, key: str) -> str:
     if value is None or not isinstance(value, str):
         raise KisReply((codes.BAD_BODY[0], codes.BAD_BODY[1], f"{codes.BAD_BODY[2]} ({key})"))
     return value.strip()
+
+
+def order_number(text: str) -> str:
+    """An order number as the books keep it (10 digits): KIS's Postman samples send ``6635``."""
+    text = text.strip()
+    return text.zfill(10) if text.isdigit() else text
 
 
 def int_field(body: dict, key: str) -> int:
@@ -91,6 +121,12 @@ class RestApi:
         self.sim = sim
 
     def routes(self) -> list[web.RouteDef]:
+        """KIS's paths, each also under a doubled leading slash (``//uapi/...``): clients that join a base URL
+        and a path that both carry the slash (mojito) work against KIS."""
+        routes = self._routes()
+        return routes + [web.route(r.method, "/" + r.path, r.handler) for r in routes]
+
+    def _routes(self) -> list[web.RouteDef]:
         return [
             web.post("/oauth2/tokenP", self.token), web.post("/oauth2/revokeP", self.revoke),
             web.post("/oauth2/Approval", self.approval), web.post("/uapi/hashkey", self.hashkey),
@@ -100,17 +136,22 @@ class RestApi:
             web.get(f"{TRADING}/inquire-balance", self.balance),
             web.get(f"{TRADING}/inquire-psbl-order", self.psbl_order),
             web.get("/uapi/domestic-stock/v1/quotations/inquire-price", self.price),
+            web.get("/uapi/domestic-stock/v1/quotations/search-info", self.search_info),
         ]
 
     # ------------------------------------------------------------------- auth
 
-    def _app_secret(self, app_key: str) -> str | None:
-        return next((k.app_secret for k in self.sim.scenario.app_keys if k.app_key == app_key), None)
+    def _app_secret(self, app_key: str, request: web.Request) -> str | None:
+        """The key's secret, if the key exists and this host takes it (split: real keys on the real host only)."""
+        scenario = self.sim.scenario
+        if scenario.env == "split" and scenario.key_env(app_key) != host_env(request):
+            return None
+        return next((k.app_secret for k in scenario.app_keys if k.app_key == app_key), None)
 
     async def token(self, request: web.Request) -> web.Response:
         body = await json_body(request)
-        key, secret = body.get("appkey", ""), body.get("appsecret", "")
-        if body.get("grant_type") != "client_credentials" or self._app_secret(key) != secret or not secret:
+        key, secret = body.get("APPKEY", ""), body.get("APPSECRET", "")
+        if body.get("GRANT_TYPE") != "client_credentials" or self._app_secret(key, request) != secret or not secret:
             return token_error(codes.BAD_APPKEY[1], codes.BAD_APPKEY[2])
         now = self.sim.now()
         last = self.sim.tokens_by_key.get(key)
@@ -140,23 +181,26 @@ class RestApi:
 
     async def revoke(self, request: web.Request) -> web.Response:
         body = await json_body(request)
-        key = body.get("appkey", "")
-        if not key or self._app_secret(key) != body.get("appsecret"):
+        key = body.get("APPKEY", "")
+        if not key or self._app_secret(key, request) != body.get("APPSECRET"):
             return token_error(codes.BAD_APPKEY[1], codes.BAD_APPKEY[2])
-        self.sim.tokens.pop(body.get("token", ""), None)
+        self.sim.tokens.pop(body.get("TOKEN", ""), None)
         return kis_json({"code": 200, "message": "접근토큰 폐기에 성공하였습니다"})
 
     async def approval(self, request: web.Request) -> web.Response:
+        """A WebSocket approval key for any known app key on either host: python-kis asks the paper host with
+        the real key in virtual mode and works against KIS (that KIS does not bind it is unconfirmed)."""
         body = await json_body(request)
-        key = body.get("appkey", "")
-        if self._app_secret(key) != body.get("secretkey") or not key:
+        key = body.get("APPKEY", "")
+        secret = next((k.app_secret for k in self.sim.scenario.app_keys if k.app_key == key), None)
+        if secret != body.get("SECRETKEY") or not key:
             return token_error(codes.BAD_APPKEY[1], codes.BAD_APPKEY[2])
         approval = secrets.token_hex(18)
         self.sim.approval_keys.add(approval)
         return kis_json({"approval_key": approval})
 
     async def hashkey(self, request: web.Request) -> web.Response:
-        if self._app_secret(request.headers.get("appkey", "")) != request.headers.get("appsecret"):
+        if self._app_secret(request.headers.get("appkey", ""), request) != request.headers.get("appsecret"):
             raise KisReply(codes.BAD_APPKEY, 500)
         body = await json_body(request)
         text = await request.text()
@@ -175,11 +219,11 @@ class RestApi:
         if token["expires"] <= self.sim.now():
             raise KisReply(codes.TOKEN_EXPIRED, 500)
         key = request.headers["appkey"]
-        if token["app_key"] != key or self._app_secret(key) != request.headers["appsecret"]:
+        if token["app_key"] != key or self._app_secret(key, request) != request.headers["appsecret"]:
             raise KisReply(codes.BAD_APPKEY, 500)
         tr_id = request.headers["tr_id"]
-        meaning = TR_IDS.get(request.path, {}).get(tr_id)
-        if meaning is None or not env_allows(self.sim.scenario.env, tr_id):
+        meaning = TR_IDS.get(kis_path(request), {}).get(tr_id)
+        if meaning is None or not env_allows(host_env(request), tr_id):
             raise KisReply(codes.BAD_TR_ID, 500)
         return meaning
 
@@ -203,7 +247,7 @@ class RestApi:
         kind = {"01": "amend", "02": "cancel"}.get(field(body, "RVSE_CNCL_DVSN_CD"))
         if kind is None:
             raise KisReply(codes.BAD_BODY)
-        args = (self._account(body), field(body, "ORGN_ODNO"), kind, int_field(body, "ORD_QTY"),
+        args = (self._account(body), order_number(field(body, "ORGN_ODNO")), kind, int_field(body, "ORD_QTY"),
                 int_field(body, "ORD_UNPR"), field(body, "QTY_ALL_ORD_YN") == "Y", body.get("ORD_DVSN", ""))
         order = await self.sim.run_business(lambda: self.sim.change(*args))
         return self._ack(order, codes.OK)
@@ -214,49 +258,77 @@ class RestApi:
 
     # -------------------------------------------------------------- inquiries
 
+    @staticmethod
+    def _query_account(q: CIMultiDict) -> str:
+        return f"{q.get('CANO', '')}-{q.get('ACNT_PRDT_CD', '')}"
+
+    def _paged(self, request: web.Request, q: CIMultiDict, rows: list, inquiry: str, render=None,
+               **outputs: Any) -> web.Response:
+        """One page of ``rows`` (each passed through ``render`` if given) with KIS's cursors:
+        ``ctx_area_fk100``/``nk100`` in the body (100 characters, padded: a client must echo them verbatim),
+        ``tr_cont`` M (more) or D (last) in the header."""
+        size = self.sim.scenario.rows_per_page(inquiry, host_env(request))
+        start = cursor(q) if request.headers.get("tr_cont") == "N" else 0
+        page, more = rows[start:start + size], start + size < len(rows)
+        page = [render(r) for r in page] if render else page
+        fk100 = f"{q.get('CANO', '')}^{q.get('ACNT_PRDT_CD', '')}^".ljust(100)
+        nk100 = (str(start + size) if more else "").ljust(100)
+        key = "output" if inquiry == "psbl_rvsecncl" else "output1"
+        data = envelope(codes.INQUIRY_OK, ctx_area_fk100=fk100, ctx_area_nk100=nk100, **{key: page}, **outputs)
+        return kis_json(data, headers={"tr_cont": "M" if more else "D"})
+
     async def daily_ccld(self, request: web.Request) -> web.Response:
         self.authorize(request)
-        q = request.query
-        account = f"{q.get('CANO', '')}-{q.get('ACNT_PRDT_CD', '')}"
-        rows = self.sim.books(account, q.get("INQR_STRT_DT", ""), q.get("INQR_END_DT", ""), q.get("PDNO", ""),
-                              q.get("ODNO", ""), q.get("SLL_BUY_DVSN_CD", "00"), q.get("CCLD_DVSN", "00"))
+        q = query(request)
+        orders = self.sim.booked(self._query_account(q), q.get("INQR_STRT_DT", ""), q.get("INQR_END_DT", ""),
+                                 q.get("PDNO", ""), order_number(q.get("ODNO", "")), q.get("SLL_BUY_DVSN_CD", "00"),
+                                 q.get("CCLD_DVSN", "00"))
         if q.get("INQR_DVSN", "00") == "00":
-            rows.reverse()
-        start = int(q.get("CTX_AREA_NK100", "").strip() or 0) if request.headers.get("tr_cont") == "N" else 0
-        size = self.sim.scenario.page_size
-        page, more = rows[start:start + size], start + size < len(rows)
-        totals = {"tot_ord_qty": str(sum(int(r["ord_qty"]) for r in rows)),
-                  "tot_ccld_qty": str(sum(int(r["tot_ccld_qty"]) for r in rows)),
-                  "tot_ccld_amt": str(sum(int(r["tot_ccld_amt"]) for r in rows))}
-        data = envelope(codes.INQUIRY_OK, ctx_area_fk100=account.ljust(20), output1=page, output2=totals,
-                        ctx_area_nk100=str(start + size) if more else "")
-        return kis_json(data, headers={"tr_cont": "M" if more else "D", "tr_id": request.headers["tr_id"]})
+            orders.reverse()
+        return self._paged(request, q, orders, "daily_ccld", lambda o: views.daily_row(self.sim.venue, o),
+                           output2=views.daily_summary(orders))
 
     async def psbl_rvsecncl(self, request: web.Request) -> web.Response:
         self.authorize(request)
-        account = f"{request.query.get('CANO', '')}-{request.query.get('ACNT_PRDT_CD', '')}"
-        rows = [r for r in self.sim.books(account, "", "", "", "", "00", "02") if int(r["rmn_qty"]) > 0]
-        return kis_json(envelope(codes.INQUIRY_OK, output=rows), headers={"tr_cont": "D"})
+        q = query(request)
+        return self._paged(request, q, self.sim.amendable(self._query_account(q)), "psbl_rvsecncl")
 
     async def balance(self, request: web.Request) -> web.Response:
         self.authorize(request)
-        account = f"{request.query.get('CANO', '')}-{request.query.get('ACNT_PRDT_CD', '')}"
-        return kis_json(envelope(codes.INQUIRY_OK, **self.sim.balance(account)), headers={"tr_cont": "D"})
+        q = query(request)
+        account = self._query_account(q)
+        rows = views.balance_rows(self.sim.venue, account)
+        return self._paged(request, q, rows, "balance",
+                           output2=views.balance_summary(self.sim.venue, account, rows))
 
     async def psbl_order(self, request: web.Request) -> web.Response:
         self.authorize(request)
-        q = request.query
-        account = f"{q.get('CANO', '')}-{q.get('ACNT_PRDT_CD', '')}"
-        return kis_json(envelope(codes.INQUIRY_OK, output=self.sim.buying_power(account, q.get("PDNO", ""),
-                                                                                 q.get("ORD_UNPR", "0"))))
+        q = query(request)
+        output = views.buying_power(self.sim.venue, self._query_account(q), q.get("PDNO", ""), q.get("ORD_UNPR", "0"))
+        return kis_json(envelope(codes.INQUIRY_OK, output=output))
 
     async def price(self, request: web.Request) -> web.Response:
         self.authorize(request)
-        code = request.query.get("FID_INPUT_ISCD", "")
-        quote = self.sim.quote(code)
-        if quote is None:
+        code = query(request).get("FID_INPUT_ISCD", "")
+        if code not in self.sim.venue.symbols:
             raise KisReply(codes.UNKNOWN_SYMBOL)
-        return kis_json(envelope(codes.INQUIRY_OK, output=quote))
+        return kis_json(envelope(codes.INQUIRY_OK, output=views.quote(self.sim.venue, code, self.sim.when()[0])))
+
+    async def search_info(self, request: web.Request) -> web.Response:
+        """상품기본조회 (CTPF1604R): ``PDNO`` and ``PRDT_TYPE_CD`` (300 = stock, ETF, ETN, ELW)."""
+        self.authorize(request)
+        q = query(request)
+        code = q.get("PDNO", "")
+        if code not in self.sim.venue.symbols or q.get("PRDT_TYPE_CD", "300") != "300":
+            raise KisReply(codes.UNKNOWN_SYMBOL)
+        return kis_json(envelope(codes.INQUIRY_OK, output=views.search_info(self.sim.venue, code)))
+
+
+def cursor(q: CIMultiDict) -> int:
+    """The row offset a continuation asks for: the ``CTX_AREA_NK100`` this simulator handed out, exactly
+    (100 characters, padding included). Anything else (a stripped cursor) starts from the first row."""
+    nk100 = q.get("CTX_AREA_NK100", "")
+    return int(nk100) if len(nk100) == 100 and nk100.strip().isdigit() else 0
 
 
 def reject_reply(exc: Reject) -> web.Response:

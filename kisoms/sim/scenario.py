@@ -20,6 +20,7 @@ class _Model(BaseModel):
 class AppKey(_Model):
     app_key: str
     app_secret: str
+    env: Literal["real", "paper"] = "real"  # which host takes it when the scenario's env is "split"
 
 
 class SimAccount(_Model):
@@ -52,8 +53,17 @@ class FaultSpec(_Model):
     seconds: float = 30.0  # for delays and held responses
 
 
+# Rows per page of the paged inquiries, per host (KIS's docstrings: daily-ccld 100 real / 15 paper, balance
+# 50 / 20; psbl-rvsecncl's page size is unconfirmed).
+DEFAULT_PAGE_SIZES = {"daily_ccld_real": 100, "daily_ccld_paper": 15, "balance_real": 50, "balance_paper": 20,
+                      "psbl_rvsecncl_real": 50, "psbl_rvsecncl_paper": 50}
+
+
 class Scenario(_Model):
-    env: Literal["real", "paper", "any"] = "any"
+    """``env``: "split" (as KIS: a real host and a paper host, each taking only its own app keys and tr_ids),
+    "real" / "paper" (one host, that env's tr_ids), or "any" (permissive: one host, every key, every tr_id)."""
+
+    env: Literal["split", "real", "paper", "any"] = "split"
     app_keys: list[AppKey]
     accounts: list[SimAccount]
     symbols: list[SimSymbol]
@@ -68,11 +78,21 @@ class Scenario(_Model):
     notice_layout: Literal["current", "legacy"] = "current"
     paper_no_notices: bool = False
     pingpong_interval: float = 10.0
-    page_size: int = 100
+    page_size: int | None = None  # overrides every page size below when set
+    page_sizes: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_PAGE_SIZES))
     faults: list[FaultSpec] = Field(default_factory=list)
 
-    def rate_limit(self) -> float:
-        return self.rate_limit_per_sec or (2.0 if self.env == "paper" else 20.0)
+    def rate_limit(self, host_env: str | None = None) -> float:
+        """Requests per second per app key: the override, else KIS's 20 (real) / 2 (paper)."""
+        return self.rate_limit_per_sec or (2.0 if (host_env or self.env) == "paper" else 20.0)
+
+    def rows_per_page(self, inquiry: str, host_env: str) -> int:
+        """Page size of ``inquiry`` (daily_ccld, balance, psbl_rvsecncl) on a real or paper host."""
+        env = "paper" if host_env == "paper" else "real"
+        return self.page_size or self.page_sizes.get(f"{inquiry}_{env}", DEFAULT_PAGE_SIZES[f"{inquiry}_{env}"])
+
+    def key_env(self, app_key: str) -> str | None:
+        return next((k.env for k in self.app_keys if k.app_key == app_key), None)
 
 
 def load_scenario(path: str | Path) -> Scenario:

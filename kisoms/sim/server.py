@@ -20,7 +20,7 @@ from kisoms.sim import codes
 from kisoms.sim.admin import admin_routes
 from kisoms.sim.faults import FaultBook
 from kisoms.sim.frames import data_frame, new_key_iv, notice_text, notice_values
-from kisoms.sim.rest import KisReply, RestApi, envelope, kis_json, reject_reply
+from kisoms.sim.rest import HOST_ENV, KisReply, kis_path, RestApi, envelope, kis_json, reject_reply
 from kisoms.sim.scenario import Scenario, default_scenario
 from kisoms.sim.state import load_state, save_state
 from kisoms.sim.venue import Event, Reject, SimOrder, Venue
@@ -28,6 +28,8 @@ from kisoms.sim.venue import Event, Reject, SimOrder, Venue
 log = logging.getLogger("kisoms.sim")
 KST = timezone(timedelta(hours=9))
 HTML_ERROR = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+NOTICE_TR_IDS = frozenset({"H0STCNI0", "H0STCNI9"})  # domestic execution notices (real, paper): sent
+QUIET_TR_IDS = frozenset({"H0GSCNI0", "H0GSCNI9"})  # overseas execution notices: accepted, never sent
 
 
 CLOCK_SHIFT_VAR = "KISOMS_SIM_CLOCK_SHIFT"  # seconds; kisoms's sim env reads the same variable
@@ -73,7 +75,8 @@ class Simulator:
         self.gt_seq = 0
         self.runners: list[web.AppRunner] = []
         self.tasks: set[asyncio.Task] = set()
-        self.rest_url = self.ws_url = ""
+        self.rest_url = self.ws_url = ""  # the real host (or the only one)
+        self.paper_rest_url = self.paper_ws_url = ""  # the paper host (the same as the real one unless split)
         if self.state_file and self.state_file.exists():
             load_state(self, self.state_file)
 
@@ -86,16 +89,27 @@ class Simulator:
 
     # -------------------------------------------------------------- lifecycle
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0, ws_port: int = 0) -> None:
-        rest = web.Application(middlewares=[self._middleware])
-        rest.add_routes(RestApi(self).routes() + admin_routes(self))
-        ws = web.Application()
-        ws.add_routes([web.get("/{tail:.*}", self._ws_handler)])
-        self.rest_url = f"http://{host}:{await self._listen(rest, host, port)}"
-        self.ws_url = f"ws://{host}:{await self._listen(ws, host, ws_port)}"
+    async def start(self, host: str = "127.0.0.1", port: int = 0, ws_port: int = 0, paper_port: int = 0,
+                    paper_ws_port: int = 0) -> None:
+        """Listen: one REST and one WebSocket host per env ("split": real and paper, as KIS has), else one each."""
+        split = self.scenario.env == "split"
+        env = "real" if split else self.scenario.env
+        self.rest_url, self.ws_url = await self._host(env, host, port, ws_port)
+        self.paper_rest_url, self.paper_ws_url = (await self._host("paper", host, paper_port, paper_ws_port) if split
+                                                  else (self.rest_url, self.ws_url))
         self._spawn(self._pingpong())
         if self.scenario.random_walk:
             self._spawn(self._walk())
+
+    async def _host(self, env: str, host: str, port: int, ws_port: int) -> tuple[str, str]:
+        rest = web.Application(middlewares=[self._middleware])
+        rest[HOST_ENV] = env
+        rest.add_routes(RestApi(self).routes() + admin_routes(self))
+        ws = web.Application()
+        ws[HOST_ENV] = env
+        ws.add_routes([web.get("/{tail:.*}", self._ws_handler)])
+        return (f"http://{host}:{await self._listen(rest, host, port)}",
+                f"ws://{host}:{await self._listen(ws, host, ws_port)}")
 
     async def _listen(self, app: web.Application, host: str, port: int) -> int:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
@@ -128,9 +142,14 @@ class Simulator:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler) -> web.StreamResponse:
+        if request.path.startswith("/_sim"):
+            return await handler(request)
+        response = await self._answer(request, handler)
+        self._stamp(request, response)
+        return response
+
+    async def _answer(self, request: web.Request, handler) -> web.StreamResponse:
         try:
-            if request.path.startswith("/_sim"):
-                return await handler(request)
             return await self._guarded(request, handler)
         except KisReply as reply:
             return kis_json(envelope(reply.code), reply.status)
@@ -145,29 +164,29 @@ class Simulator:
             return kis_json(envelope(("1", "EGW00999", "서버 에러가 발생했습니다.")), 500)
 
     async def _guarded(self, request: web.Request, handler) -> web.StreamResponse:
-        if self._rate_limited(request.headers.get("appkey", "")):
+        if self._rate_limited(request.headers.get("appkey", ""), request.app[HOST_ENV]):
             raise KisReply(codes.RATE_LIMIT, 500)
-        fault = self.faults.rest_fault(request.path, request.headers.get("tr_id", ""))
+        fault = self.faults.rest_fault(kis_path(request), request.headers.get("tr_id", ""))
         early = await self._before(request, fault) if fault else None
         if early is not None:
             return early
         response = await handler(request)
-        if request.path.startswith("/uapi/"):
-            self._stamp(request, response)
         return await self._after(request, fault, response) if fault else response
 
     def _stamp(self, request: web.Request, response: web.StreamResponse) -> None:
-        """KIS response headers: the request's ``tr_id`` echoed and a ``gt_uid`` per transaction."""
+        """KIS's response headers on every reply, errors included: ``tr_id`` echoed, ``tr_cont`` (set by
+        paged inquiries; empty otherwise) and a ``gt_uid`` per transaction."""
         self.gt_seq += 1
         response.headers.setdefault("tr_id", request.headers.get("tr_id", ""))
+        response.headers.setdefault("tr_cont", "")
         response.headers.setdefault("gt_uid", f"SIM{self.gt_seq:029d}")
 
-    def _rate_limited(self, app_key: str) -> bool:
+    def _rate_limited(self, app_key: str, host_env: str) -> bool:
         window = self.calls.setdefault(app_key, deque())
         now = time.monotonic()
         while window and now - window[0] >= 1.0:
             window.popleft()
-        if len(window) >= self.scenario.rate_limit():
+        if len(window) >= self.scenario.rate_limit(host_env):
             return True
         window.append(now)
         return False
@@ -284,9 +303,15 @@ class Simulator:
     # -------------------------------------------------------------- inquiries
 
     def books(self, account: str, start: str, end: str, pdno: str, odno: str, side: str, ccld: str) -> list[dict]:
+        """inquire-daily-ccld rows of the orders that match (see ``booked``)."""
         from kisoms.sim.views import daily_row
 
-        rows = []
+        return [daily_row(self.venue, o) for o in self.booked(account, start, end, pdno, odno, side, ccld)]
+
+    def booked(self, account: str, start: str, end: str, pdno: str, odno: str, side: str,
+               ccld: str) -> list[SimOrder]:
+        """The account's orders, amends and cancels that match an inquire-daily-ccld query, oldest first."""
+        found = []
         for o in self.venue.orders.values():
             if o.account != account or (start and o.ord_dt < start) or (end and o.ord_dt > end):
                 continue
@@ -295,23 +320,15 @@ class Simulator:
                 continue
             if (ccld == "01" and not o.filled) or (ccld == "02" and not o.remaining):
                 continue
-            rows.append(daily_row(self.venue, o))
-        return rows
+            found.append(o)
+        return found
 
-    def quote(self, code: str) -> dict | None:
-        from kisoms.sim.views import quote
+    def amendable(self, account: str) -> list[dict]:
+        """inquire-psbl-rvsecncl rows: the account's orders with quantity left to amend or cancel."""
+        from kisoms.sim.views import psbl_row
 
-        return quote(self.venue, code) if code in self.venue.symbols else None
-
-    def balance(self, account: str) -> dict[str, Any]:
-        from kisoms.sim.views import balance
-
-        return balance(self.venue, account)
-
-    def buying_power(self, account: str, code: str, price: str) -> dict:
-        from kisoms.sim.views import buying_power
-
-        return buying_power(self.venue, account, code, price)
+        return [psbl_row(self.venue, o) for o in self.venue.orders.values()
+                if o.account == account and o.kind != "cancel" and o.remaining > 0]
 
     # ---------------------------------------------------------------- notices
 
@@ -342,7 +359,7 @@ class Simulator:
         self.notices_sent.append(values)
         text = notice_text(values, self.scenario.notice_layout)
         for sub in list(self.subscribers):
-            if sub.hts_id == hts_id and not sub.ws.closed:
+            if sub.hts_id == hts_id and sub.tr_id in NOTICE_TR_IDS and not sub.ws.closed:
                 self._spawn(sub.ws.send_str(data_frame(sub.tr_id, [text], sub.key, sub.iv)))
 
     # -------------------------------------------------------------- websocket
@@ -365,30 +382,28 @@ class Simulator:
                 return  # the client's echo of our heartbeat: no body, no reply
             header, body = data["header"], data["body"]["input"]
         except (ValueError, KeyError, TypeError, AttributeError):
-            await ws.send_str(json.dumps(self._ws_error("", "OPSP0007", "JSON PARSING ERROR : invalid json format")))
+            await ws.send_str(json.dumps(ws_reply("", "", codes.WS_BAD_JSON)))
             return
         await ws.send_str(json.dumps(self._subscribe(ws, header, body)))
 
-    def _ws_error(self, tr_id: str, msg_cd: str, msg1: str) -> dict:
-        return {"header": {"tr_id": tr_id, "tr_key": "", "encrypt": "N"},
-                "body": {"rt_cd": "1", "msg_cd": msg_cd, "msg1": msg1}}
-
     def _subscribe(self, ws: web.WebSocketResponse, header: dict, body: dict) -> dict:
+        """Subscribe (tr_type 1) or unsubscribe (2) ``tr_id``/``tr_key`` on this connection, answered as KIS does."""
         tr_id, tr_key = body.get("tr_id", ""), body.get("tr_key", "")
         if header.get("approval_key") not in self.approval_keys:
-            return self._ws_error(tr_id, "OPSP0011", "invalid approval : NOT FOUND")
-        if tr_id not in ("H0STCNI0", "H0STCNI9"):
-            return self._ws_error(tr_id, "OPSP0001", "invalid tr_id")
-        self.subscribers = [s for s in self.subscribers
-                            if not (s.ws is ws and s.tr_id == tr_id and s.hts_id == tr_key)]
+            return ws_reply(tr_id, tr_key, codes.WS_BAD_APPROVAL)
+        if tr_id not in NOTICE_TR_IDS | QUIET_TR_IDS:
+            return ws_reply(tr_id, tr_key, codes.WS_BAD_TR_ID)
+        mine = next((s for s in self.subscribers if s.ws is ws and s.tr_id == tr_id and s.hts_id == tr_key), None)
         if header.get("tr_type") == "2":
-            return {"header": {"tr_id": tr_id, "tr_key": tr_key, "encrypt": "N"},
-                    "body": {"rt_cd": "0", "msg_cd": "OPSP0003", "msg1": "UNSUBSCRIBE SUCCESS"}}
+            if mine is None:
+                return ws_reply(tr_id, tr_key, codes.WS_NOT_SUBSCRIBED)
+            self.subscribers.remove(mine)
+            return ws_reply(tr_id, tr_key, codes.WS_UNSUBSCRIBED)
+        if mine is not None:
+            return ws_reply(tr_id, tr_key, codes.WS_ALREADY_SUBSCRIBED, {"iv": mine.iv, "key": mine.key})
         key, iv = new_key_iv(self.rng)
         self.subscribers.append(Subscriber(ws, tr_id, tr_key, key, iv))
-        return {"header": {"tr_id": tr_id, "tr_key": tr_key, "encrypt": "Y"},
-                "body": {"rt_cd": "0", "msg_cd": "OPSP0000", "msg1": "SUBSCRIBE SUCCESS",
-                         "output": {"iv": iv, "key": key}}}
+        return ws_reply(tr_id, tr_key, codes.WS_SUBSCRIBED, {"iv": iv, "key": key})
 
     async def _pingpong(self) -> None:
         while True:
@@ -403,6 +418,15 @@ class Simulator:
         for sub in subs:
             await sub.ws.close()
         return len(subs)
+
+
+def ws_reply(tr_id: str, tr_key: str, code: tuple[str, str, str], output: dict | None = None) -> dict:
+    """A WebSocket control reply: header (tr_id, tr_key, encrypt) and body (rt_cd, msg_cd, msg1[, output]).
+    ``encrypt`` is "Y" when the reply hands out the key and iv the data frames will be encrypted with."""
+    body: dict[str, Any] = {"rt_cd": code[0], "msg_cd": code[1], "msg1": code[2]}
+    if output is not None:
+        body["output"] = output
+    return {"header": {"tr_id": tr_id, "tr_key": tr_key, "encrypt": "N" if output is None else "Y"}, "body": body}
 
 
 def pid_info() -> dict:

@@ -57,11 +57,18 @@ class Admin:
 
 @dataclass
 class SimHandle:
-    rest_url: str
+    rest_url: str  # the real host (the only one unless the scenario's env is "split")
     ws_url: str
     scenario: Scenario
     admin: Admin
     simulator: Simulator
+    paper_rest_url: str = ""  # the paper host ("split"; else the same as rest_url)
+    paper_ws_url: str = ""
+
+    def app_key(self, env: str = "real"):
+        """The scenario's first app key for ``env`` (any key when the scenario is not split)."""
+        keys = self.scenario.app_keys
+        return next((k for k in keys if k.env == env), keys[0]) if self.scenario.env == "split" else keys[0]
 
 
 async def _stop(sim: Simulator) -> None:
@@ -96,7 +103,7 @@ def running_simulator(scenario: Scenario | None = None, seed: int = 0, state_fil
         raise RuntimeError("simulator did not start")
     admin = Admin(sim.rest_url)
     try:
-        yield SimHandle(sim.rest_url, sim.ws_url, scenario, admin, sim)
+        yield SimHandle(sim.rest_url, sim.ws_url, scenario, admin, sim, sim.paper_rest_url, sim.paper_ws_url)
     finally:
         admin.close()
         asyncio.run_coroutine_threadsafe(_stop(sim), loop).result(20)

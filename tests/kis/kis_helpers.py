@@ -124,5 +124,13 @@ def record(width: int = 26, **change) -> list[str]:
     return (values + [f"X{i}" for i in range(len(values), width)])[:width]
 
 
+def old_record(**change) -> list[str]:
+    """A record in KIS's old 23-field layout: the first 17 as now, then ACNT_NAME, CNTG_ISNM, CRDT_CLS,
+    CRDT_LOAN_DATE, CNTG_ISNM40, ODER_PRC."""
+    values = {**VALUES, "CNTG_ISNM": "삼성전자", **change}
+    return [values[f] for f in FIELDS[:17]] + [values[f] for f in (
+        "ACNT_NAME", "CNTG_ISNM", "CRDT_CLS", "CRDT_LOAN_DATE", "CNTG_ISNM40", "ODER_PRC")]
+
+
 def frame(*records: list[str], tr_id: str = "H0STCNI0", key: str = KEY) -> str:
     return f"1|{tr_id}|{len(records)}|{encrypt('^'.join('^'.join(r) for r in records), key)}"

@@ -12,7 +12,7 @@ from kisoms.errors import BrokerProtocolError
 from kisoms.kis import notices
 from kisoms.kis.notices import FIELDS, REQUIRED, parse_frame, split_frame
 
-from kis_helpers import IV, KEY, KEYS, VALUES, frame, record
+from kis_helpers import IV, KEY, KEYS, VALUES, frame, old_record, record
 
 @pytest.fixture(autouse=True)
 def fresh_layout_memory(monkeypatch):
@@ -30,9 +30,20 @@ def test_current_26_field_layout():
 
 
 def test_legacy_23_field_layout():
-    [n] = parse_frame(frame(record(23, SELN_BYOV_CLS="01", CNTG_YN="1", RFUS_YN="1")), KEYS)
+    """KIS's old layout is read as such: the order price is its last field, not lost."""
+    [n] = parse_frame(frame(old_record(SELN_BYOV_CLS="01", CNTG_YN="1", RFUS_YN="1", ODER_PRC="70500")), KEYS)
     assert (n.side, n.is_fill, n.refused, n.oder_qty) == (Side.SELL, False, True, 10)
-    assert n.fields.get("ODER_PRC") is None and n.oder_prc == 0 and n.get("CNTG_ISNM40") == ""
+    assert (n.oder_prc, n.get("CNTG_ISNM40"), n.get("CNTG_ISNM"), n.get("CRDT_CLS")) == (70500, "삼성전자",
+                                                                                          "삼성전자", "10")
+    assert n.get("ORD_EXG_GB") == "" and n.extra == ()
+
+
+def test_layout_is_told_per_record():
+    """Frames in the old and the current layout, one after the other: each record named by its own layout."""
+    [old] = parse_frame(frame(old_record(ODER_NO="1", ODER_PRC="70500")), KEYS)
+    [new] = parse_frame(frame(record(ODER_NO="2", ODER_PRC="71000")), KEYS)
+    assert [(n.odno, n.oder_prc) for n in (old, new)] == [("1", 70500), ("2", 71000)]
+    assert new.get("ORD_EXG_GB") == "1" and old.get("ORD_EXG_GB") == ""
 
 
 def test_extra_trailing_fields_are_kept():

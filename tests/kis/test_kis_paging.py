@@ -36,8 +36,9 @@ def test_follows_tr_cont_until_the_last_page(tmp_path):
     assert [r.odno for r in rows] == ["1", "2", "3", "4", "5"]
     calls = fake.calls("daily_ccld")
     assert [c.headers["tr_cont"] for c in calls] == ["", "N", "N"]
-    assert [c.url.params["CTX_AREA_NK100"] for c in calls] == ["", "k1", "k2"]
-    assert [c.url.params["CTX_AREA_FK100"] for c in calls] == ["", "50000001-01", "50000001-01"]
+    # echoed verbatim, padding included (as KIS's samples and python-kis do)
+    assert [c.url.params["CTX_AREA_NK100"] for c in calls] == ["", "k1".ljust(100), "k2".ljust(100)]
+    assert [c.url.params["CTX_AREA_FK100"] for c in calls] == ["", "50000001-01         ", "50000001-01         "]
     assert calls[0].url.params["INQR_STRT_DT"] == "20260102" and calls[0].url.params["CCLD_DVSN"] == "00"
 
 
@@ -101,8 +102,9 @@ def test_rate_limit_mid_paging_retries_that_page(tmp_path):
     with fake.client(tmp_path) as client:
         assert [r.odno for r in client.inquire_daily_ccld(ACCOUNT, DAY, DAY)] == ["1", "2"]
     calls = fake.calls("daily_ccld")
-    assert [(c.headers["tr_cont"], c.url.params["CTX_AREA_NK100"]) for c in calls] == [("", ""), ("N", "k1"),
-                                                                                      ("N", "k1")]
+    k1 = "k1".ljust(100)
+    assert [(c.headers["tr_cont"], c.url.params["CTX_AREA_NK100"]) for c in calls] == [("", ""), ("N", k1),
+                                                                                      ("N", k1)]
 
 
 def test_paging_against_the_simulator_returns_every_order_once(tmp_path):

@@ -33,6 +33,7 @@ BALANCE = f"{TRADING}/inquire-balance"
 PSBL_ORDER = f"{TRADING}/inquire-psbl-order"
 PRICE = "/uapi/domestic-stock/v1/quotations/inquire-price"
 BUY, SELL = "TTTC0012U", "TTTC0011U"
+UNSUBSCRIBE_REPLIES = ("OPSP0001", "OPSP0003")  # unsubscribed / was not subscribed
 CURRENT_FIELDS = 26
 LEGACY_FIELDS = 23
 
@@ -179,10 +180,11 @@ def simulator(**overrides) -> Iterator[SimHandle]:
         yield handle
 
 
-def client(handle: SimHandle, **kw) -> Kis:
-    """A client for the scenario's first app key and first account."""
-    key, account = handle.scenario.app_keys[0], handle.scenario.accounts[0]
-    return Kis(handle.rest_url, key.app_key, key.app_secret, account.cano, account.acnt_prdt_cd, **kw)
+def client(handle: SimHandle, env: str = "real", **kw) -> Kis:
+    """A client for the scenario's first app key of ``env`` (on that env's host) and its first account."""
+    key, account = handle.app_key(env), handle.scenario.accounts[0]
+    url = handle.paper_rest_url if env == "paper" else handle.rest_url
+    return Kis(url, key.app_key, key.app_secret, account.cano, account.acnt_prdt_cd, **kw)
 
 
 # -------------------------------------------------------------------- WebSocket
@@ -271,7 +273,7 @@ class NoticeSocket:
         seen: list = []
         while True:
             message = self.recv()
-            if isinstance(message, dict) and message["body"].get("msg1") == "UNSUBSCRIBE SUCCESS" \
+            if isinstance(message, dict) and message["body"].get("msg_cd") in UNSUBSCRIBE_REPLIES \
                     and message["header"].get("tr_key") == tr_key:
                 return seen
             seen.append(message)

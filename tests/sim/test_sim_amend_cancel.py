@@ -93,4 +93,4 @@ def test_psbl_rvsecncl_lists_only_open_orders(kis):
                                                     "INQR_DVSN_1": "0", "INQR_DVSN_2": "0"})
     body = response.json()
     assert body["rt_cd"] == "0"
-    assert [(r["odno"], r["rmn_qty"]) for r in body["output"]] == [(open_no, "5")]
+    assert [(r["odno"], r["psbl_qty"]) for r in body["output"]] == [(open_no, "5")]

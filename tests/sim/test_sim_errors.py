@@ -9,11 +9,27 @@ from sim_helpers import BALANCE, BUY, ORDER_CASH, SELL, TRADING, assert_kis_erro
 BAL = {"CANO": "50000001", "ACNT_PRDT_CD": "01"}
 
 
-@pytest.mark.parametrize("header", ["authorization", "appkey", "appsecret", "tr_id", "custtype"])
+@pytest.mark.parametrize("header", ["authorization", "appkey", "appsecret", "tr_id"])
 def test_missing_header(kis, header):
     headers = {k: v for k, v in kis.headers("TTTC8434R").items() if k != header}
     body = assert_kis_error(kis.http.get(BALANCE, headers=headers, params=BAL), status=500)
     assert header in body["msg1"]
+
+
+def test_missing_custtype_is_taken_as_an_individual(kis):
+    """python-kis and KIS's Postman samples send no custtype; KIS takes them as "P"."""
+    headers = {k: v for k, v in kis.headers("TTTC8434R").items() if k != "custtype"}
+    assert kis.http.get(BALANCE, headers=headers, params=BAL).json()["rt_cd"] == "0"
+    order = kis.order_body("005930", 1, 60_000)
+    headers = {k: v for k, v in kis.headers(BUY).items() if k != "custtype"}
+    assert kis.http.post(ORDER_CASH, headers=headers, json=order).json()["rt_cd"] == "0"
+
+
+def test_error_replies_carry_tr_cont_tr_id_and_gt_uid(kis):
+    for response in (kis.get(BALANCE, "TTTC9999R", BAL), kis.http.get(f"{TRADING}/nowhere"),
+                     kis.http.get(BALANCE, params=BAL)):
+        assert response.json()["rt_cd"] != "0"
+        assert {"tr_cont", "tr_id", "gt_uid"} <= set(response.headers), response.headers
 
 
 def test_wrong_appsecret_header(kis):

@@ -28,11 +28,34 @@ def test_order_reply_headers_echo_tr_id_and_carry_gt_uid(kis):
 
 
 @pytest.mark.parametrize("tr_id", ALL_ORDER_TR_IDS)
-def test_every_documented_order_tr_id_is_accepted_in_env_any(kis, tr_id):
-    is_sell = tr_id[-3:] in ("11U", "01U")
-    kis.place("005930", 1, 80_000 if is_sell else OPEN_BUY, tr_id=tr_id)
-    row = next(iter(kis.orders().values()))
-    assert row["sll_buy_dvsn_cd"] == ("01" if is_sell else "02")
+def test_every_documented_order_tr_id_is_accepted_in_env_any(tr_id):
+    with simulator(env="any") as permissive:
+        kis = client(permissive).login()
+        is_sell = tr_id[-3:] in ("11U", "01U")
+        kis.place("005930", 1, 80_000 if is_sell else OPEN_BUY, tr_id=tr_id)
+        row = next(iter(kis.orders().values()))
+        assert row["sll_buy_dvsn_cd"] == ("01" if is_sell else "02")
+        kis.close()
+
+
+def test_default_scenario_has_separate_real_and_paper_hosts_and_keys(sim):
+    """As at KIS: each host takes only its own app key, and only its own env's tr_ids."""
+    assert sim.scenario.env == "split" and sim.paper_rest_url != sim.rest_url
+    assert [(len(k.app_key), len(k.app_secret)) for k in sim.scenario.app_keys] == [(36, 180), (36, 180)]
+    real, paper = client(sim).login(), client(sim, "paper").login()
+    assert paper.order("005930", 1, OPEN_BUY, tr_id="VTTC0012U").json()["rt_cd"] == "0"
+    assert real.order("005930", 1, OPEN_BUY, tr_id=BUY).json()["rt_cd"] == "0"
+    assert real.order("005930", 1, OPEN_BUY, tr_id="VTTC0012U").json()["msg_cd"] == "EGW00002"
+    assert paper.order("005930", 1, OPEN_BUY, tr_id=BUY).json()["msg_cd"] == "EGW00002"
+    key = sim.app_key("paper")
+    misplaced = client(sim, "paper")
+    misplaced.http.base_url = sim.rest_url  # the paper key sent to the real host
+    assert misplaced.issue_token().json()["error_code"] == "EGW00103"
+    # WebSocket approval keys are not host-bound (python-kis in virtual mode relies on that against KIS)
+    assert misplaced.http.post("/oauth2/Approval", json={"grant_type": "client_credentials", "appkey": key.app_key,
+                                                         "secretkey": key.app_secret}).status_code == 200
+    for kis in (real, paper, misplaced):
+        kis.close()
 
 
 def test_order_numbers_are_distinct_and_increasing(kis):
@@ -82,7 +105,7 @@ def test_daily_ccld_filters_by_side_and_fill_state(kis):
 
 def test_daily_ccld_older_tr_ids_answer_too(kis):
     odno = kis.place("005930", 1, OPEN_BUY)["ODNO"]
-    for tr_id in ("CTSC9215R", "TTTC8001R", "VTTC0081R"):
+    for tr_id in ("CTSC9215R", "TTTC8001R"):
         assert odno in kis.orders(tr_id)
 
 

@@ -72,19 +72,25 @@ def test_amend_and_cancel_notices_link_the_original(kis, notices):
         [(orig, "", "0"), (amend, orig, "1"), (cancel, amend, "2")]
 
 
-def test_legacy_layout_has_23_fields(sim, kis, notices):
+def test_legacy_layout_is_kis_old_23_field_one(sim, kis, notices):
+    """Not the current layout cut at 23: after ODER_QTY come ACNT_NAME, CNTG_ISNM, CRDT_CLS, CRDT_LOAN_DATE,
+    CNTG_ISNM40, ODER_PRC (so the order price is the last field)."""
     sim.admin.configure(notice_layout="legacy")
     out = kis.place("005930", 1, OPEN_BUY)
     rec = notices.next_notice()
     assert len(rec) == LEGACY_FIELDS and rec[F["ODER_NO"]] == out["ODNO"]
+    assert rec[F["ODER_QTY"]] == "1"
+    assert rec[17:] == [sim.scenario.accounts[0].name, "삼성전자", "10", "", "삼성전자", str(OPEN_BUY)]
 
 
-def test_paper_tr_id_gets_its_own_key(sim, kis, hts_id):
-    sock = NoticeSocket(sim.ws_url, kis.approval_key())
+def test_paper_tr_id_gets_its_own_key(sim, hts_id):
+    paper = client(sim, "paper").login()
+    sock = NoticeSocket(sim.paper_ws_url, paper.approval_key())
     assert sock.subscribe("H0STCNI9", hts_id)["body"]["rt_cd"] == "0"
-    out = kis.place("005930", 1, OPEN_BUY, tr_id="VTTC0012U")
+    out = paper.place("005930", 1, OPEN_BUY, tr_id="VTTC0012U")
     message = sock.recv()
     sock.close()
+    paper.close()
     assert isinstance(message, Frame) and message.tr_id == "H0STCNI9"
     assert message.records[0][F["ODER_NO"]] == out["ODNO"]
 
@@ -111,6 +117,27 @@ def test_unknown_tr_id_is_refused(sim, kis):
     sock = NoticeSocket(sim.ws_url, kis.approval_key())
     assert sock.subscribe("H0STXXX0", "x")["body"]["rt_cd"] != "0"
     sock.close()
+
+
+def test_overseas_notice_subscription_is_accepted_as_at_kis(sim, kis, hts_id):
+    """python-kis subscribes H0GSCNI0 beside H0STCNI0: KIS accepts it (it just never fires here)."""
+    sock = NoticeSocket(sim.ws_url, kis.approval_key())
+    reply = sock.subscribe("H0GSCNI0", hts_id)
+    assert (reply["body"]["rt_cd"], reply["body"]["msg_cd"]) == ("0", "OPSP0000"), reply
+    assert set(reply["body"]["output"]) == {"iv", "key"}
+    sock.close()
+
+
+def test_subscribe_replies_read_as_kis_does(notices, hts_id):
+    """Subscribing again: OPSP0002, same key; unsubscribing: OPSP0001; unsubscribing again: OPSP0003."""
+    key = notices.keys["H0STCNI0"]
+    again = notices.subscribe("H0STCNI0", hts_id)
+    assert again["body"]["msg_cd"] == "OPSP0002" and notices.keys["H0STCNI0"] == key
+    notices.send("H0STCNI0", hts_id, "2")
+    gone = notices.next_json()
+    assert (gone["body"]["rt_cd"], gone["body"]["msg_cd"], gone["header"]["tr_key"]) == ("0", "OPSP0001", hts_id)
+    notices.send("H0STCNI0", hts_id, "2")
+    assert notices.next_json()["body"]["msg_cd"] == "OPSP0003"
 
 
 def test_malformed_message_gets_an_error_reply(notices):
