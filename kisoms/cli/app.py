@@ -53,6 +53,7 @@ def _global(
 
 def _register() -> None:
     from kisoms.cli import commands, ops, watch  # noqa: F401  (registers commands on `app`)
+    from kisoms.cli import account_cmds  # noqa: F401  (positions, fills, export)
 
 
 def main(argv: list[str] | None = None) -> int:

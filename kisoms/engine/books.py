@@ -85,6 +85,15 @@ def order_record(order: Order) -> dict[str, Any]:
             "idempotency_key": order.idempotency_key}
 
 
+EXPORT_COLUMNS = {
+    "orders": ["id", "order_date", "account", "strategy_version", "symbol", "side", "order_type", "qty", "price",
+               "exchange", "status", "filled_qty", "filled_amount", "cancelled_qty", "broker_order_no",
+               "reject_code", "signal_ts", "created_at", "idempotency_key"],
+    "fills": ["fill_id", "order_id", "broker_order_no", "qty", "price", "amount", "fill_time", "source",
+              "dedupe_key", "recorded_at", "account", "symbol", "side", "strategy_version", "order_date"],
+}
+
+
 def export_rows(ledger: Ledger, what: str, first: date, last: date) -> list[dict]:
     """Rows for bookkeeping from ``first`` to ``last`` (KST dates, inclusive): ``orders`` or ``fills``.
     An order counts on its booking date; one the broker never booked, on the KST date it was created."""
