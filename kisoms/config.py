@@ -18,6 +18,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError
 
 from kisoms.domain.codes import Exchange, OrderType, Side
+from kisoms.domain.guards import GuardLimits
 from kisoms.domain.policy import AccountPolicy, PricePolicy
 from kisoms.errors import ConfigError
 
@@ -67,6 +68,15 @@ class WatchConfig(_Section):
     reconnect_max_delay: float = Field(default=30.0, gt=0)
 
 
+class GuardsConfig(_Section):
+    """One account's guards (``[guards."CANO-ACNT"]``); each off unless set. See kisoms.domain.guards."""
+
+    max_orders_per_minute: int | None = Field(default=None, gt=0)
+    max_open_orders: int | None = Field(default=None, gt=0)
+    max_notional_per_day: int | None = Field(default=None, gt=0)
+    max_position_per_symbol: int | None = Field(default=None, gt=0)
+
+
 class Settings(_Section):
     env: Literal["sim", "paper", "real"] = "sim"
     rest_url: str | None = None
@@ -85,6 +95,12 @@ class Settings(_Section):
     retry: RetryConfig = RetryConfig()
     ambiguity: AmbiguityConfig = AmbiguityConfig()
     watch: WatchConfig = WatchConfig()
+    guards: dict[str, GuardsConfig] = Field(default_factory=dict)
+
+    def guard_limits(self, account: str) -> GuardLimits | None:
+        """The account's guards (None when it has none configured)."""
+        cfg = self.guards.get(account)
+        return GuardLimits(**cfg.model_dump()) if cfg is not None else None
 
     def account_policy(self, account: str) -> AccountPolicy | None:
         """The permission policy of a configured account (None if unknown)."""
