@@ -53,7 +53,7 @@ def _global(
 
 def _register() -> None:
     from kisoms.cli import commands, ops, watch  # noqa: F401  (registers commands on `app`)
-    from kisoms.cli import account_cmds  # noqa: F401  (positions, fills, export)
+    from kisoms.cli import account_cmds, setup_cmds  # noqa: F401  (issue 13: positions, fills, export, config, sim)
 
 
 def main(argv: list[str] | None = None) -> int:
