@@ -156,15 +156,28 @@ def _env_overrides(data: dict, environ: os._Environ | dict) -> dict:
 
 
 def load_settings(path: str | Path | None = None, environ: dict | None = None) -> Settings:
-    """Load settings from ``path`` (or ``$KISOMS_CONFIG``; none = defaults), then env overrides."""
+    """Load settings from ``path`` (or ``$KISOMS_CONFIG``, or the default config file if it exists; none =
+    defaults), then env overrides."""
     environ = os.environ if environ is None else environ
-    path = path or environ.get("KISOMS_CONFIG")
+    path = path or environ.get("KISOMS_CONFIG") or existing_default_config()
     data = _read_toml(Path(path)) if path else {}
     source = str(path) if path else "configuration"
     try:
         return Settings.model_validate(_sim_defaults(_env_overrides(data, environ)))
     except PydanticValidationError as exc:
         raise ConfigError(_format_pydantic(exc, source)) from None
+
+
+def default_config_path() -> Path:
+    """Where `kisoms init` writes the config and every command looks when neither --config nor
+    KISOMS_CONFIG names one: the platform's user config dir (e.g. ~/.config/kisoms/config.toml)."""
+    return Path(platformdirs.user_config_dir("kisoms", appauthor=False)) / "config.toml"
+
+
+def existing_default_config() -> Path | None:
+    """``default_config_path()`` if that file exists."""
+    path = default_config_path()
+    return path if path.is_file() else None
 
 
 def _keyring_get(user: str) -> str | None:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kisoms.config import KEYRING_SERVICE, Settings, _keyring_get, _read_toml, _sim_defaults, ledger_path, load_settings
+from kisoms.config import (KEYRING_SERVICE, Settings, _keyring_get, _read_toml, _sim_defaults, existing_default_config,
+                           ledger_path, load_settings)
 
 MASK = "****"
 # The settings environment variables override (kisoms.config._env_overrides; a test keeps the two in step).
@@ -42,7 +43,8 @@ def _config_file(flag: str | None, environ: dict) -> tuple[str | None, str]:
         return flag, "flag --config"
     if environ.get("KISOMS_CONFIG"):
         return environ["KISOMS_CONFIG"], "env KISOMS_CONFIG"
-    return None, "default (no file)"
+    found = existing_default_config()
+    return (str(found), "default file") if found else (None, "default (no file)")
 
 
 def _setting_source(key: str, file_keys: set[str], sim_keys: set[str], env_keys: dict[str, str], path) -> str:
