@@ -77,6 +77,25 @@ class GuardsConfig(_Section):
     max_position_per_symbol: int | None = Field(default=None, gt=0)
 
 
+class AlertsConfig(_Section):
+    """``[alerts]``: where alerts go (a command given the alert as JSON on stdin, and/or a webhook POST)."""
+
+    command: list[str] | None = Field(default=None, min_length=1)
+    webhook: str | None = Field(default=None, pattern=r"^https?://")
+    format: Literal["json", "slack"] = "json"  # webhook body: the alert, or Slack's {"text": ...}
+    fills: bool = False
+    ack_timeout: float = Field(default=30.0, gt=0)  # an order still SENDING this long: "not acknowledged"
+    cancel_timeout: float = Field(default=30.0, gt=0)  # a cancel still PENDING_CANCEL this long: "not confirmed"
+    timeout: float = Field(default=5.0, gt=0)  # per delivery attempt
+    max_attempts: int = Field(default=8, ge=1)
+    base_delay: float = Field(default=5.0, gt=0)  # retry backoff: base_delay * 2**(attempt-1), capped
+    max_delay: float = Field(default=600.0, gt=0)
+
+    @property
+    def targets(self) -> list[str]:
+        return [t for t, on in (("command", self.command), ("webhook", self.webhook)) if on]
+
+
 class Settings(_Section):
     env: Literal["sim", "paper", "real"] = "sim"
     rest_url: str | None = None
@@ -96,6 +115,7 @@ class Settings(_Section):
     ambiguity: AmbiguityConfig = AmbiguityConfig()
     watch: WatchConfig = WatchConfig()
     guards: dict[str, GuardsConfig] = Field(default_factory=dict)
+    alerts: AlertsConfig = AlertsConfig()
 
     def guard_limits(self, account: str) -> GuardLimits | None:
         """The account's guards (None when it has none configured)."""

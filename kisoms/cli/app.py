@@ -53,12 +53,16 @@ def _global(
 
 def _register() -> None:
     from kisoms.cli import commands, ops, watch  # noqa: F401  (registers commands on `app`)
-    from kisoms.cli import account_cmds, setup_cmds  # noqa: F401  (issue 13: positions, fills, export, config, sim)
+    from kisoms.cli import account_cmds, alert_cmds, setup_cmds  # noqa: F401  (issue 13)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: run the app and turn kisoms errors into documented exit codes."""
     _register()
+    from kisoms.cli.alert_cmds import after_command, before_command
+
+    args = sys.argv[1:] if argv is None else argv
+    before_command(args)
     try:
         rc = app(args=argv, standalone_mode=False)
     except KisomsError as exc:
@@ -69,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # click's own usage errors and aborts
         return _click_exit(exc)
+    finally:
+        after_command(args)
     return rc if isinstance(rc, int) else 0
 
 

@@ -172,12 +172,12 @@ _DOCTOR_EXIT = {"usage": 2, "unknown": 5, "broker": 6, "ledger": 10}
 @app.command()
 def doctor(ctx: typer.Context) -> None:
     """Check the setup before trading: config and sources, credentials, ledger (schema, file modes, audit
-    chain), halts, unresolved orders, rate limit, token, REST, clock offset, WebSocket, the KRX session.
+    chain), halts, unresolved orders, alert delivery, rate limit, token, REST, clock offset, WebSocket, the KRX session.
     One line per check with the fix; exits non-zero (2, 5, 6 or 10, as for other commands) when any fails."""
     from kisoms.engine.doctor import run_checks
 
     opts = _opts(ctx)
-    checks = run_checks(opts.config, opts.ledger, extra=_doctor_extras())
+    checks = run_checks(opts.config, opts.ledger)
     style = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
     for c in checks:
         if opts.json:
@@ -189,7 +189,3 @@ def doctor(ctx: typer.Context) -> None:
     codes = [_DOCTOR_EXIT.get(c.kind, 1) for c in checks if c.status == "fail"]
     raise typer.Exit(max(codes) if codes else 0)
 
-
-def _doctor_extras() -> list:
-    """Checks other modules add (alert delivery)."""
-    return []

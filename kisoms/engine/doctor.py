@@ -27,6 +27,7 @@ from kisoms.kis.client import KisClient
 from kisoms.kis.filestate import locked_state
 from kisoms.kis.ws import ConnectionState, NoticeStream
 from kisoms.ledger import Ledger
+from kisoms.ledger.alerts import health as outbox_health
 from kisoms.ledger.migrations import latest_version
 
 CLOCK_WARN, CLOCK_FAIL = 2.0, 30.0  # seconds off the broker's Date header
@@ -125,6 +126,21 @@ def check_unresolved(ledger: Ledger) -> Check:
     ids = ", ".join(str(o.id) for o in stuck[:20])
     return failed("unresolved orders", f"{len(stuck)} of unknown outcome: {ids}",
                   "`kisoms reconcile`, then `kisoms resolve ID --not-at-broker|--resend` for what remains", "unknown")
+
+
+def check_alerts(ledger: Ledger, settings: Settings) -> Check:
+    cfg = settings.alerts
+    if not cfg.targets:
+        return passed("alerts", "none configured ([alerts] command or webhook)")
+    state = outbox_health(ledger.conn, cfg.max_attempts)
+    detail = (f"to {' and '.join(cfg.targets)}: {state['pending']} pending, {state['retrying']} retrying, "
+              f"{state['given_up']} given up" + (f"; last error {state['last_error']}" if state["last_error"] else ""))
+    if state["given_up"]:
+        return warned("alerts", detail, "fix the receiver; `kisoms alerts deliver` after it is back "
+                                        "(given-up alerts stay in the ledger's alert_outbox)")
+    if state["retrying"]:
+        return warned("alerts", detail, "the receiver fails: check it (retries continue with backoff)")
+    return passed("alerts", detail)
 
 
 def check_rate(settings: Settings, rate: float) -> Check:
@@ -235,7 +251,8 @@ def _local_checks(settings: Settings, ledger_flag: str | None) -> list[Check]:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         with Ledger(path) as ledger:
-            return [*check_ledger(ledger, path, settings), check_halts(ledger), check_unresolved(ledger)]
+            return [*check_ledger(ledger, path, settings), check_halts(ledger), check_unresolved(ledger),
+                    check_alerts(ledger, settings)]
     except KisomsError as exc:
         return [failed("ledger", f"{path}: {exc}", "see the message; `kisoms verify-audit`", "ledger")]
 
@@ -254,16 +271,14 @@ def _broker_checks(settings: Settings, clock: Clock) -> list[Check]:
 
 
 def run_checks(config_flag: str | None = None, ledger_flag: str | None = None, *,
-               clock: Clock | None = None, extra: list[Callable[[Settings], list[Check]]] | None = None) -> list[Check]:
-    """Every check, in order. ``extra``: more checks given the settings (e.g. alert delivery)."""
+               clock: Clock | None = None) -> list[Check]:
+    """Every check, in order."""
     clock = clock or Clock()
     config, settings = check_config(config_flag, ledger_flag)
     if settings is None:
         return [config]
     checks = [config, check_credentials(settings)]
     checks += _local_checks(settings, ledger_flag)
-    for more in extra or []:
-        checks += more(settings)
     if checks[1].status == "fail":
         return checks
     return checks + _broker_checks(settings, clock)
