@@ -91,8 +91,9 @@ def _order_id(target: int | Trade) -> int:
 class OMS:
     """A connection to the ledger and the broker. Use as a context manager, or call ``close()``."""
 
-    def __init__(self, rt: Runtime):
+    def __init__(self, rt: Runtime, *, deliver_with: tuple[str | None, str | None] | None = None):
         self._rt = rt
+        self._deliver_with = deliver_with  # (--config, --ledger) a detached alert deliverer is started with
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -122,19 +123,28 @@ class OMS:
         BrokerError; a broker refusal comes back as a REJECTED trade."""
         from kisoms.engine.submit import submit as submit_intent
 
-        return self.trade(submit_intent(self._rt, as_intent(intent)).order.id)
+        try:
+            return self.trade(submit_intent(self._rt, as_intent(intent)).order.id)
+        finally:
+            self._alerts_due()
 
     def modify(self, target: int | Trade, *, price: int, qty: int | None = None) -> Trade:
         """Amend the remaining quantity of an open order to ``price``."""
         from kisoms.engine.amend import modify as modify_order
 
-        return self.trade(modify_order(self._rt, _order_id(target), price=price, qty=qty).id)
+        try:
+            return self.trade(modify_order(self._rt, _order_id(target), price=price, qty=qty).id)
+        finally:
+            self._alerts_due()
 
     def cancel(self, target: int | Trade, *, qty: int | None = None) -> Trade:
         """Cancel the remaining quantity of an open order (or ``qty`` of it)."""
         from kisoms.engine.amend import cancel as cancel_order
 
-        return self.trade(cancel_order(self._rt, _order_id(target), qty=qty).id)
+        try:
+            return self.trade(cancel_order(self._rt, _order_id(target), qty=qty).id)
+        finally:
+            self._alerts_due()
 
     # ---------------------------------------------------------------------- views
 
@@ -182,6 +192,7 @@ class OMS:
         from kisoms.engine.control import set_halt
 
         set_halt(self._rt.ledger, reason, account)
+        self._alerts_due()
 
     def resume(self, *, account: str | None = None, everything: bool = False, force: bool = False) -> list:
         """Turn a kill switch off; returns the switches still on (``HaltState`` records)."""
@@ -192,6 +203,20 @@ class OMS:
     def halts(self) -> list:
         """The kill switches that are on."""
         return self._rt.ledger.halts()
+
+    def _alerts_due(self) -> None:
+        """With [alerts] configured, hand what this call may have raised to a detached deliverer (as the CLI
+        does): the caller never waits for a receiver. Not after ``connect(settings=...)``, whose settings no
+        child process could read again: run `kisoms alerts deliver` (or any kisoms command) for those."""
+        settings = self._rt.settings
+        if not settings.alerts.targets or self._deliver_with is None:
+            return
+        from kisoms.engine.alerts import spawn_deliverer
+
+        try:
+            spawn_deliverer(*self._deliver_with, settings.state_path)
+        except OSError:
+            pass  # the next kisoms process delivers it
 
     def _account(self, account: str | None) -> str:
         chosen = account or self._rt.settings.default_account
@@ -205,8 +230,10 @@ def connect(config: str | Path | None = None, ledger: str | Path | None = None, 
     """Open the OMS with the CLI's configuration resolution (``config`` is ``--config``, ``ledger`` is
     ``--ledger``; then KISOMS_CONFIG / KISOMS_LEDGER, the file, defaults). With ``recover`` (the
     default), sends a crash may have left open are resolved first, as every CLI command does."""
+    flags = (str(config) if config else None, str(ledger) if ledger else None)
+    from_file = settings is None
     settings = settings or load_settings(config)
-    rt = open_runtime(settings, str(ledger) if ledger else None, clock=clock)
+    rt = open_runtime(settings, flags[1], clock=clock)
     if recover:
         from kisoms.engine.recovery import recover as run_recovery
 
@@ -215,7 +242,7 @@ def connect(config: str | Path | None = None, ledger: str | Path | None = None, 
         except BaseException:
             rt.close()
             raise
-    return OMS(rt)
+    return OMS(rt, deliver_with=flags if from_file else None)
 
 
 __all__ = ["OMS", "Trade", "connect", "as_intent"]

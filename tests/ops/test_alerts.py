@@ -198,3 +198,53 @@ def test_submit_does_not_wait_for_a_slow_receiver_and_a_later_process_delivers(s
     [(body, key, status)] = receiver.wait_for(1)
     assert body["kind"] == "reject" and status == 200
     assert "Traceback" not in out.stderr
+
+
+def test_the_python_api_hands_alerts_to_a_deliverer_too(sim, tmp_path, receiver):
+    import kisoms
+
+    config = write_config(sim, tmp_path, alerts={"webhook": receiver.url})
+    with kisoms.connect(config) as oms:
+        with pytest.raises(ValidationError):
+            oms.submit(make_intent(1, price=70001))
+    [(body, _, _)] = receiver.wait_for(1)
+    assert body["kind"] == "reject" and body["order_id"] == 1
+
+
+def test_watch_delivers_while_it_runs(sim, tmp_path, receiver):
+    import os
+    import subprocess
+
+    import kisoms
+    from kisoms.config import load_settings
+
+    config = write_config(sim, tmp_path, alerts={"webhook": receiver.url})
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+    watch = subprocess.Popen([sys.executable, "-m", "kisoms", "--config", str(config), "--json", "watch", "--poll"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        with kisoms.connect(settings=load_settings(config)) as oms:  # settings given: the API spawns no deliverer
+            oms.halt("seen by watch")
+        [(body, _, _)] = receiver.wait_for(1)
+        assert body["kind"] == "halt" and "seen by watch" in body["text"]
+    finally:
+        watch.terminate()
+        watch.wait(20)
+
+
+def test_the_holiday_inquiry_decides_the_session_in_real():
+    from types import SimpleNamespace
+
+    from kisoms.engine.doctor import check_session
+
+    class Client:
+        conn = SimpleNamespace(env="real")
+
+        def _inquire(self, path, tr_id, what, params):
+            return {"output": [{"bass_dt": params["BASS_DT"], "opnd_yn": "N"}]}
+
+    tuesday_ten_am = datetime(2026, 11, 24, 1, 0, tzinfo=timezone.utc)
+    check = check_session(Client(), tuesday_ten_am)
+    assert "closed" in check.detail and "KIS holiday inquiry" in check.detail
+    Client.conn = SimpleNamespace(env="paper")
+    assert "regular" in check_session(Client(), tuesday_ten_am).detail
