@@ -91,8 +91,8 @@ def _deliver_forever(settings, config, ledger_flag) -> None:
                 if mine:
                     try:
                         deliver_due(ledger, settings, clock)
-                    except KisomsError as exc:  # a busy ledger: the next round tries again
-                        typer.echo(f"alerts: {exc}", err=True)
+                    except Exception as exc:  # a busy ledger, a bad row: one line, and the next round tries again
+                        typer.echo(f"alerts: {type(exc).__name__}: {exc}", err=True)
             clock.sleep(settings.watch.poll_interval)
 
 

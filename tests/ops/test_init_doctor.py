@@ -8,6 +8,7 @@ import pty
 import select
 import stat
 import sys
+import termios
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -86,7 +87,16 @@ def test_missing_answers_and_an_existing_file_are_usage_errors(sim, tmp_path):
     assert run(config, *_flags(sim, tmp_path, "--force"), env=_secrets()).returncode == 0
 
 
-def _converse(argv: list[str], env: dict, answers: list[tuple[str, str]], timeout: float = 60) -> tuple[int, str]:
+def _prompted(fd: int, transcript: bytes, prompt: str, answer: str, secret: bool = False) -> bool:
+    """The whole prompt is on screen and, for a secret, the terminal no longer echoes (typing earlier
+    would be typing ahead, which a terminal echoes whatever the program does next)."""
+    line = transcript.split(b"\n")[-1]
+    if prompt.encode() not in line or not line.endswith(b": "):
+        return False
+    return not secret or not termios.tcgetattr(fd)[3] & termios.ECHO
+
+
+def _converse(argv: list[str], env: dict, answers: list[tuple], timeout: float = 90) -> tuple[int, str]:
     """Run argv on a pseudo-terminal, typing each answer after its prompt appears; (exit code, transcript)."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: the pty is its controlling terminal
@@ -102,8 +112,10 @@ def _converse(argv: list[str], env: dict, answers: list[tuple[str, str]], timeou
             if not chunk:
                 break
             transcript += chunk
-        if pending and pending[0][0].encode() in transcript.split(b"\n")[-1]:
+        if pending and _prompted(fd, transcript, *pending[0]):
             os.write(fd, (pending.pop(0)[1] + "\n").encode())
+    else:
+        os.kill(pid, 9)  # still running at the deadline: stop it, and show where it stood
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     return os.waitstatus_to_exitcode(status), transcript.decode(errors="replace")
@@ -116,7 +128,7 @@ def test_interactive_init_hides_the_secrets(sim, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KISOMS_")}
     env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
     code, transcript = _converse(argv, env, [("Environment", "paper"), ("Account", ACCOUNT), ("HTS ID", "simuser"),
-                                             ("App key", SIM_DEFAULT_APP_KEY), ("App secret", SIM_DEFAULT_APP_SECRET)])
+                                             ("App key", SIM_DEFAULT_APP_KEY, True), ("App secret", SIM_DEFAULT_APP_SECRET, True)])
     assert code == 0, transcript
     assert "simuser" in transcript  # echoed as typed
     assert SIM_DEFAULT_APP_SECRET not in transcript and SIM_DEFAULT_APP_KEY not in transcript
