@@ -91,9 +91,9 @@ def _order_id(target: int | Trade) -> int:
 class OMS:
     """A connection to the ledger and the broker. Use as a context manager, or call ``close()``."""
 
-    def __init__(self, rt: Runtime, *, deliver_with: tuple[str | None, str | None] | None = None):
+    def __init__(self, rt: Runtime, *, deliver_with: tuple[str | None, str | None, str | None] | None = None):
         self._rt = rt
-        self._deliver_with = deliver_with  # (--config, --ledger) a detached alert deliverer is started with
+        self._deliver_with = deliver_with  # (--config, --ledger, --env) a detached alert deliverer gets
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -225,15 +225,15 @@ class OMS:
         return chosen
 
 
-def connect(config: str | Path | None = None, ledger: str | Path | None = None, *,
+def connect(config: str | Path | None = None, ledger: str | Path | None = None, *, env: str | None = None,
             settings: Settings | None = None, clock: Clock | None = None, recover: bool = True) -> OMS:
     """Open the OMS with the CLI's configuration resolution (``config`` is ``--config``, ``ledger`` is
-    ``--ledger``; then KISOMS_CONFIG / KISOMS_LEDGER, the file, defaults). With ``recover`` (the
+    ``--ledger``, ``env`` is ``--env``; then KISOMS_CONFIG / KISOMS_LEDGER, the file, defaults). With ``recover`` (the
     default), sends a crash may have left open are resolved first, as every CLI command does."""
-    flags = (str(config) if config else None, str(ledger) if ledger else None)
+    flags = (str(config) if config else None, str(ledger) if ledger else None, env)
     from_file = settings is None
-    settings = settings or load_settings(config)
-    rt = open_runtime(settings, flags[1], clock=clock)
+    settings = settings or load_settings(config, env=env)
+    rt = open_runtime(settings, flags[1], clock=clock)  # its clock: clock_for(env) unless given
     if recover:
         from kisoms.engine.recovery import recover as run_recovery
 

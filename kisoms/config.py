@@ -5,6 +5,10 @@ A bad file names the key and the problem (``ConfigError``). ``sample-config.toml
 Credentials are never read from the config file: keyring (service ``kisoms``, user ``<env>:app_key`` /
 ``<env>:app_secret``) first, then ``KISOMS_APP_KEY`` / ``KISOMS_APP_SECRET``. The ``sim`` environment
 falls back to the simulator's default scenario credentials, which guard nothing.
+
+Environments never mix: each env has its own default state dir (``<user data dir>/kisoms/<env>``: ledger,
+token cache, rate limiter, local simulator). ``real`` is reached only by ``env = "real"`` in the config
+file or ``--env real``: never by default, never through ``KISOMS_ENV``, never by a near miss ("Real").
 """
 
 from __future__ import annotations
@@ -68,6 +72,10 @@ class WatchConfig(_Section):
     reconnect_max_delay: float = Field(default=30.0, gt=0)
 
 
+ENVS = ("sim", "paper", "real")
+Env = Literal["sim", "paper", "real"]
+
+
 class GuardsConfig(_Section):
     """One account's guards (``[guards."CANO-ACNT"]``); each off unless set. See kisoms.domain.guards."""
 
@@ -97,7 +105,7 @@ class AlertsConfig(_Section):
 
 
 class Settings(_Section):
-    env: Literal["sim", "paper", "real"] = "sim"
+    env: Env = "sim"
     rest_url: str | None = None
     ws_url: str | None = None
     hts_id: str | None = None
@@ -109,6 +117,7 @@ class Settings(_Section):
     default_account: str | None = None
     ledger: str | None = None
     state_dir: str | None = None
+    ledger_busy_timeout: float = Field(default=10.0, gt=0, le=3600)
     price_policy: PricePolicy = PricePolicy.REJECT
     accounts: dict[str, AccountConfig] = Field(default_factory=dict)
     retry: RetryConfig = RetryConfig()
@@ -134,7 +143,29 @@ class Settings(_Section):
 
     @property
     def state_path(self) -> Path:
-        return Path(self.state_dir) if self.state_dir else Path(platformdirs.user_data_dir("kisoms", appauthor=False))
+        """The state dir: ``state_dir`` if set, else this env's own default."""
+        return Path(self.state_dir).expanduser() if self.state_dir else default_state_dir(self.env)
+
+    @property
+    def account_set(self) -> tuple[str, ...]:
+        """Every account this config names (the ``[accounts]`` tables and ``default_account``)."""
+        named = set(self.accounts) | ({self.default_account} if self.default_account else set())
+        return tuple(sorted(named))
+
+
+def user_data_root() -> Path:
+    """``<platform user data dir>/kisoms``, the parent of each env's state dir."""
+    return Path(platformdirs.user_data_dir("kisoms", appauthor=False))
+
+
+def default_state_dir(env: str) -> Path:
+    """Each env's own state dir: ``<user data dir>/kisoms/<env>``."""
+    return user_data_root() / env
+
+
+def legacy_ledger_path() -> Path:
+    """Where every env's ledger lived before each env had its own: ``<user data dir>/kisoms/ledger.db``."""
+    return user_data_root() / "ledger.db"
 
 
 def _format_pydantic(err: PydanticValidationError, source: str) -> str:
@@ -166,24 +197,42 @@ def _sim_defaults(data: dict) -> dict:
     return data
 
 
-def _env_overrides(data: dict, environ: os._Environ | dict) -> dict:
+def _check_env(value: object, where: str, *, real_allowed: bool = True) -> str:
+    """An env name exactly as written (no case folding: "Real" is a typo, not a request for real money)."""
+    if value not in ENVS:
+        raise ConfigError(f"{where}: {value!r} is not an environment; use one of sim, paper, real (lower case)")
+    if value == "real" and not real_allowed:
+        raise ConfigError(f"{where} cannot select real trading: set env = \"real\" in the config file "
+                          "or pass --env real")
+    return str(value)
+
+
+def _env_overrides(data: dict, environ: os._Environ | dict, source: str) -> dict:
     data = dict(data)
+    if "env" in data:
+        _check_env(data["env"], f"{source}: env")
+    file_says_real = data.get("env") == "real"
     for key, var in (("rest_url", "KISOMS_REST_URL"), ("ws_url", "KISOMS_WS_URL"), ("env", "KISOMS_ENV"),
                      ("state_dir", "KISOMS_STATE_DIR")):
         if environ.get(var):
             data[key] = environ[var]
+    if environ.get("KISOMS_ENV"):
+        _check_env(environ["KISOMS_ENV"], "KISOMS_ENV", real_allowed=file_says_real)
     return data
 
 
-def load_settings(path: str | Path | None = None, environ: dict | None = None) -> Settings:
+def load_settings(path: str | Path | None = None, environ: dict | None = None, *, env: str | None = None) -> Settings:
     """Load settings from ``path`` (or ``$KISOMS_CONFIG``, or the default config file if it exists; none =
-    defaults), then env overrides."""
+    defaults), then env overrides, then the ``--env`` flag (``env``), which wins over both."""
     environ = os.environ if environ is None else environ
     path = path or environ.get("KISOMS_CONFIG") or existing_default_config()
     data = _read_toml(Path(path)) if path else {}
     source = str(path) if path else "configuration"
+    data = _env_overrides(data, environ, source)
+    if env is not None:
+        data["env"] = _check_env(env, "--env")
     try:
-        return Settings.model_validate(_sim_defaults(_env_overrides(data, environ)))
+        return Settings.model_validate(_sim_defaults(data))
     except PydanticValidationError as exc:
         raise ConfigError(_format_pydantic(exc, source)) from None
 
@@ -231,7 +280,8 @@ def default_urls(settings: Settings) -> tuple[str | None, str | None]:
 
 
 def ledger_path(settings: Settings, flag: str | None, environ: dict | None = None) -> Path:
-    """Ledger location: --ledger > KISOMS_LEDGER > config ``ledger`` > the platform user data dir."""
+    """Ledger location: --ledger > KISOMS_LEDGER > config ``ledger`` > ``<state dir>/ledger.db`` (by default
+    ``<user data dir>/kisoms/<env>/ledger.db``: one per env)."""
     environ = os.environ if environ is None else environ
     chosen = flag or environ.get("KISOMS_LEDGER") or settings.ledger
     return Path(chosen).expanduser() if chosen else settings.state_path / "ledger.db"

@@ -50,7 +50,7 @@ def _config_file(flag: str | None, environ: dict) -> tuple[str | None, str]:
 def _setting_source(key: str, file_keys: set[str], sim_keys: set[str], env_keys: dict[str, str], path) -> str:
     top = key.split(".")[0]
     if top in env_keys:
-        return f"env {env_keys[top]}"
+        return env_keys[top]
     if _under(key, file_keys):
         return f"file {path}"
     if _under(key, sim_keys):
@@ -94,14 +94,18 @@ def credential_sources(settings: Settings, environ: dict | None = None) -> list[
 
 
 def explain(config_flag: str | None = None, ledger_flag: str | None = None,
-            environ: dict | None = None) -> list[Sourced]:
+            environ: dict | None = None, env_flag: str | None = None) -> list[Sourced]:
     """Every effective setting with its source, then the ledger path and the credentials (masked)."""
     environ = os.environ if environ is None else environ
     path, path_source = _config_file(config_flag, environ)
     file_data = _read_toml(Path(path)) if path else {}
-    settings = load_settings(path, environ=environ)
-    env_keys = {key: var for key, var in ENV_OVERRIDES if environ.get(var)}
-    merged = {**file_data, **{k: environ[v] for k, v in env_keys.items()}}
+    settings = load_settings(path, environ=environ, env=env_flag)
+    env_keys = {key: f"env {var}" for key, var in ENV_OVERRIDES if environ.get(var)}
+    if env_flag:
+        env_keys["env"] = "flag --env"
+    merged = {**file_data, **{k: environ[v] for k, v in ENV_OVERRIDES if environ.get(v)}}
+    if env_flag:
+        merged["env"] = env_flag
     sim_keys = set(_flatten(_sim_defaults(merged))) - set(_flatten(merged)) if merged.get("env", "sim") == "sim" else set()
     file_keys = set(_flatten(file_data))
     entries = [Sourced("config file", path, path_source)]

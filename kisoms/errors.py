@@ -13,6 +13,8 @@ place (``kisoms.cli.exit_codes``); nothing else decides how a failure ends a pro
     ├── InvalidTransition           a state change the order state machine forbids (exit 10)
     ├── LedgerError                 the SQLite ledger failed                       (exit 10)
     │   ├── LedgerVersionError      the file was written by a newer kisoms         (exit 2)
+    │   ├── LedgerEnvMismatch       the file belongs to another env or account set (exit 2)
+    │   ├── LedgerBusy              another process held the write lock too long; retry (exit 11)
     │   ├── AuditChainBroken        an audit row was edited or deleted             (exit 10)
     │   ├── OrderNotFound           no order with that id                          (exit 2)
     │   ├── StaleOrder              the order changed since it was read            (exit 10)
@@ -94,6 +96,14 @@ class LedgerError(KisomsError):
 
 class LedgerVersionError(LedgerError):
     """The ledger file comes from a newer kisoms; it is left untouched."""
+
+
+class LedgerEnvMismatch(LedgerError):
+    """The ledger was created for another environment (or an unrelated account set); it is left untouched."""
+
+
+class LedgerBusy(LedgerError):
+    """Another process held the ledger's write lock past the busy timeout. The change was not written: retry."""
 
 
 class AuditChainBroken(LedgerError):

@@ -29,10 +29,10 @@ def parse_day(text: str, flag: str) -> date:
     raise UsageError(f"{flag} takes a date as YYYY-MM-DD or YYYYMMDD, got {text!r}")
 
 
-def _today() -> date:
-    from kisoms.engine.clock import Clock, kst_date
+def _today(env: str) -> date:
+    from kisoms.engine.clock import clock_for, kst_date
 
-    return kst_date(Clock().now())
+    return kst_date(clock_for(env).now())
 
 
 def _money(value) -> str:
@@ -53,7 +53,7 @@ def positions(
     from kisoms.api import connect
 
     opts = _opts(ctx)
-    with connect(opts.config, opts.ledger, recover=False) as oms:
+    with connect(opts.config, opts.ledger, env=opts.env, recover=False) as oms:
         balance = oms.positions(account)
     if opts.json:
         print_json(balance.as_dict())
@@ -85,8 +85,9 @@ def fills(
     from kisoms.engine.queries import open_ledger
 
     opts = _opts(ctx)
-    when = parse_day(day, "--date") if day else _today()
-    with open_ledger(load_settings(opts.config), opts.ledger) as ledger:
+    settings = load_settings(opts.config, env=opts.env)
+    when = parse_day(day, "--date") if day else _today(settings.env)
+    with open_ledger(settings, opts.ledger) as ledger:
         rows = day_fills(ledger, when, symbol=symbol.upper() if symbol else None, account=account)
     per_symbol = summarise(rows)
     if opts.json:
@@ -163,7 +164,7 @@ def export(
     if end < start:
         raise UsageError(f"--to {last} is before --from {first}")
     opts = _opts(ctx)
-    with open_ledger(load_settings(opts.config), opts.ledger) as ledger:
+    with open_ledger(load_settings(opts.config, env=opts.env), opts.ledger) as ledger:
         text = render_rows(export_rows(ledger, what, start, end), fmt, EXPORT_COLUMNS[what])
     if output:
         write_private(output, text)

@@ -24,16 +24,16 @@ def deliver(
     """Scan the ledger's events into the alert outbox and send what is due (kisoms processes start this by
     themselves; run it by hand or from cron to flush)."""
     from kisoms.engine.alerts import deliver_due, deliver_until_idle
-    from kisoms.engine.clock import Clock
+    from kisoms.engine.clock import clock_for
     from kisoms.engine.queries import open_ledger
 
     opts = _opts(ctx.find_root())
-    settings = load_settings(opts.config)
+    settings = load_settings(opts.config, env=opts.env)
     with open_ledger(settings, opts.ledger) as ledger:
         if until_idle:
-            deliver_until_idle(ledger, settings, Clock())
+            deliver_until_idle(ledger, settings, clock_for(settings.env))
             return
-        report = deliver_due(ledger, settings, Clock())
+        report = deliver_due(ledger, settings, clock_for(settings.env))
     if opts.json:
         print_json(report.__dict__)
     else:
@@ -43,48 +43,48 @@ def deliver(
 
 # ------------------------------------------------------------------------------------------------- hooks
 
-def _global_flags(argv: list[str]) -> tuple[str | None, str | None, str | None]:
-    """(--config, --ledger, command name) from the command line, as typer will read them."""
-    config = ledger = command = None
+def _global_flags(argv: list[str]) -> tuple[dict, str | None]:
+    """({--config, --ledger, --env: value}, command name) from the command line, as typer will read them."""
+    flags, command = {}, None
     args = iter(argv)
     for arg in args:
         name, _, inline = arg.partition("=")
-        if name in ("--config", "--ledger"):
-            value = inline or next(args, None)
-            config, ledger = (value, ledger) if name == "--config" else (config, value)
+        if name in ("--config", "--ledger", "--env"):
+            flags[name] = inline or next(args, None)
         elif not arg.startswith("-"):
             command = arg
             break
-    return config, ledger, command
+    return flags, command
 
 
 def _alerting(argv: list[str]):
-    config, ledger, command = _global_flags(argv)
+    flags, command = _global_flags(argv)
     from kisoms.engine.alerts import ALERT_COMMANDS
 
     if command not in ALERT_COMMANDS:
         return None
     try:
-        settings = load_settings(config)
+        settings = load_settings(flags.get("--config"), env=flags.get("--env"))
     except KisomsError:
         return None
-    return (settings, config, ledger) if settings.alerts.targets else None
+    found = (flags.get("--config"), flags.get("--ledger"), flags.get("--env"))
+    return (settings, *found) if settings.alerts.targets else None
 
 
 def before_command(argv: list[str]) -> None:
     """For `watch`: deliver from a daemon thread while it runs (every poll interval)."""
     found = _alerting(argv)
-    if found is None or _global_flags(argv)[2] != "watch":
+    if found is None or _global_flags(argv)[1] != "watch":
         return
     threading.Thread(target=_deliver_forever, args=found, name="kisoms-alerts", daemon=True).start()
 
 
-def _deliver_forever(settings, config, ledger_flag) -> None:
+def _deliver_forever(settings, config, ledger_flag, env) -> None:
     from kisoms.engine.alerts import deliver_due, exclusive
-    from kisoms.engine.clock import Clock
+    from kisoms.engine.clock import clock_for
     from kisoms.engine.queries import open_ledger
 
-    clock = Clock()
+    clock = clock_for(settings.env)
     with open_ledger(settings, ledger_flag) as ledger:
         while True:
             with exclusive(settings.state_path) as mine:
@@ -103,8 +103,8 @@ def after_command(argv: list[str]) -> None:
         return
     from kisoms.engine.alerts import spawn_deliverer
 
-    settings, config, ledger_flag = found
+    settings, config, ledger_flag, env = found
     try:
-        spawn_deliverer(config, ledger_flag, settings.state_path)
+        spawn_deliverer(config, ledger_flag, env, settings.state_path)
     except Exception as exc:  # never fail (nor print a traceback) for an alert: the next process delivers it
         typer.echo(f"warning: alerts not handed to a deliverer: {type(exc).__name__}: {exc}", err=True)

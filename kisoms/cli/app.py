@@ -31,6 +31,7 @@ class GlobalOptions:
     config: str | None = None
     ledger: str | None = None
     json: bool = False
+    env: str | None = None  # --env: wins over the config file and KISOMS_ENV
 
 
 def _version(value: bool) -> None:
@@ -44,11 +45,12 @@ def _global(
     ctx: typer.Context,
     config: str = typer.Option(None, "--config", envvar="KISOMS_CONFIG", help="Config file (TOML)."),
     ledger: str = typer.Option(None, "--ledger", envvar="KISOMS_LEDGER", help="Ledger file (SQLite)."),
+    env: str = typer.Option(None, "--env", help="Environment: sim, paper or real (overrides the config)."),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON output."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     """Global options."""
-    ctx.obj = GlobalOptions(config=config, ledger=ledger, json=json_out)
+    ctx.obj = GlobalOptions(config=config, ledger=ledger, json=json_out, env=env)
 
 
 def _register() -> None:

@@ -38,7 +38,7 @@ def runtime(ctx: typer.Context, *, recover_first: bool = True) -> Iterator:
     from kisoms.engine.runtime import open_runtime
 
     opts = _opts(ctx)
-    with open_runtime(load_settings(opts.config), opts.ledger) as rt:
+    with open_runtime(load_settings(opts.config, env=opts.env), opts.ledger) as rt:
         if recover_first:
             report = recover(rt, source="startup")
             for line in report.resolved + report.unresolved:
@@ -120,7 +120,7 @@ def submit(
     from kisoms.engine.submit import submit as submit_intent
 
     opts = _opts(ctx)
-    settings = load_settings(opts.config)
+    settings = load_settings(opts.config, env=opts.env)
     intents = read_intents(intent) if intent else [intent_from_flags(
         settings, account, strategy, symbol, side, order_type, qty, price, signal_ts, exchange, tag)]
     if len(intents) == 1:
@@ -237,7 +237,7 @@ def status(
     from kisoms.engine.queries import open_ledger, trade
 
     opts = _opts(ctx)
-    with open_ledger(load_settings(opts.config), opts.ledger) as ledger:
+    with open_ledger(load_settings(opts.config, env=opts.env), opts.ledger) as ledger:
         if order_id is not None:
             t = trade(ledger, order_id)
             if opts.json:

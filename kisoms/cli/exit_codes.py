@@ -10,19 +10,22 @@ from kisoms import errors
 class ExitCode(IntEnum):
     OK = 0
     INTERNAL = 1  # a bug: kisoms failed in a way it did not expect
-    USAGE = 2  # bad flags, intent file, config, or ledger file from a newer kisoms
+    USAGE = 2  # bad flags, intent file, config, ledger file from a newer kisoms or of another env
     VALIDATION = 3  # the order breaks a rule and was not sent
     BROKER_REJECT = 4  # the broker answered and refused
     UNKNOWN_OR_HALTED = 5  # outcome unknown, or the kill switch is on: check before trading on
     BROKER_UNREACHABLE = 6  # the broker could not be reached; nothing was sent
     RECONCILE_CORRECTED = 7  # reconcile: the ledger was corrected to the broker's books
     LEDGER = 10  # the ledger failed or its audit chain is broken
+    LEDGER_BUSY = 11  # another process held the ledger's write lock too long; nothing written: retry
 
 
 _MAP: list[tuple[type[BaseException], ExitCode]] = [
     (errors.UsageError, ExitCode.USAGE),
     (errors.ConfigError, ExitCode.USAGE),
     (errors.LedgerVersionError, ExitCode.USAGE),
+    (errors.LedgerEnvMismatch, ExitCode.USAGE),
+    (errors.LedgerBusy, ExitCode.LEDGER_BUSY),
     (errors.OrderNotFound, ExitCode.USAGE),
     (errors.ValidationError, ExitCode.VALIDATION),
     (errors.Halted, ExitCode.UNKNOWN_OR_HALTED),

@@ -70,7 +70,7 @@ def halt(
     from kisoms.engine.queries import open_ledger
 
     opts = _opts(ctx)
-    with open_ledger(load_settings(opts.config), opts.ledger) as ledger:
+    with open_ledger(load_settings(opts.config, env=opts.env), opts.ledger) as ledger:
         set_halt(ledger, reason, account)
     console.print(f"[bold red]halted[/] ({f'account {account}' if account else 'all accounts'}): {reason}",
                   highlight=False)
@@ -89,7 +89,7 @@ def resume(
     from kisoms.engine.queries import open_ledger
 
     opts = _opts(ctx)
-    with open_ledger(load_settings(opts.config), opts.ledger) as ledger:
+    with open_ledger(load_settings(opts.config, env=opts.env), opts.ledger) as ledger:
         still = resume_sending(ledger, force=force, account=account, everything=everything)
     console.print(f"resumed: {'every switch' if everything else (f'account {account}' if account else 'global')}")
     for halt in still:
@@ -120,7 +120,7 @@ def verify_audit(ctx: typer.Context) -> None:
     from kisoms.engine.queries import open_ledger
 
     opts = _opts(ctx)
-    with open_ledger(load_settings(opts.config), opts.ledger) as ledger:
+    with open_ledger(load_settings(opts.config, env=opts.env), opts.ledger) as ledger:
         rows = ledger.verify_audit_chain()
     console.print(f"audit chain intact: {rows} rows")
 
@@ -135,7 +135,7 @@ def events(
     from kisoms.engine.queries import open_ledger
 
     opts = _opts(ctx)
-    with open_ledger(load_settings(opts.config), opts.ledger) as ledger:
+    with open_ledger(load_settings(opts.config, env=opts.env), opts.ledger) as ledger:
         for event in ledger.events_since(since, limit):
             print_json(event.as_dict())
 

@@ -28,7 +28,7 @@ def config_show(ctx: typer.Context) -> None:
     from kisoms.config_sources import explain
 
     opts = _opts(ctx)
-    entries = explain(opts.config, opts.ledger)
+    entries = explain(opts.config, opts.ledger, env_flag=opts.env)
     if opts.json:
         print_json({e.key: {"value": e.value, "source": e.source} for e in entries})
         return
@@ -61,7 +61,7 @@ def sim(
 
 
 def _state_dir(ctx: typer.Context):
-    return load_settings(_opts(ctx.find_root()).config).state_path
+    return load_settings(_opts(ctx.find_root()).config, env=_opts(ctx.find_root()).env).state_path
 
 
 @sim_app.command("status")
@@ -177,7 +177,7 @@ def doctor(ctx: typer.Context) -> None:
     from kisoms.engine.doctor import run_checks
 
     opts = _opts(ctx)
-    checks = run_checks(opts.config, opts.ledger)
+    checks = run_checks(opts.config, opts.ledger, env_flag=opts.env)
     style = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
     for c in checks:
         if opts.json:

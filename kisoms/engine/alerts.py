@@ -220,12 +220,13 @@ def deliver_until_idle(ledger: Ledger, settings: Settings, clock: Clock, *, life
             return True
 
 
-def spawn_deliverer(config: str | None, ledger_flag: str | None, state_dir: Path) -> None:
+def spawn_deliverer(config: str | None, ledger_flag: str | None, env: str | None, state_dir: Path) -> None:
     """Start a detached `kisoms alerts deliver --until-idle` (it outlives this process; output to the
     state dir's alerts.log)."""
     cmd = [sys.executable, "-m", "kisoms"]
     cmd += ["--config", config] if config else []
     cmd += ["--ledger", ledger_flag] if ledger_flag else []
+    cmd += ["--env", env] if env else []
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     log = os.open(state_dir / "alerts.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import date, datetime, timedelta, timezone
 
+from kisoms.errors import ConfigError
+
 KST = timezone(timedelta(hours=9), "KST")
+SIM_CLOCK_SHIFT_VAR = "KISOMS_SIM_CLOCK_SHIFT"  # seconds added to the wall clock; the sim env only
 
 
 class Clock:
-    """Real time. Tests pass a subclass that advances instantly."""
+    """Real time, optionally shifted by a fixed number of seconds (the sim env's replay clock)."""
+
+    def __init__(self, shift: float = 0.0):
+        self.shift = timedelta(seconds=shift)
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(timezone.utc) + self.shift
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -20,6 +27,21 @@ class Clock:
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
+
+
+def clock_for(env: str) -> Clock:
+    """The clock of a process trading in ``env``: the wall clock, shifted only in the simulator env.
+
+    ``KISOMS_SIM_CLOCK_SHIFT`` (seconds) lets tests and demos run a whole sim setup (kisoms and the simulator
+    it starts read the same variable) at another date or time; paper and real always run on the wall clock.
+    """
+    raw = os.environ.get(SIM_CLOCK_SHIFT_VAR, "").strip()
+    if env != "sim" or not raw:
+        return Clock()
+    try:
+        return Clock(float(raw))
+    except ValueError:
+        raise ConfigError(f"{SIM_CLOCK_SHIFT_VAR}={raw!r} is not a number of seconds; unset it or fix it") from None
 
 
 def kst_date(ts: datetime) -> date:

@@ -7,6 +7,7 @@ code; checks that need what an earlier one failed to provide are skipped, never 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 from dataclasses import dataclass
@@ -19,9 +20,10 @@ from kisoms.config import Settings, ledger_path, load_settings
 from kisoms.config_sources import credential_sources, explain
 from kisoms.domain.session import session_at
 from kisoms.domain.states import AMBIGUOUS
-from kisoms.engine.clock import Clock, kst_ymd
+from kisoms.engine.clock import Clock, clock_for, kst_ymd
+from kisoms.engine.queries import open_ledger
 from kisoms.engine.setup import connection_for
-from kisoms.errors import AuditChainBroken, AuthError, BrokerError, KisomsError
+from kisoms.errors import AuditChainBroken, AuthError, BrokerError, KisomsError, LedgerEnvMismatch
 from kisoms.kis.auth import TOKEN_FILE, _entry, key_id
 from kisoms.kis.client import KisClient
 from kisoms.kis.filestate import locked_state
@@ -64,10 +66,11 @@ def failed(name: str, detail: str, fix: str, kind: str) -> Check:
 
 # ------------------------------------------------------------------------------------------ local checks
 
-def check_config(config_flag: str | None, ledger_flag: str | None) -> tuple[Check, Settings | None]:
+def check_config(config_flag: str | None, ledger_flag: str | None,
+                 env_flag: str | None = None) -> tuple[Check, Settings | None]:
     try:
-        entries = {e.key: e for e in explain(config_flag, ledger_flag)}
-        settings = load_settings(entries["config file"].value)
+        entries = {e.key: e for e in explain(config_flag, ledger_flag, env_flag=env_flag)}
+        settings = load_settings(entries["config file"].value, env=env_flag)
     except KisomsError as exc:
         return failed("config", str(exc), "fix the named key (see sample-config.toml)", "usage"), None
     where = entries["config file"]
@@ -246,13 +249,23 @@ def check_session(client: KisClient | None, moment: datetime) -> Check:
 
 # ------------------------------------------------------------------------------------------------- all
 
+def check_identity(ledger: Ledger, settings: Settings) -> Check:
+    row = ledger.conn.execute("SELECT env, accounts FROM ledger_identity WHERE id = 1").fetchone()
+    if row is None:
+        return warned("ledger env", "no env record yet", "any command that opens the ledger records it")
+    detail = f"env {row[0]}, accounts {', '.join(json.loads(row[1])) or 'none'}; this config: env {settings.env}"
+    return passed("ledger env", detail + (f" ({'; '.join(ledger.warnings)})" if ledger.warnings else ""))
+
+
 def _local_checks(settings: Settings, ledger_flag: str | None) -> list[Check]:
     path = ledger_path(settings, ledger_flag)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
-        with Ledger(path) as ledger:
-            return [*check_ledger(ledger, path, settings), check_halts(ledger), check_unresolved(ledger),
-                    check_alerts(ledger, settings)]
+        with open_ledger(settings, ledger_flag) as ledger:
+            return [check_identity(ledger, settings), *check_ledger(ledger, path, settings), check_halts(ledger),
+                    check_unresolved(ledger), check_alerts(ledger, settings)]
+    except LedgerEnvMismatch as exc:
+        return [failed("ledger env", f"{path}: {exc}", "use this env's own ledger (or the config it belongs to)",
+                       "usage")]
     except KisomsError as exc:
         return [failed("ledger", f"{path}: {exc}", "see the message; `kisoms verify-audit`", "ledger")]
 
@@ -270,13 +283,13 @@ def _broker_checks(settings: Settings, clock: Clock) -> list[Check]:
     return checks
 
 
-def run_checks(config_flag: str | None = None, ledger_flag: str | None = None, *,
+def run_checks(config_flag: str | None = None, ledger_flag: str | None = None, *, env_flag: str | None = None,
                clock: Clock | None = None) -> list[Check]:
     """Every check, in order."""
-    clock = clock or Clock()
-    config, settings = check_config(config_flag, ledger_flag)
+    config, settings = check_config(config_flag, ledger_flag, env_flag)
     if settings is None:
         return [config]
+    clock = clock or clock_for(settings.env)
     checks = [config, check_credentials(settings)]
     checks += _local_checks(settings, ledger_flag)
     if checks[1].status == "fail":

@@ -6,17 +6,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from kisoms.config import Settings, ledger_path
+from kisoms.config import Settings
 from kisoms.domain.order import Order
+from kisoms.engine.envledger import app_key_if_known, open_env_ledger
 from kisoms.ledger import Ledger
 
 
 @contextmanager
 def open_ledger(settings: Settings, flag: str | None = None) -> Iterator[Ledger]:
     """The ledger alone (status, history, audit): opening it never contacts the broker."""
-    path = ledger_path(settings, flag)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(path)
+    ledger = open_env_ledger(settings, flag, app_key=app_key_if_known(settings))
     try:
         yield ledger
     finally:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from kisoms.config import Settings, credentials, default_urls, ledger_path
-from kisoms.engine.clock import Clock
+from kisoms.config import Settings, credentials, default_urls
+from kisoms.engine.clock import Clock, clock_for
+from kisoms.engine.envledger import open_env_ledger
 from kisoms.engine.venue import ensure_local_simulator
 from kisoms.kis.client import KisClient
 from kisoms.kis.connection import KisConnection, default_rate
@@ -23,6 +23,12 @@ class Runtime:
     connection: KisConnection
     clock: Clock = field(default_factory=Clock)
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the CLI should show before the command's output (one line each, on stderr): ledger files
+        others may read, a changed app key, an old shared ledger left behind."""
+        return list(self.ledger.warnings)
+
     def close(self) -> None:
         self.client.close()
         self.ledger.close()
@@ -34,13 +40,13 @@ class Runtime:
         self.close()
 
 
-def build_connection(settings: Settings) -> KisConnection:
+def build_connection(settings: Settings, keys: tuple[str, str] | None = None) -> KisConnection:
     """The broker connection settings (starting the local simulator when env is sim with no URL)."""
+    app_key, app_secret = keys or credentials(settings)
     rest_url, ws_url = default_urls(settings)
     if rest_url is None:
         rest_url, auto_ws = ensure_local_simulator(settings.state_path)
         ws_url = ws_url or auto_ws
-    app_key, app_secret = credentials(settings)
     return KisConnection(
         env=settings.env, rest_url=rest_url, ws_url=ws_url or "", app_key=app_key, app_secret=app_secret,
         custtype=settings.custtype, hts_id=settings.hts_id or "", tr_id_generation=settings.tr_id_generation,
@@ -52,13 +58,13 @@ def build_connection(settings: Settings) -> KisConnection:
 
 def open_runtime(settings: Settings, ledger_flag: str | None = None, *, clock: Clock | None = None,
                  client: KisClient | None = None) -> Runtime:
-    """Open the ledger and the client for ``settings``."""
-    clock = clock or Clock()
-    path: Path = ledger_path(settings, ledger_flag)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(path, now=clock.now)
+    """Open the ledger and the client for ``settings``. The ledger is checked first: a ledger of another
+    env is refused (LedgerEnvMismatch) before anything else starts."""
+    clock = clock or clock_for(settings.env)
+    keys = credentials(settings)
+    ledger = open_env_ledger(settings, ledger_flag, app_key=keys[0], now=clock.now)
     try:
-        connection = build_connection(settings)
+        connection = build_connection(settings, keys)
         client = client or KisClient(connection)
     except BaseException:
         ledger.close()

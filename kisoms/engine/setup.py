@@ -15,12 +15,12 @@ from pathlib import Path
 from pydantic import ValidationError as PydanticValidationError
 
 from kisoms.config import (KEYRING_SERVICE, SIM_DEFAULT_ACCOUNT, SIM_DEFAULT_HTS_ID, Settings, _format_pydantic,
-                           _sim_defaults, credentials, default_urls)
+                           _sim_defaults)
 from kisoms.domain.codes import ACCOUNT_PATTERN
-from kisoms.engine.venue import ensure_local_simulator
+from kisoms.engine.runtime import build_connection
 from kisoms.errors import ConfigError, UsageError
 from kisoms.kis.client import KisClient
-from kisoms.kis.connection import KisConnection, default_rate
+from kisoms.kis.connection import KisConnection
 
 ENVS = ("paper", "real", "sim")
 ENV_FALLBACK = ("no usable keyring backend on this machine: the app key and secret were not stored. Give them "
@@ -133,18 +133,7 @@ def store_credentials(env: str, app_key: str, app_secret: str) -> str | None:
 
 def connection_for(settings: Settings, app_key: str | None = None, app_secret: str | None = None) -> KisConnection:
     """The broker connection for ``settings`` with explicit credentials (else the usual lookup)."""
-    rest_url, ws_url = default_urls(settings)
-    if rest_url is None:
-        rest_url, auto_ws = ensure_local_simulator(settings.state_path)
-        ws_url = ws_url or auto_ws
-    if not (app_key and app_secret):
-        app_key, app_secret = credentials(settings)
-    return KisConnection(
-        env=settings.env, rest_url=rest_url, ws_url=ws_url or "", app_key=app_key, app_secret=app_secret,
-        custtype=settings.custtype, hts_id=settings.hts_id or "", tr_id_generation=settings.tr_id_generation,
-        use_hashkey=settings.use_hashkey, rate_per_sec=settings.rate_per_sec or default_rate(settings.env),
-        connect_timeout=settings.retry.connect_timeout, read_timeout=settings.retry.read_timeout,
-        state_dir=settings.state_path)
+    return build_connection(settings, (app_key, app_secret) if app_key and app_secret else None)
 
 
 def prove_credentials(settings: Settings, app_key: str | None, app_secret: str | None) -> None:

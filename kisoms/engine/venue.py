@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from kisoms.errors import ConfigError
+from kisoms.private import open_private, private_dir
 
 READY_FILE = "sim-ready.json"
 STARTUP_TIMEOUT = 20.0
@@ -24,12 +26,15 @@ STARTUP_TIMEOUT = 20.0
 
 @contextmanager
 def _locked(path: Path):
-    with path.open("a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    fd = open_private(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def _listening(url: str) -> bool:
@@ -53,8 +58,12 @@ def _spawn(state_dir: Path, ready: Path) -> subprocess.Popen:
     ready.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "kisoms.sim", "--port", "0", "--ws-port", "0",
            "--state", str(state_dir / "sim-state.json"), "--ready-file", str(ready)]
-    log = (state_dir / "sim.log").open("ab")
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    log = open_private(state_dir / "sim.log", os.O_WRONLY | os.O_APPEND)
+    try:  # the daemon's own files (state, ready file) are private too: it runs under umask 077
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                umask=0o077)
+    finally:
+        os.close(log)
 
 
 def _await_ready(proc: subprocess.Popen, ready: Path) -> dict:
@@ -71,7 +80,7 @@ def _await_ready(proc: subprocess.Popen, ready: Path) -> dict:
 
 def ensure_local_simulator(state_dir: Path) -> tuple[str, str]:
     """(rest_url, ws_url) of the shared local simulator, starting it if none is running."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     ready = state_dir / READY_FILE
     with _locked(state_dir / "sim.lock"):
         data = _read_ready(ready) or _await_ready(_spawn(state_dir, ready), ready)

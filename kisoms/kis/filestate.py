@@ -9,14 +9,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from kisoms.private import open_private, private_dir
+
 
 @contextmanager
 def locked_state(path: Path, *, durable: bool = True) -> Iterator[dict]:
     """Read the JSON at ``path`` under a lock; whatever the caller leaves in the dict is written back.
     ``durable=False`` skips the fsync, for state that may be lost in a power cut (the rate window)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     lock = path.with_suffix(path.suffix + ".lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = open_private(lock, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         state = _read(path)
@@ -39,8 +41,7 @@ def _read(path: Path) -> dict:
 
 def _write(path: Path, state: dict, durable: bool) -> None:
     tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # a leftover temp file keeps its old mode otherwise
+    fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)  # 0600 even if a leftover temp file was not
     with os.fdopen(fd, "w") as fh:
         json.dump(state, fh)
         fh.flush()

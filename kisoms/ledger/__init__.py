@@ -4,10 +4,11 @@ Only this package speaks SQL. See ``kisoms.ledger.ledger`` for the API and the e
 """
 
 from kisoms.ledger.errors import CorrectionRefused, RequestNotOpen, StaleOrder
+from kisoms.ledger.identity import LedgerIdentity
 from kisoms.ledger.ledger import Ledger, default_ledger_path, utc_now
 from kisoms.ledger.records import BrokerNumber, HaltState, HistoryRow, LedgerEvent
 
 __all__ = [
-    "BrokerNumber", "CorrectionRefused", "HaltState", "HistoryRow", "Ledger", "LedgerEvent", "RequestNotOpen",
-    "StaleOrder", "default_ledger_path", "utc_now",
+    "BrokerNumber", "CorrectionRefused", "HaltState", "HistoryRow", "Ledger", "LedgerEvent", "LedgerIdentity",
+    "RequestNotOpen", "StaleOrder", "default_ledger_path", "utc_now",
 ]

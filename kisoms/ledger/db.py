@@ -4,6 +4,11 @@ Durability choice: ``journal_mode=WAL`` with ``synchronous=FULL``. WAL with NORM
 crash but may lose the last commits on power loss or an OS crash. Losing the commit of NEW → SENDING
 after the request left would let a restart send the order a second time, so every commit is fsynced.
 The cost (one fsync of the WAL per transaction) is small next to a broker round trip.
+
+Readers never wait for a writer: in WAL mode a read sees the last commit while another process holds the
+write lock, and opening the file takes no write lock unless there is something to migrate or record. A
+writer that waits longer than the busy timeout gets ``LedgerBusy`` (retryable; nothing was written).
+The file is created 0600 before SQLite opens it; SQLite gives its -wal and -shm files the same mode.
 """
 
 from __future__ import annotations
@@ -16,19 +21,33 @@ from typing import Iterator
 
 from sqlite_utils import Database
 
-from kisoms.errors import LedgerError
+from kisoms.errors import LedgerBusy, LedgerError
 
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT = 10.0  # seconds a writer waits for another process's write lock
 
 
-def connect(path: Path) -> Database:
+def is_busy(exc: sqlite3.Error) -> bool:
+    """Whether SQLite gave up waiting for a lock another connection holds."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def busy_error(path: Path | str, timeout: float) -> LedgerBusy:
+    """The retryable error for a write lock not obtained within ``timeout`` seconds."""
+    return LedgerBusy(f"ledger {path} is busy: another kisoms process held its write lock for more than "
+                      f"{timeout:g} s; this change was not written: run the command again")
+
+
+def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> Database:
     """Open (creating if needed) the file with the ledger's pragmas. No implicit transactions."""
     try:
-        conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(str(path), isolation_level=None, timeout=busy_timeout)
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot open ledger {path}: {exc}") from exc
     db = Database(conn, recursive_triggers=False, execute_plugins=False)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = FULL")
     return db
@@ -40,14 +59,15 @@ def enable_wal(db: Database, attempts: int = 50) -> None:
         try:
             mode = db.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
+            if not is_busy(exc):
                 raise
             time.sleep(0.05)
             continue
         if str(mode).lower() == "wal":
             return
         time.sleep(0.05)
-    raise LedgerError("could not switch the ledger to WAL mode (file busy)")
+    raise LedgerBusy("could not switch the ledger to WAL mode: another process keeps the file busy; "
+                     "nothing was written: run the command again")
 
 
 @contextmanager
@@ -60,6 +80,8 @@ def atomic(db: Database) -> Iterator[sqlite3.Connection]:
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
+        if is_busy(exc):
+            raise busy_error(_path_of(db), _timeout_of(conn)) from exc
         raise LedgerError(f"ledger write lock not obtained: {exc}") from exc
     try:
         yield conn
@@ -67,6 +89,8 @@ def atomic(db: Database) -> Iterator[sqlite3.Connection]:
     except BaseException as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error) and is_busy(exc):
+            raise busy_error(_path_of(db), _timeout_of(conn)) from exc
         if isinstance(exc, sqlite3.Error):
             raise LedgerError(f"ledger write failed, nothing written: {exc}") from exc
         raise
@@ -81,3 +105,12 @@ def snapshot(db: Database) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.execute("COMMIT")
+
+
+def _timeout_of(conn: sqlite3.Connection) -> float:
+    return conn.execute("PRAGMA busy_timeout").fetchone()[0] / 1000
+
+
+def _path_of(db: Database) -> str:
+    row = db.conn.execute("PRAGMA database_list").fetchone()
+    return row[2] if row else "(ledger)"

@@ -23,10 +23,12 @@ from kisoms.errors import GuardTripped, LedgerError, RequestNotOpen
 from kisoms.ledger import audit, control, events, external, fills, orders, requesting, requests, transitions
 from kisoms.ledger.changes import record
 from kisoms.ledger.codec import to_iso
-from kisoms.ledger.db import atomic, connect, enable_wal, snapshot
+from kisoms.ledger.db import BUSY_TIMEOUT, atomic, busy_error, connect, enable_wal, is_busy, snapshot
+from kisoms.ledger.identity import LedgerIdentity, check_identity
 from kisoms.ledger.migrations import check_not_newer, migrate
 from kisoms.ledger.owner import current_owner
 from kisoms.ledger.records import BrokerNumber, HaltState, HistoryRow, LedgerEvent
+from kisoms.private import create_private, loose_mode
 
 
 def utc_now() -> datetime:
@@ -34,19 +36,29 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def default_ledger_path() -> Path:
-    """``<platform user data dir>/kisoms/ledger.db`` (the caller applies flag/env/config overrides)."""
-    return Path(platformdirs.user_data_dir("kisoms", appauthor=False)) / "ledger.db"
+def default_ledger_path(env: str = "sim") -> Path:
+    """``<platform user data dir>/kisoms/<env>/ledger.db``: each env its own (the caller applies
+    flag/env/config overrides)."""
+    return Path(platformdirs.user_data_dir("kisoms", appauthor=False)) / env / "ledger.db"
 
 
-def _open(path: Path):
+def _loose_files(path: Path) -> list[str]:
+    """Warnings for an existing ledger (or its -wal/-shm) that others may read."""
+    found = (loose_mode(Path(f"{path}{suffix}")) for suffix in ("", "-wal", "-shm"))
+    return [warning for warning in found if warning]
+
+
+def _open(path: Path, busy_timeout: float):
     check_not_newer(path)  # before anything may write to the file
-    db = connect(path)
+    create_private(path)  # 0600 before SQLite opens it: its -wal and -shm get the same mode
+    db = connect(path, busy_timeout)
     try:
         enable_wal(db)
         migrate(db, path)
     except sqlite3.Error as exc:
         db.close()
+        if is_busy(exc):
+            raise busy_error(path, busy_timeout) from exc
         raise LedgerError(f"cannot open ledger {path}: {exc}") from exc
     except BaseException:
         db.close()
@@ -57,11 +69,22 @@ def _open(path: Path):
 class Ledger:
     """The SQLite ledger of orders, requests, fills, events, audit log, external orders and kill switch."""
 
-    def __init__(self, path: str | Path, *, now: Callable[[], datetime] = utc_now, owner: str | None = None):
+    def __init__(self, path: str | Path, *, now: Callable[[], datetime] = utc_now, owner: str | None = None,
+                 identity: LedgerIdentity | None = None, busy_timeout: float = BUSY_TIMEOUT):
+        """Open (creating if needed) the ledger at ``path``. With ``identity``, a ledger of another env or
+        account set is refused (LedgerEnvMismatch) and a file with no record adopts it. ``warnings`` lists
+        what the caller should show (files others may read, a changed app key)."""
         self.path = Path(path)
         self._now = now
         self._owner = owner  # recorded on every claim; by default the calling process (read per claim: forks)
-        self.db = _open(self.path)
+        self.warnings: list[str] = _loose_files(self.path)
+        self.db = _open(self.path, busy_timeout)
+        if identity is not None:
+            try:
+                self.warnings += check_identity(self.db, self.path, identity, self._ts())
+            except BaseException:
+                self.db.close()
+                raise
 
     # lifecycle -----------------------------------------------------------------------------------
     def close(self) -> None:

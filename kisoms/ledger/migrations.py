@@ -197,7 +197,28 @@ def _v4(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-ALERT_STATEMENTS: tuple[str, ...] = (
+V5_STATEMENTS: tuple[str, ...] = (
+    # What the ledger belongs to: the env it was created for, and fingerprints of the account set and the
+    # app key (hashes, never the key). One row, written on the first open that knows them (an older file
+    # adopts the env it is next opened with).
+    """CREATE TABLE ledger_identity (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        env TEXT NOT NULL CHECK (env IN ('sim', 'paper', 'real')),
+        accounts TEXT NOT NULL,
+        accounts_fingerprint TEXT NOT NULL,
+        app_key_fingerprint TEXT,
+        recorded_at TEXT NOT NULL
+    )""",
+)
+
+
+def _v5(conn: sqlite3.Connection) -> None:
+    """The ledger records which env (and which accounts and app key) it belongs to."""
+    for statement in V5_STATEMENTS:
+        conn.execute(statement)
+
+
+V6_STATEMENTS: tuple[str, ...] = (
     # Alerts: an outbox filled from the events (cursor advanced in the same transaction, so a crash loses
     # none), one row per alert and target, kept until delivered; a lease stops two processes sending one.
     """CREATE TABLE alert_outbox (
@@ -219,14 +240,14 @@ ALERT_STATEMENTS: tuple[str, ...] = (
 )
 
 
-def _alerts(conn: sqlite3.Connection) -> None:
-    """The alert outbox and its event cursor (issue 13; renumber on merge after the env record)."""
-    for statement in ALERT_STATEMENTS:
+def _v6(conn: sqlite3.Connection) -> None:
+    """The alert outbox and its event cursor (v6)."""
+    for statement in V6_STATEMENTS:
         conn.execute(statement)
 
 
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _alerts]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 
 def latest_version() -> int:
@@ -257,8 +278,13 @@ def check_not_newer(path: Path) -> None:
 
 
 def migrate(db: Database, path: Path | str) -> int:
-    """Apply pending migrations in one IMMEDIATE transaction. Returns the version now in the file."""
+    """Apply pending migrations in one IMMEDIATE transaction. Returns the version now in the file.
+    A file already at the latest version is only read: opening it never waits for another writer."""
     conn = db.conn
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    _refuse_newer(found, path)
+    if found == latest_version():
+        return found
     conn.execute("BEGIN IMMEDIATE")
     try:
         found = conn.execute("PRAGMA user_version").fetchone()[0]

@@ -11,14 +11,12 @@ from pathlib import Path
 
 from kisoms.sim.scenario import default_scenario, load_scenario
 from kisoms.sim.server import Simulator
+from kisoms.sim.state import write_private
 
 
 def _write_ready(path: str, sim: Simulator) -> None:
-    target = Path(path)
-    tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_text(json.dumps({"rest_url": sim.rest_url, "ws_url": sim.ws_url,
-                               "admin_url": sim.rest_url + "/_sim", "pid": os.getpid()}))
-    os.replace(tmp, target)
+    write_private(Path(path), json.dumps({"rest_url": sim.rest_url, "ws_url": sim.ws_url,
+                                          "admin_url": sim.rest_url + "/_sim", "pid": os.getpid()}))
 
 
 async def _serve(host, port, ws_port, seed, state_file, ready_file, scenario_path) -> None:

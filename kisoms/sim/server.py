@@ -30,6 +30,19 @@ KST = timezone(timedelta(hours=9))
 HTML_ERROR = "<html><body><h1>502 Bad Gateway</h1></body></html>"
 
 
+CLOCK_SHIFT_VAR = "KISOMS_SIM_CLOCK_SHIFT"  # seconds; kisoms's sim env reads the same variable
+
+
+def wall_clock() -> Callable[[], datetime]:
+    """KST wall time, shifted by ``KISOMS_SIM_CLOCK_SHIFT`` seconds when set (replaying another date)."""
+    raw = os.environ.get(CLOCK_SHIFT_VAR, "").strip()
+    try:
+        shift = timedelta(seconds=float(raw or 0))
+    except ValueError:
+        raise ValueError(f"{CLOCK_SHIFT_VAR}={raw!r} is not a number of seconds") from None
+    return lambda: datetime.now(KST) + shift
+
+
 class Subscriber:
     """One WebSocket subscription to execution notices."""
 
@@ -45,7 +58,7 @@ class Simulator:
         self.scenario = scenario or default_scenario()
         self.seed, self.rng = seed, random.Random(seed)
         self.state_file = Path(state_file) if state_file else None
-        self.clock = clock or (lambda: datetime.now(KST))
+        self.clock = clock or wall_clock()
         self.venue = Venue(self.scenario, seed)
         self.faults = FaultBook()
         for spec in self.scenario.faults:

@@ -27,11 +27,19 @@ def snapshot(sim: "Simulator") -> dict:
     }
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` atomically (temp file, then rename) to a 0600 file, whatever the umask."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
 def save_state(sim: "Simulator", path: Path) -> None:
     """Write atomically: a crash mid-write leaves the previous state."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(snapshot(sim), ensure_ascii=False))
-    os.replace(tmp, path)
+    write_private(path, json.dumps(snapshot(sim), ensure_ascii=False))
 
 
 def load_state(sim: "Simulator", path: Path) -> None:

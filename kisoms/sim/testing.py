@@ -64,6 +64,17 @@ class SimHandle:
     simulator: Simulator
 
 
+async def _stop(sim: Simulator) -> None:
+    """Stop the simulator, then cancel and await what its server left running (a handler still waiting on a
+    hung request), so closing the loop never destroys a pending task."""
+    await sim.stop()
+    current = asyncio.current_task()
+    leftovers = [task for task in asyncio.all_tasks() if task is not current]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)
+
+
 @contextmanager
 def running_simulator(scenario: Scenario | None = None, seed: int = 0, state_file=None, port: int = 0,
                       ws_port: int = 0, clock=None, **overrides) -> Iterator[SimHandle]:
@@ -88,7 +99,7 @@ def running_simulator(scenario: Scenario | None = None, seed: int = 0, state_fil
         yield SimHandle(sim.rest_url, sim.ws_url, scenario, admin, sim)
     finally:
         admin.close()
-        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(20)
+        asyncio.run_coroutine_threadsafe(_stop(sim), loop).result(20)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(20)
         loop.close()

@@ -3,6 +3,8 @@ checked, only once its lease has run out since its *last* attempt (not since the
 
 from __future__ import annotations
 
+import clocks
+
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -21,7 +23,7 @@ from kisoms.ledger import Ledger
 
 def _claim_as(rt, owner: str, now=None):
     order, _ = create_order(rt, intent())
-    with Ledger(rt.ledger.path, owner=owner, **({"now": now} if now else {})) as other:
+    with Ledger(rt.ledger.path, owner=owner, now=now or clocks.now) as other:
         return other.claim(order.id, request=order_cash_request(order), tr_id="TTTC0012U", source="other")
 
 
@@ -32,7 +34,7 @@ def _tag(pid: int) -> str:
 
 
 def _later(rt, seconds: float) -> None:
-    base = datetime.now(timezone.utc)
+    base = clocks.now()
     rt.clock.now = lambda: base + timedelta(seconds=seconds)
 
 
@@ -52,7 +54,7 @@ def test_a_live_owners_claim_is_left_alone_however_old_then_recovered_once_it_di
 
 
 def test_without_an_owner_to_check_the_lease_runs_from_the_last_attempt(rt):
-    t = [datetime.now(timezone.utc)]
+    t = [clocks.now()]
     order, map_id = _claim_as(rt, f"elsewhere|{1}|1", now=lambda: t[0])  # another host: time decides
     lease = lease_seconds(rt)
     rt.clock.now = lambda: t[0]

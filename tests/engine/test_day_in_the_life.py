@@ -89,6 +89,7 @@ def broker_totals(rt, sim) -> dict[int, tuple[int, int]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(400)  # minutes of real trading on a loaded 2-core machine; an event is awaited, never slept on
 def test_a_day_in_the_life(tmp_path):
     rng = random.Random(20261125)
     with running_simulator(seed=7, fill_slices=3, rate_limit_per_sec=400) as sim:

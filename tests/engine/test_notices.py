@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from engine_helpers import ACCOUNT, intent
 from kisoms.domain.states import OrderStatus
 from kisoms.engine.notices import apply_notice
 from kisoms.engine.reconcile import Reconciler, reconcile
 from kisoms.engine.submit import submit
 from kisoms.kis.notices import ExecutionNotice
+
+pytestmark = pytest.mark.dates(session_only=True)  # order flows: at the in-session anchors of tests/clocks.py
 
 
 def _notices(sim, odno, fills_only=True):

@@ -22,6 +22,8 @@ from kisoms.sim.testing import running_simulator
 from test_processes import kisoms
 from test_watch import _until, watch_process
 
+pytestmark = pytest.mark.dates(session_only=True)  # order flows: at the in-session anchors of tests/clocks.py
+
 RECONCILE_CORRECTED, UNKNOWN_OR_HALTED = 7, 5
 
 

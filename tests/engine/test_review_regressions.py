@@ -3,6 +3,8 @@ its request is still in flight, a garbled fill notice, and a request settled und
 
 from __future__ import annotations
 
+import clocks
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -18,6 +20,8 @@ from kisoms.engine.submit import create_order, order_cash_request, submit
 from kisoms.kis.notices import ExecutionNotice
 from kisoms.ledger import Ledger
 
+pytestmark = pytest.mark.dates(session_only=True)  # order flows: at the in-session anchors of tests/clocks.py
+
 
 def _fill_notices(sim, odno: str) -> list[ExecutionNotice]:
     return [ExecutionNotice(fields=n) for n in sim.admin.notices_sent()
@@ -28,7 +32,7 @@ def _yesterdays_order_with_number(rt, number: str):
     """An order of ours that got ``number`` yesterday (KIS numbers restart every day) and is still open."""
     order, _ = create_order(rt, intent(strategy_version="yesterday", qty=3))
     _, map_id = rt.ledger.claim(order.id, request=order_cash_request(order), tr_id="TTTC0012U", source="test")
-    yesterday = kst_ymd(datetime.now(timezone.utc) - timedelta(days=1))
+    yesterday = kst_ymd(clocks.now() - timedelta(days=1))
     fields = {"broker_order_no": number, "krx_orgno": "91252", "order_date": yesterday}
     return rt.ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
                                     source="test", map_fields=fields, order_fields=fields)
@@ -86,22 +90,22 @@ def test_a_garbled_fill_notice_is_published_and_left_to_the_books(rt, sim):
 
 def test_a_request_settled_by_another_process_during_recovery_is_skipped_not_raised(rt, sim):
     order, _ = create_order(rt, intent())
-    with Ledger(rt.ledger.path, owner="another-host|1|1") as gone:  # cannot be checked: time decides
+    with Ledger(rt.ledger.path, owner="another-host|1|1", now=clocks.now) as gone:  # cannot be checked: time decides
         order, map_id = gone.claim(order.id, request=order_cash_request(order), tr_id="TTTC0012U", source="gone")
     ack = rt.client.order_cash(ACCOUNT, order.symbol, order.side, "00", order.qty, str(order.price))
     real_known = rt.ledger.known_broker_numbers
 
     def settled_right_after_we_looked(*args, **kwargs):
         known = real_known(*args, **kwargs)  # our lookup still sees the number as unmapped ...
-        with Ledger(rt.ledger.path) as other:  # ... as another process (say, the watcher) adopts it
+        with Ledger(rt.ledger.path, now=clocks.now) as other:  # ... as another process (say, the watcher) adopts it
             fields = {"broker_order_no": ack.odno, "krx_orgno": ack.krx_fwdg_ord_orgno,
-                      "order_date": kst_ymd(datetime.now(timezone.utc))}
+                      "order_date": kst_ymd(clocks.now())}
             other.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
                                  source="other", map_fields=fields, order_fields=fields)
         return known
 
     rt.ledger.known_broker_numbers = settled_right_after_we_looked
-    later = datetime.now(timezone.utc) + timedelta(seconds=120)
+    later = clocks.now() + timedelta(seconds=120)
     rt.clock.now = lambda: later  # the claim's lease has run out
     report = recover(rt, "test")
     assert report.skipped_live == [order.id] and report.unresolved == [] and report.resolved == []
@@ -131,7 +135,7 @@ def test_a_reply_with_a_number_the_ledger_gives_another_order_halts_the_account(
         from kisoms.errors import UsageError
 
         resume(rt.ledger, account=ACCOUNT, force=True)  # even with the switch lifted by force ...
-        rt.clock.now = lambda: datetime.now(timezone.utc) + timedelta(seconds=300)
+        rt.clock.now = lambda: clocks.now() + timedelta(seconds=300)
         report = recover(rt, "test")  # ... the next recovery never resends what the broker accepted
         assert any(f"number {upcoming}" in line for line in report.unresolved)
         assert rt.ledger.get(order.id).status is OrderStatus.UNKNOWN
@@ -213,7 +217,7 @@ def test_a_number_the_books_never_list_becomes_a_discrepancy_once_the_window_has
     amended = modify(rt, order.id, price=69500)
     real_books = rt.client.inquire_daily_ccld
     rt.client.inquire_daily_ccld = lambda *a, **k: [r for r in real_books(*a, **k) if r.odno != amended.broker_order_no]
-    rt.clock.now = lambda: datetime.now(timezone.utc) + timedelta(seconds=rt.settings.ambiguity.lookup_window + 10)
+    rt.clock.now = lambda: clocks.now() + timedelta(seconds=rt.settings.ambiguity.lookup_window + 10)
     report = reconcile(rt)
     assert any(f"do not list its number {amended.broker_order_no}" in u for u in report.unresolved)
     assert not report.in_sync and rt.ledger.halt_state(ACCOUNT) is not None

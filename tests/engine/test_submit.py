@@ -10,6 +10,7 @@ from kisoms.domain.states import OrderEvent, OrderStatus
 from kisoms.engine.reconcile import reconcile
 from kisoms.engine.submit import submit
 from kisoms.errors import AwaitingBooks, Halted, OutcomeUnknown, ValidationError
+from kisoms.engine.clock import kst_ymd
 from kisoms.engine.runtime import open_runtime
 
 from engine_helpers import broker_orders, inject, intent, make_settings
@@ -79,11 +80,12 @@ def test_error_before_accept_with_resend_policy_sends_exactly_once(sim, tmp_path
     assert len(broker_orders(sim)) == 1
 
 
+@pytest.mark.dates(session_only=True)
 def test_an_acceptance_notice_stops_a_resend_even_when_the_books_do_not_show_the_order(sim, tmp_path):
     settings = make_settings(sim, tmp_path, ambiguity={"policy": "resend"})
     with open_runtime(settings) as rt:
         # The watcher saw KIS accept an order with these terms (number 0000000777), but the books lag.
-        rt.ledger.record_external(order_date="20261125", broker_order_no="0000000777", account="5000000101",
+        rt.ledger.record_external(order_date=kst_ymd(rt.clock.now()), broker_order_no="0000000777", account="5000000101",
                                   symbol="005930", side="buy", qty=10, price=70000, raw={"source": "notice"})
         inject(sim, "error_before_accept")
         with pytest.raises(AwaitingBooks, match="0000000777"):

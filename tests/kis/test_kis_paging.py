@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import clocks
+
 from datetime import date
 
 import httpx
@@ -115,6 +117,6 @@ def test_paging_against_the_simulator_returns_every_order_once(tmp_path):
                              app_secret=key.app_secret, state_dir=tmp_path, rate_per_sec=1000)
         with KisClient(conn) as client:
             odnos = [client.order_cash(ACCOUNT, "005930", Side.BUY, "00", 1, "60000").odno for _ in range(8)]
-            today = date.today()
+            today = clocks.now().astimezone(clocks.KST).date()
             rows = client.inquire_daily_ccld(ACCOUNT, today.replace(day=1), today)
     assert sorted(r.odno for r in rows) == sorted(odnos)

@@ -6,6 +6,8 @@ helpers (and so the tests) break.
 
 from __future__ import annotations
 
+import clocks
+
 import base64
 import json
 import time
@@ -36,7 +38,7 @@ LEGACY_FIELDS = 23
 
 
 def today() -> str:
-    return datetime.now(KST).strftime("%Y%m%d")
+    return clocks.kst_today()
 
 
 def assert_kis_error(response: httpx.Response, msg_cd: str | None = None, status: int | None = None) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import clocks
+
 from datetime import datetime, timedelta
 
 from sim_helpers import BALANCE, KST, assert_kis_error, assert_token_error
@@ -18,7 +20,7 @@ def test_token_is_a_bearer_token_valid_for_a_day(anon):
     assert body["token_type"] == "Bearer" and body["access_token"]
     assert 86_000 <= body["expires_in"] <= 86_400
     expires = datetime.strptime(body["access_token_token_expired"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=KST)
-    assert abs(expires - datetime.now(KST) - timedelta(days=1)) < timedelta(minutes=1)
+    assert abs(expires - clocks.now() - timedelta(days=1)) < timedelta(minutes=1)
 
 
 def test_second_token_within_a_minute_is_refused_with_egw00133(anon):
