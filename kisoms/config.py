@@ -22,6 +22,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError
 
 from kisoms.domain.codes import Exchange, OrderType, Side
+from kisoms.domain.guards import GuardLimits
 from kisoms.domain.policy import AccountPolicy, PricePolicy
 from kisoms.errors import ConfigError
 
@@ -75,6 +76,34 @@ ENVS = ("sim", "paper", "real")
 Env = Literal["sim", "paper", "real"]
 
 
+class GuardsConfig(_Section):
+    """One account's guards (``[guards."CANO-ACNT"]``); each off unless set. See kisoms.domain.guards."""
+
+    max_orders_per_minute: int | None = Field(default=None, gt=0)
+    max_open_orders: int | None = Field(default=None, gt=0)
+    max_notional_per_day: int | None = Field(default=None, gt=0)
+    max_position_per_symbol: int | None = Field(default=None, gt=0)
+
+
+class AlertsConfig(_Section):
+    """``[alerts]``: where alerts go (a command given the alert as JSON on stdin, and/or a webhook POST)."""
+
+    command: list[str] | None = Field(default=None, min_length=1)
+    webhook: str | None = Field(default=None, pattern=r"^https?://")
+    format: Literal["json", "slack"] = "json"  # webhook body: the alert, or Slack's {"text": ...}
+    fills: bool = False
+    ack_timeout: float = Field(default=30.0, gt=0)  # an order still SENDING this long: "not acknowledged"
+    cancel_timeout: float = Field(default=30.0, gt=0)  # a cancel still PENDING_CANCEL this long: "not confirmed"
+    timeout: float = Field(default=5.0, gt=0)  # per delivery attempt
+    max_attempts: int = Field(default=8, ge=1)
+    base_delay: float = Field(default=5.0, gt=0)  # retry backoff: base_delay * 2**(attempt-1), capped
+    max_delay: float = Field(default=600.0, gt=0)
+
+    @property
+    def targets(self) -> list[str]:
+        return [t for t, on in (("command", self.command), ("webhook", self.webhook)) if on]
+
+
 class Settings(_Section):
     env: Env = "sim"
     rest_url: str | None = None
@@ -94,6 +123,13 @@ class Settings(_Section):
     retry: RetryConfig = RetryConfig()
     ambiguity: AmbiguityConfig = AmbiguityConfig()
     watch: WatchConfig = WatchConfig()
+    guards: dict[str, GuardsConfig] = Field(default_factory=dict)
+    alerts: AlertsConfig = AlertsConfig()
+
+    def guard_limits(self, account: str) -> GuardLimits | None:
+        """The account's guards (None when it has none configured)."""
+        cfg = self.guards.get(account)
+        return GuardLimits(**cfg.model_dump()) if cfg is not None else None
 
     def account_policy(self, account: str) -> AccountPolicy | None:
         """The permission policy of a configured account (None if unknown)."""
@@ -186,10 +222,10 @@ def _env_overrides(data: dict, environ: os._Environ | dict, source: str) -> dict
 
 
 def load_settings(path: str | Path | None = None, environ: dict | None = None, *, env: str | None = None) -> Settings:
-    """Load settings from ``path`` (or ``$KISOMS_CONFIG``; none = defaults), then env overrides, then the
-    ``--env`` flag (``env``), which wins over both."""
+    """Load settings from ``path`` (or ``$KISOMS_CONFIG``, or the default config file if it exists; none =
+    defaults), then env overrides, then the ``--env`` flag (``env``), which wins over both."""
     environ = os.environ if environ is None else environ
-    path = path or environ.get("KISOMS_CONFIG")
+    path = path or environ.get("KISOMS_CONFIG") or existing_default_config()
     data = _read_toml(Path(path)) if path else {}
     source = str(path) if path else "configuration"
     data = _env_overrides(data, environ, source)
@@ -199,6 +235,18 @@ def load_settings(path: str | Path | None = None, environ: dict | None = None, *
         return Settings.model_validate(_sim_defaults(data))
     except PydanticValidationError as exc:
         raise ConfigError(_format_pydantic(exc, source)) from None
+
+
+def default_config_path() -> Path:
+    """Where `kisoms init` writes the config and every command looks when neither --config nor
+    KISOMS_CONFIG names one: the platform's user config dir (e.g. ~/.config/kisoms/config.toml)."""
+    return Path(platformdirs.user_config_dir("kisoms", appauthor=False)) / "config.toml"
+
+
+def existing_default_config() -> Path | None:
+    """``default_config_path()`` if that file exists."""
+    path = default_config_path()
+    return path if path.is_file() else None
 
 
 def _keyring_get(user: str) -> str | None:

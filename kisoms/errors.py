@@ -9,6 +9,7 @@ place (``kisoms.cli.exit_codes``); nothing else decides how a failure ends a pro
     ├── UsageError                  bad flags, intent files or arguments          (exit 2)
     ├── ConfigError                 bad or missing configuration                   (exit 2)
     ├── ValidationError             the order breaks a rule; .problems lists each  (exit 3)
+    │   └── GuardTripped            an account guard refused it (recorded: REJECTED, GUARD:...)
     ├── InvalidTransition           a state change the order state machine forbids (exit 10)
     ├── LedgerError                 the SQLite ledger failed                       (exit 10)
     │   ├── LedgerVersionError      the file was written by a newer kisoms         (exit 2)
@@ -73,6 +74,11 @@ class ValidationError(KisomsError):
     @property
     def codes(self) -> list[str]:
         return [p.code for p in self.problems]
+
+
+class GuardTripped(ValidationError):
+    """An account guard (max orders per minute, open orders, notional per day, position) refused a new
+    order inside its claim; the order was recorded REJECTED with reject code ``GUARD:<codes>``."""
 
 
 class InvalidTransition(KisomsError):

@@ -60,6 +60,7 @@ def _global(
 def load_commands() -> None:
     """Import the command modules (they register themselves on `app`)."""
     from kisoms.cli import commands, ops, watch  # noqa: F401
+    from kisoms.cli import account_cmds, alert_cmds, setup_cmds  # noqa: F401
 
 
 _register = load_commands  # the name tests and older callers use
@@ -92,12 +93,23 @@ def _flag_options() -> set[str]:
     return {opt for p in params if getattr(p, "is_flag", False) for opt in p.opts}
 
 
+def _alert_hook(name: str, args: list[str]) -> None:
+    """Alerts ride along with every command (a deliverer after it, a thread in watch); they never fail one."""
+    try:
+        from kisoms.cli import alert_cmds
+
+        getattr(alert_cmds, name)(args)
+    except Exception:  # an undeliverable alert stays in the outbox; the next kisoms process delivers it
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: run the app; every failure ends as one line (or one JSON object) and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _wants_json(args)
     try:
         load_commands()
+        _alert_hook("before_command", args)
         rc = app(args=json_first(args), standalone_mode=False, prog_name="kisoms")
     except KeyboardInterrupt:
         return int(ExitCode.INTERRUPTED)
@@ -116,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return report_error(f"internal error ({type(exc).__name__}: {exc}); please report it",
                             ExitCode.INTERNAL, as_json, kind=type(exc).__name__)
+    finally:
+        _alert_hook("after_command", args)
     return rc if isinstance(rc, int) else 0
 
 

@@ -1,8 +1,6 @@
-"""Operational commands: reconcile, halt/resume/resolve, audit, and the simulator."""
+"""Operational commands: reconcile, halt/resume/resolve, audit (the simulator: setup_cmds.py)."""
 
 from __future__ import annotations
-
-from typing import Optional
 
 import typer
 from rich.progress import Progress
@@ -159,20 +157,3 @@ def events(
     with ledger_for(ctx) as ledger:
         print_json_lines(event_dict(e) for e in ledger.events_since(since, limit))
 
-
-@app.command()
-def sim(
-    host: str = typer.Option("127.0.0.1", help="Listen address (loopback by default)."),
-    port: int = typer.Option(0, help="REST port (0 = pick a free one)."),
-    ws_port: int = typer.Option(0, "--ws-port", help="WebSocket port (0 = pick a free one)."),
-    seed: int = typer.Option(0, help="Seed for prices, fills and faults."),
-    state: Optional[str] = typer.Option(None, help="State file: a restarted simulator keeps its orders."),
-    ready_file: Optional[str] = typer.Option(None, "--ready-file", help="Write the URLs here as JSON once listening."),
-    scenario: Optional[str] = typer.Option(None, help="Scenario file (TOML/JSON): keys, accounts, symbols, faults."),
-    paper_port: int = typer.Option(0, "--paper-port", help="The paper host's REST port (0 = pick a free one)."),
-    paper_ws_port: int = typer.Option(0, "--paper-ws-port", help="The paper host's WebSocket port (0 = free)."),
-) -> None:
-    """Run the KIS protocol simulator (a real and a paper host, REST + WebSocket) until Ctrl-C or SIGTERM."""
-    from kisoms.sim.cli_entry import serve
-
-    raise typer.Exit(serve(host, port, ws_port, seed, state, ready_file, scenario, paper_port, paper_ws_port))

@@ -154,7 +154,7 @@ def send_order(rt: Runtime, order: Order) -> tuple[Order, bool]:
     resolve_abandoned_twins(rt, order)
     claimed = rt.ledger.claim_request(order.id, event=OrderEvent.CLAIM, kind="new",
                                       request=order_cash_request(order), tr_id=_order_cash_tr_id(rt, order),
-                                      source=SOURCE)
+                                      source=SOURCE, guards=rt.settings.guard_limits(order.account))
     if claimed is None:
         return rt.ledger.get(order.id), False
     return send_claimed_new(rt, *claimed), True

@@ -16,9 +16,10 @@ from typing import Any, Callable, Iterable
 
 import platformdirs
 
+from kisoms.domain.guards import GuardLimits
 from kisoms.domain.order import Fill, Order
 from kisoms.domain.states import OrderEvent, OrderStatus, Quantities
-from kisoms.errors import LedgerError, RequestNotOpen
+from kisoms.errors import GuardTripped, LedgerError, RequestNotOpen
 from kisoms.ledger import audit, control, events, external, fills, orders, requesting, requests, transitions
 from kisoms.ledger.changes import record
 from kisoms.ledger.codec import to_iso
@@ -159,14 +160,18 @@ class Ledger:
     # broker requests -----------------------------------------------------------------------------
     def claim_request(self, order_id: int, *, event: OrderEvent, kind: str, request: dict, tr_id: str,
                       source: str, expected_version: int | None = None,
-                      check_halt: bool = True) -> tuple[Order, int] | None:
+                      check_halt: bool = True, guards: GuardLimits | None = None) -> tuple[Order, int] | None:
         """Write-ahead claim: the event (CLAIM/RESEND, MODIFY_REQUESTED, CANCEL_REQUESTED) plus a ``sending``
         request row. (order, map_id), or None when the status/version moved or a request is open.
-        Halted (nothing written) while a kill switch stops the account, unless ``check_halt`` is off."""
+        Halted (nothing written) while a kill switch stops the account, unless ``check_halt`` is off.
+        GuardTripped when an account guard refuses a first claim (the order is then REJECTED, committed)."""
         with atomic(self.db) as conn:
-            return requesting.claim(conn, order_id, event=event, kind=kind, request=request, tr_id=tr_id,
-                                    source=source, expected_version=expected_version, ts=self._ts(),
-                                    owner=self.owner, check_halt=check_halt)
+            result = requesting.claim(conn, order_id, event=event, kind=kind, request=request, tr_id=tr_id,
+                                      source=source, expected_version=expected_version, ts=self._ts(),
+                                      owner=self.owner, check_halt=check_halt, guards=guards)
+        if isinstance(result, GuardTripped):
+            raise result
+        return result
 
     def stamp_attempt(self, map_id: int) -> bool:
         """Heartbeat of a claim's owner before it tries again: recovery counts its lease from here.

@@ -218,8 +218,36 @@ def _v5(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+V6_STATEMENTS: tuple[str, ...] = (
+    # Alerts: an outbox filled from the events (cursor advanced in the same transaction, so a crash loses
+    # none), one row per alert and target, kept until delivered; a lease stops two processes sending one.
+    """CREATE TABLE alert_outbox (
+        alert_id TEXT NOT NULL,
+        target TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        leased_until TEXT,
+        delivered_at TEXT,
+        last_error TEXT,
+        PRIMARY KEY (alert_id, target)
+    )""",
+    "CREATE INDEX alert_outbox_due ON alert_outbox (delivered_at, next_attempt_at)",
+    "CREATE TABLE alert_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), last_event_id INTEGER NOT NULL)",
+    "INSERT INTO alert_cursor (id, last_event_id) SELECT 1, COALESCE(MAX(id), 0) FROM events",  # from now on
+)
+
+
+def _v6(conn: sqlite3.Connection) -> None:
+    """The alert outbox and its event cursor (v6)."""
+    for statement in V6_STATEMENTS:
+        conn.execute(statement)
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 
 def latest_version() -> int:

@@ -6,10 +6,11 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from kisoms.domain.guards import GuardLimits, check as check_guards
 from kisoms.domain.order import Order
 from kisoms.domain.states import TRANSITIONS, OrderEvent
-from kisoms.errors import Halted, LedgerError, TwinPending
-from kisoms.ledger import control, orders, requests
+from kisoms.errors import GuardTripped, Halted, LedgerError, TwinPending
+from kisoms.ledger import control, guards as guard_activity, orders, requests
 from kisoms.ledger.changes import Change, check_version, record
 from kisoms.ledger.errors import RequestNotOpen
 from kisoms.ledger.records import REQUEST_STATES, BrokerNumber
@@ -35,12 +36,30 @@ def _refuse_twin(conn: sqlite3.Connection, order: Order) -> None:
         raise TwinPending(order.id, twins[0].id, twins[0].status.value)
 
 
+def _guard_refusal(conn: sqlite3.Connection, order: Order, limits: GuardLimits | None, source: str,
+                   ts: str) -> GuardTripped | None:
+    """When a guard trips: the order recorded REJECTED (reject code GUARD:...) and the error to raise once
+    the transaction has committed; None when every limit allows the order."""
+    if limits is None or not limits.active:
+        return None
+    problems = check_guards(limits, guard_activity.activity(conn, order, ts), order)
+    if not problems:
+        return None
+    error = GuardTripped(problems)
+    payload = {"guards": [{"code": p.code, "message": p.message} for p in problems]}
+    fields = {"reject_code": "GUARD:" + ",".join(error.codes), "reject_reason": str(error)}
+    change = Change(OrderEvent.VALIDATION_FAILED.value, "order.transition", source, payload, payload)
+    apply(conn, order, OrderEvent.VALIDATION_FAILED, change=change, ts=ts, fields=fields)
+    return error
+
+
 def claim(conn: sqlite3.Connection, order_id: int, *, event: OrderEvent, kind: str, request: dict, tr_id: str,
           source: str, expected_version: int | None, ts: str, owner: str,
-          check_halt: bool = True) -> tuple[Order, int] | None:
+          check_halt: bool = True, guards: GuardLimits | None = None) -> tuple[Order, int] | GuardTripped | None:
     """Move the order (event) and insert a ``sending`` request row; None if someone else got there first.
     In the same transaction: Halted while a kill switch stops the order's account (unless ``check_halt``
-    is off: an operator's explicit resend), TwinPending while a look-alike new order is unresolved."""
+    is off: an operator's explicit resend), TwinPending while a look-alike new order is unresolved, and
+    (first claims only) the account ``guards``: a refusal is written (REJECTED) and returned, not raised."""
     if CLAIM_EVENTS.get(event) != kind:
         raise LedgerError(f"event {event.value} does not claim a {kind!r} request")
     order = orders.load(conn, order_id)
@@ -51,6 +70,9 @@ def claim(conn: sqlite3.Connection, order_id: int, *, event: OrderEvent, kind: s
         raise Halted(halt.refusal())
     if kind == "new":
         _refuse_twin(conn, order)
+    refusal = _guard_refusal(conn, order, guards, source, ts) if event is OrderEvent.CLAIM else None
+    if refusal is not None:
+        return refusal
     map_id = requests.insert(conn, order_id=order_id, kind=kind, tr_id=tr_id, request=request,
                              state="sending", sent_at=ts, owner=owner)
     extra = {"map_id": map_id, "request_kind": kind, "tr_id": tr_id, "request": request, "owner": owner}

@@ -13,9 +13,21 @@ from kisoms.cli.app import _register, app
 
 
 def command_tree() -> dict:
-    """Every command of the app by name (typer's click command objects)."""
+    """Every command of the app by its full name ("status", "sim stop", ...), typer's click command objects;
+    a group is listed itself only when it takes options of its own (``kisoms sim`` runs the simulator)."""
     _register()
-    return dict(typer.main.get_command(app).commands)
+    found: dict = {}
+
+    def walk(group, prefix: str) -> None:
+        for name, command in group.commands.items():
+            subcommands = getattr(command, "commands", None)
+            if not subcommands or any(p.param_type_name == "option" for p in command.params):
+                found[prefix + name] = command
+            if subcommands:
+                walk(command, f"{prefix}{name} ")
+
+    walk(typer.main.get_command(app), "")
+    return found
 
 
 def value_options(command) -> list:

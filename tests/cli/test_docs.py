@@ -29,10 +29,21 @@ def readme_rows() -> dict[str, str]:
     section = README.split("## Commands", 1)[1].split("\n## ", 1)[0]
     rows = {}
     for line in section.splitlines():
-        match = re.match(r"\| `kisoms ([a-z-]+)[^`]*` \|", line)
-        if match:
-            rows[match.group(1)] = line
+        if not line.startswith("| `kisoms "):
+            continue
+        first_cell = line.split(" | ", 1)[0]
+        for words in re.findall(r"`kisoms ([a-z][a-z-]*(?: [a-z][a-z-]*)*)", first_cell):
+            rows[_longest_command(words)] = line
     return rows
+
+
+def _longest_command(words: str) -> str:
+    """``sim stop`` names the subcommand; ``export orders`` names ``export`` and its argument."""
+    parts = words.split()
+    for n in range(len(parts), 0, -1):
+        if " ".join(parts[:n]) in COMMANDS:
+            return " ".join(parts[:n])
+    return words
 
 
 def options_of(command) -> set[str]:
@@ -101,7 +112,7 @@ def config_keys_in_sample() -> set[str]:
     """Keys set or shown commented out (`# key = ...`) in sample-config.toml, by section."""
     keys, section = set(), ""
     for line in SAMPLE.splitlines():
-        header = re.match(r"^\[([^\]]+)\]", line)
+        header = re.match(r"^(?:# )?\[([^\]]+)\]", line)
         if header:
             section = re.sub(r'"[^"]*"', "*", header.group(1)) + "."
             continue
