@@ -13,7 +13,7 @@ KIS counts requests per second per app key at its own gateway (EGW00201 when exc
 The limiter learns from the server: ``penalize()`` (called on EGW00201) slows every process sharing the
 app key to ``SLOW_FACTOR`` of its pace for ``SLOW_SECONDS`` (compounding while refusals keep coming).
 
-Cost: the state is one fixed-width text line per app key in ``RATE_FILE``, read and rewritten in place
+Cost: the state is one fixed-width text line per app key in ``RATE_FILE`` (its id, then the hex of its numbers), read and rewritten in place
 (``pread``/``pwrite``) under an ``fcntl`` lock on a file descriptor kept open: a few microseconds, no
 JSON, no rename, no fsync (losing the window in a power cut only costs a pause).
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 import fcntl
 import math
 import os
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +36,9 @@ RATE_FILE = "kis-rate.txt"
 SLOW_FACTOR = 0.8  # each EGW00201 scales the pace by this much ...
 SLOW_FLOOR = 0.25  # ... down to this fraction of it
 SLOW_SECONDS = 10.0  # and the slow-down lasts this long after the last refusal
-FIELD = 24  # characters per number: wide enough for repr() of any float
-HEAD = 32 + 3 * FIELD  # key id, next grant time, slow factor, slow-until
+KEY = 32  # characters of the key id that starts a line
+FIELD = 16  # characters per number: the hex of a double
+HEAD = KEY + 3 * FIELD  # key id, next grant time, slow factor, slow-until
 
 
 @dataclass
@@ -49,19 +51,18 @@ class _Slot:
     times: list[float] = field(default_factory=list)  # window mode: the last grants
 
 
-def _encode(key: str, slot: _Slot, slots: int) -> bytes:
+def _encode(key: bytes, slot: _Slot, slots: int) -> bytes:
     times = (slot.times + [0.0] * slots)[:slots]
-    nums = [slot.next_at, slot.slow, slot.slow_until, *times]
-    return (f"{key:<32}" + "".join(f"{n!r:<{FIELD}}" for n in nums) + "\n").encode()
+    return key + struct.pack(f"<{3 + slots}d", slot.next_at, slot.slow, slot.slow_until, *times).hex().encode() + b"\n"
 
 
 def _decode(line: bytes, slots: int) -> _Slot:
-    """The slot in ``line`` (fixed-width numbers); an unreadable one is an empty slot."""
+    """The slot in ``line`` (hex of little-endian doubles); an unreadable one is an empty slot."""
     try:
-        nums = [float(line[i:i + FIELD]) for i in range(32, len(line) - 1, FIELD)]
-    except ValueError:
+        nums = struct.unpack(f"<{3 + slots}d", bytes.fromhex(line[KEY:-1].decode("ascii")))
+    except (ValueError, struct.error, UnicodeDecodeError):
         return _Slot()
-    if len(nums) != 3 + slots or not all(math.isfinite(n) for n in nums) or not 0 < nums[1] <= 1:
+    if not all(math.isfinite(n) for n in nums) or not 0 < nums[1] <= 1:
         return _Slot()
     return _Slot(nums[0], nums[1], nums[2], [t for t in nums[3:] if t > 0])
 
@@ -76,7 +77,7 @@ class RateLimiter:
         if not 0 <= margin < 1:
             raise ValueError(f"margin must be in [0, 1), not {margin!r}")
         self.path = Path(state_dir) / RATE_FILE
-        self.key, self.rate, self.margin = key_id(app_key), rate, margin
+        self.key, self.rate, self.margin = f"{key_id(app_key):<{KEY}}"[:KEY].encode(), rate, margin
         self.slots = max(1, math.floor(rate))
         self.window = max(1.0, 1.0 / rate)
         self.spacing = self.window / self.slots  # the closest two grants may ever be
@@ -103,7 +104,7 @@ class RateLimiter:
         for line in data.splitlines(keepends=True):
             if not line.endswith(b"\n") or len(line) < HEAD:
                 break  # not ours: the file is not in this format
-            if line[:32].rstrip() == self.key.encode() and len(line) == self._width():
+            if line[:KEY] == self.key and len(line) == self._width():
                 return at
             at += len(line)
         if at != len(data):
@@ -118,7 +119,7 @@ class RateLimiter:
         try:
             at = self._offset if self._offset is not None else self._find(fd)
             line = os.pread(fd, self._width(), at)
-            if len(line) != self._width() or line[:32].rstrip() != self.key.encode():
+            if len(line) != self._width() or line[:KEY] != self.key:
                 at = self._find(fd)  # another process rewrote the file
                 line = os.pread(fd, self._width(), at)
             self._offset = at

@@ -47,6 +47,7 @@ class Simulator:
         self.state_file = Path(state_file) if state_file else None
         self.clock = clock or (lambda: datetime.now(KST))
         self.venue = Venue(self.scenario, seed)
+        self._books_cache: dict[tuple, tuple[int, list]] = {}  # the last inquiry's rows, by venue version
         self.faults = FaultBook()
         for spec in self.scenario.faults:
             self.faults.add(spec)
@@ -273,9 +274,13 @@ class Simulator:
     def books(self, account: str, start: str, end: str, pdno: str, odno: str, side: str, ccld: str) -> list[dict]:
         from kisoms.sim.views import daily_row
 
+        key = (account, start, end, pdno, odno, side, ccld)
+        cached = self._books_cache.get(key)
+        if cached is not None and cached[0] == self.venue.version:
+            return list(cached[1])  # the next page of an unchanged book: no row is rebuilt
         rows = []
-        for o in self.venue.orders.values():
-            if o.account != account or (start and o.ord_dt < start) or (end and o.ord_dt > end):
+        for o in self.venue.orders_of(account):
+            if (start and o.ord_dt < start) or (end and o.ord_dt > end):
                 continue
             if (pdno and o.symbol != pdno) or (odno and o.odno != odno) or (side not in ("00", "") and
                                                                              o.side.kis_code != side):
@@ -283,7 +288,8 @@ class Simulator:
             if (ccld == "01" and not o.filled) or (ccld == "02" and not o.remaining):
                 continue
             rows.append(daily_row(self.venue, o))
-        return rows
+        self._books_cache = {key: (self.venue.version, rows)}
+        return list(rows)
 
     def quote(self, code: str) -> dict | None:
         from kisoms.sim.views import quote
