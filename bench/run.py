@@ -80,7 +80,7 @@ def sim_process(tmp: Path, name: str, rate: float) -> Iterator[dict]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"simulator {name} did not start; see {tmp / (name + '.log')}")
             time.sleep(0.05)
-        yield json.loads(ready.read_text())
+        yield {**json.loads(ready.read_text()), "state_dir": str(tmp / f"{name}-state")}
     finally:
         proc.terminate()
         proc.wait(10)
@@ -91,7 +91,7 @@ def settings(sim: dict, tmp: Path, rate: float, ledger: str = "ledger.db", **ext
 
     return Settings.model_validate({
         "env": "sim", "rest_url": sim["rest_url"], "ws_url": sim["ws_url"], "hts_id": "simuser",
-        "rate_per_sec": rate, "state_dir": str(tmp / "state"), "ledger": str(tmp / ledger),
+        "rate_per_sec": rate, "state_dir": sim["state_dir"], "ledger": str(tmp / ledger),
         "accounts": {ACCOUNT: {}}, **extra})
 
 
@@ -154,6 +154,16 @@ def _batch_worker(args) -> tuple[int, int, float, float]:
         penalize(self)
 
     ratelimit.RateLimiter.penalize = counting
+    try:
+        return _submit_range(sim, tmp, lo, hi, start_at, refusals)
+    except Exception as exc:  # (a broker error may not pickle back to the parent)
+        raise RuntimeError(f"batch worker failed: {type(exc).__name__}: {exc}") from None
+
+
+def _submit_range(sim, tmp, lo, hi, start_at, refusals) -> tuple[int, int, float, float]:
+    from kisoms.engine.runtime import open_runtime
+    from kisoms.engine.submit import submit
+
     sent = 0
     with open_runtime(settings(sim, Path(tmp), KIS_RATE)) as rt:
         rt.client.token()
