@@ -452,6 +452,10 @@ def goal7(tmp: Path, size: dict, base: float) -> None:
     ledger.conn.execute("PRAGMA synchronous=FULL")
     big_cost = _write_cost(ledger, size["ledger_big"] - probe, probe)
     rows = ledger.verify_audit_chain()
+    start = time.perf_counter()
+    ledger.list_orders(limit=50)
+    newest = time.perf_counter() - start
+    ledger.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     ledger.close()
     row("7", f"one order's write cost at {size['ledger_big']:,} orders vs empty (audit rows verified: {rows})",
         f"{big_cost * 1e3:.2f} ms vs {empty_cost * 1e3:.2f} ms", big_cost / empty_cost, "<= 1.1x",
@@ -459,8 +463,10 @@ def goal7(tmp: Path, size: dict, base: float) -> None:
     config = tmp / "status.toml"
     config.write_text(f'env = "sim"\nrest_url = "http://127.0.0.1:9"\nstate_dir = "{tmp / "status-state"}"\n')
     env = {**os.environ, "KISOMS_CONFIG": str(config), "KISOMS_LEDGER": str(path)}
+    row("7", f"the newest 50 orders of a {size['ledger_big']:,}-order ledger (the query status runs)",
+        f"{newest * 1e3:.1f} ms", newest / 0.3, "< 0.3 s", newest < 0.3)
     t = median_run([sys.executable, "-m", "kisoms", "status"], 3, env)
-    row("7", f"`kisoms status` on a {size['ledger_big']:,}-order ledger (whole command)", f"{t * 1e3:.0f} ms",
+    row("7", f"`kisoms status` on a {size['ledger_big']:,}-order ledger (the whole command, start-up included)", f"{t * 1e3:.0f} ms",
         t / 0.3, "< 0.3 s", t < 0.3)
 
 
