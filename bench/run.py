@@ -123,6 +123,21 @@ def median_run(cmd: list[str], runs: int, env: dict | None = None) -> float:
     return statistics.median(times)
 
 
+def bare_commit(path: Path, n: int) -> float:
+    """Seconds per INSERT+COMMIT on this disk with the ledger's pragmas (WAL, synchronous=FULL)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    start = time.perf_counter()
+    for i in range(n):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO t (v) VALUES (?)", (str(i),))
+        conn.execute("COMMIT")
+    conn.close()
+    return (time.perf_counter() - start) / n
+
+
 def bare_posts(sim: dict, token: str, n: int) -> list[float]:
     """Seconds of each raw order-cash POST (no kisoms code at all) to the same simulator."""
     import httpx
@@ -277,7 +292,9 @@ def goal3(lifted: dict, tmp: Path, size: dict) -> dict:
         f"{p50 * 1e3:.2f} ms vs {bare50 * 1e3:.2f} ms: +{(p50 - bare50) * 1e3:.2f} ms", bare50 / p50,
         "kisoms/bare >= 0.5 and overhead <= 2 ms", bare50 / p50 >= 0.5 and p50 - bare50 <= 2e-3)
     per_order = len(commits) / n
-    row("3", "ledger commits per order", f"{per_order:.2f}", None, "<= 2", per_order <= 2)
+    commit = bare_commit(tmp / "bare-commit.db", 100)
+    row("3", f"ledger commits per order (a bare fsync'd SQLite commit here: {commit * 1e3:.2f} ms)",
+        f"{per_order:.2f}", None, "<= 2", per_order <= 2)
     return {"bare_p50": bare50}
 
 
