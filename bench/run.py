@@ -219,6 +219,41 @@ def goal1(strict: dict, tmp: Path, size: dict) -> None:
             ratio, ">= 0.95 and 0 EGW00201", ratio >= 0.95 and refusals == 0 and sent == size["batch"])
 
 
+def _adapter_worker(args) -> tuple[int, int, float, float]:
+    """Order-cash requests straight through the KIS client (its shared limiter included, no ledger):
+    (accepted, EGW00201, start, end)."""
+    sim, lo, hi, start_at = args
+    from kisoms.domain.codes import Side
+    from kisoms.engine.runtime import build_connection
+    from kisoms.errors import RateLimited
+    from kisoms.kis.client import KisClient
+
+    refused = 0
+    with KisClient(build_connection(settings(sim, Path(sim["state_dir"]), KIS_RATE))) as client:
+        client.token()
+        while time.time() < start_at:
+            time.sleep(0.001)
+        began = time.time()
+        for i in range(lo, hi):
+            try:
+                client.order_cash(ACCOUNT, "005930", Side.BUY, "00", 1, str(50000 + (i % 200) * 100))
+            except RateLimited:
+                refused += 1
+        return hi - lo - refused, refused, began, time.time()
+
+
+def adapter_pace(strict: dict, n: int, procs: int) -> None:
+    start_at = time.time() + 2.0 + procs * 0.5
+    chunks = [(strict, n * k // procs, n * (k + 1) // procs, start_at) for k in range(procs)]
+    with multiprocessing.get_context("spawn").Pool(procs) as pool:
+        results = pool.map(_adapter_worker, chunks)
+    accepted, refused = sum(r[0] for r in results), sum(r[1] for r in results)
+    rate = accepted / (max(r[3] for r in results) - min(r[2] for r in results))
+    row("2", f"{n} order-cash requests from {procs} processes through the shared limiter alone (no ledger): "
+             f"requests/s per unit of limit ({refused} EGW00201)", f"{rate:.2f}/s at {KIS_RATE:g}/s",
+        rate / KIS_RATE, ">= 0.95 and 0 EGW00201", rate / KIS_RATE >= 0.95 and refused == 0)
+
+
 def goal2(tmp: Path, size: dict) -> None:
     from kisoms.kis.ratelimit import RateLimiter
 
@@ -233,14 +268,22 @@ def goal2(tmp: Path, size: dict) -> None:
     row("2", f"limiter cost per request (uncontended); floor: flock+pread+pwrite {bare * 1e6:.1f} µs, "
              f"a locked JSON rewrite {json_way * 1e6:.0f} µs", f"{per * 1e6:.1f} µs", per / bare,
         "a few µs: <= 3x the syscall floor", per <= 3 * bare)
-    paced = RateLimiter(tmp / "limiter2", "bench-app-key", KIS_RATE, margin=0.03)
+    readings: list[float] = []
+
+    def clock() -> float:  # the limiter's own readings: the grant is the last one before acquire returns
+        readings.append(time.time())
+        return readings[-1]
+
+    paced = RateLimiter(tmp / "limiter2", "bench-app-key", KIS_RATE, margin=0.03, clock=clock)
     times = []
     for _ in range(int(KIS_RATE * 2)):
         paced.acquire()
-        times.append(time.time())
+        times.append(readings[-1])
     gaps = [b - a for a, b in zip(times, times[1:])]
-    row("2", "paced grants at the real limit: smallest gap / (1/limit)", f"{min(gaps) * 1e3:.1f} ms",
-        min(gaps) * KIS_RATE, ">= 1 (spaced, no bursts)", min(gaps) * KIS_RATE >= 0.999)
+    mean = (times[-1] - times[0]) / (len(times) - 1)
+    row("2", f"paced grants at the real limit: smallest gap x limit (mean gap {mean * 1e3:.1f} ms = "
+             f"{1 / mean / KIS_RATE:.3f} of the limit)", f"{min(gaps) * 1e3:.1f} ms", min(gaps) * KIS_RATE,
+        ">= 1 (spaced, no bursts)", min(gaps) * KIS_RATE >= 0.999)
 
 
 def _bare_locked_io(tmp: Path, n: int) -> float:
@@ -416,8 +459,9 @@ def goal6(tmp: Path, size: dict, base: float) -> None:
     env = {**os.environ, "KISOMS_CONFIG": str(config), "KISOMS_LEDGER": str(tmp / "startup.db")}
     subprocess.run(kisoms + ["status"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for name, args, target in (("kisoms --version", ["--version"], 3.0), ("kisoms status", ["status"], 4.0)):
-        t = median_run(kisoms + args, runs, env)
-        row("6", f"{name} vs python -c pass ({base * 1e3:.0f} ms)", f"{t * 1e3:.0f} ms", t / base,
+        pairs = [(median_run(kisoms + args, 1, env), python_pass(1)) for _ in range(runs)]  # interleaved: the
+        t, base = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)  # load drifts
+        row("6", f"{name} vs python -c pass ({base * 1e3:.0f} ms, interleaved)", f"{t * 1e3:.0f} ms", t / base,
             f"<= {target:g}x", t / base <= target)
 
 
@@ -483,8 +527,8 @@ def goal7(tmp: Path, size: dict, base: float) -> None:
     row("7", f"the newest 50 orders of a {size['ledger_big']:,}-order ledger (the query status runs)",
         f"{newest * 1e3:.1f} ms", newest / 0.3, "< 0.3 s", newest < 0.3)
     t = median_run([sys.executable, "-m", "kisoms", "status"], 3, env)
-    row("7", f"`kisoms status` on a {size['ledger_big']:,}-order ledger (the whole command, start-up included)", f"{t * 1e3:.0f} ms",
-        t / 0.3, "< 0.3 s", t < 0.3)
+    row("7", f"`kisoms status` on a {size['ledger_big']:,}-order ledger (the whole command, start-up included)",
+        f"{t * 1e3:.0f} ms", t / 0.3, "< 0.3 s", t < 0.3)
 
 
 # ------------------------------------------------------------------ goal 8: the simulator
@@ -575,6 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         with sim_process(tmp, "strict", KIS_RATE) as strict, sim_process(tmp, "lifted", LIFTED) as lifted:
             steps = [("8", lambda: goal8(size)), ("2", lambda: goal2(tmp, size)),
                      ("3", lambda: goal3(lifted, tmp, size)), ("6", lambda: goal6(tmp, size, base)),
+                     ("2", lambda: adapter_pace(strict, size["batch"], size["procs"])),
                      ("1", lambda: goal1(strict, tmp, size)), ("4", lambda: goal4(lifted, tmp, size)),
                      ("5", lambda: goal5(lifted, tmp, size)), ("7", lambda: goal7(tmp, size, base))]
             for goal, step in steps:

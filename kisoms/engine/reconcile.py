@@ -21,7 +21,8 @@ from datetime import date
 from typing import Callable
 
 from kisoms.domain.order import Fill, Order
-from kisoms.domain.states import NON_TERMINAL, PENDING, BrokerView, OrderStatus, broker_status, correction_problem
+from kisoms.domain.states import (NON_TERMINAL, PENDING, TERMINAL, BrokerView, OrderStatus, broker_status,
+                                  correction_problem)
 from kisoms.engine.clock import kst_date, kst_ymd
 from kisoms.engine.matching import is_original
 from kisoms.engine.recovery import lookup_grace, recover
@@ -151,7 +152,7 @@ class Reconciler:
     def orders_to_check(self) -> list[Order]:
         today = kst_ymd(self.rt.clock.now())
         open_orders = self.rt.ledger.list_orders(statuses=list(NON_TERMINAL - {OrderStatus.NEW}))
-        todays = [o for o in self.rt.ledger.list_orders(order_date=today) if o.status.is_terminal]
+        todays = self.rt.ledger.list_orders(order_date=today, statuses=list(TERMINAL))  # (each order read once)
         return [o for o in {o.id: o for o in open_orders + todays}.values() if o.order_date]
 
     def run(self) -> ReconcileReport:

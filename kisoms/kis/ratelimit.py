@@ -13,9 +13,9 @@ KIS counts requests per second per app key at its own gateway (EGW00201 when exc
 The limiter learns from the server: ``penalize()`` (called on EGW00201) slows every process sharing the
 app key to ``SLOW_FACTOR`` of its pace for ``SLOW_SECONDS`` (compounding while refusals keep coming).
 
-Cost: the state is one fixed-width text line per app key in ``RATE_FILE`` (its id, then the hex of its numbers), read and rewritten in place
-(``pread``/``pwrite``) under an ``fcntl`` lock on a file descriptor kept open: a few microseconds, no
-JSON, no rename, no fsync (losing the window in a power cut only costs a pause).
+Cost: the state is one fixed-width text line per app key in ``RATE_FILE`` (its id, then the hex of its
+numbers), read and rewritten in place (``pread``/``pwrite``) under an ``fcntl`` lock on a file descriptor
+kept open: a few microseconds, no JSON, no rename, no fsync (losing it in a power cut only costs a pause).
 """
 
 from __future__ import annotations
