@@ -20,7 +20,9 @@ kept open: a few microseconds, no JSON, no rename, no fsync (losing it in a powe
 
 from __future__ import annotations
 
+import binascii
 import fcntl
+import functools
 import math
 import os
 import struct
@@ -51,18 +53,23 @@ class _Slot:
     times: list[float] = field(default_factory=list)  # window mode: the last grants
 
 
+@functools.lru_cache(maxsize=None)
+def _packer(slots: int) -> struct.Struct:
+    return struct.Struct(f"<{3 + slots}d")
+
+
 def _encode(key: bytes, slot: _Slot, slots: int) -> bytes:
     times = (slot.times + [0.0] * slots)[:slots]
-    return key + struct.pack(f"<{3 + slots}d", slot.next_at, slot.slow, slot.slow_until, *times).hex().encode() + b"\n"
+    return key + binascii.hexlify(_packer(slots).pack(slot.next_at, slot.slow, slot.slow_until, *times)) + b"\n"
 
 
 def _decode(line: bytes, slots: int) -> _Slot:
     """The slot in ``line`` (hex of little-endian doubles); an unreadable one is an empty slot."""
     try:
-        nums = struct.unpack(f"<{3 + slots}d", bytes.fromhex(line[KEY:-1].decode("ascii")))
-    except (ValueError, struct.error, UnicodeDecodeError):
+        nums = _packer(slots).unpack(binascii.unhexlify(line[KEY:-1]))
+    except (ValueError, struct.error, binascii.Error):
         return _Slot()
-    if not all(math.isfinite(n) for n in nums) or not 0 < nums[1] <= 1:
+    if not math.isfinite(sum(nums)) or not 0 < nums[1] <= 1:  # (a NaN or an infinity anywhere)
         return _Slot()
     return _Slot(nums[0], nums[1], nums[2], [t for t in nums[3:] if t > 0])
 
