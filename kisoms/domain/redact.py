@@ -58,8 +58,13 @@ def redact_text(text: str) -> str:
     return _JWT_IN_TEXT.sub(MASK, _BEARER_IN_TEXT.sub(rf"\1 {MASK}", text))
 
 
+_IMMUTABLE_SCALARS = (int, float, type(None))  # bool is an int; nothing to copy or mask in them
+
+
 def redact(payload: Any) -> Any:
     """A deep copy of JSON-like ``payload`` with secret values replaced by ``***``."""
+    if type(payload) in _IMMUTABLE_SCALARS or isinstance(payload, bool):
+        return payload
     if isinstance(payload, dict):
         return {k: MASK if is_secret_key(k) else redact(v) for k, v in payload.items()}
     if isinstance(payload, (list, tuple)):

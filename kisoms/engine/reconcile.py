@@ -21,7 +21,8 @@ from datetime import date
 from typing import Callable
 
 from kisoms.domain.order import Fill, Order
-from kisoms.domain.states import NON_TERMINAL, PENDING, BrokerView, OrderStatus, broker_status, correction_problem
+from kisoms.domain.states import (NON_TERMINAL, PENDING, TERMINAL, BrokerView, OrderStatus, broker_status,
+                                  correction_problem)
 from kisoms.engine.clock import kst_date, kst_ymd
 from kisoms.engine.matching import is_original
 from kisoms.engine.recovery import lookup_grace, recover
@@ -87,6 +88,14 @@ def _by_origin(rows: list) -> dict[tuple[str, str], list]:
     return grouped
 
 
+def _by_number(rows: list) -> dict[tuple[str, str], list[tuple[int, object]]]:
+    """Every row under its (date, number), with its position in the books (to keep their order)."""
+    indexed: dict[tuple[str, str], list[tuple[int, object]]] = defaultdict(list)
+    for at, row in enumerate(rows):
+        indexed[(row.ord_dt, row.odno)].append((at, row))
+    return indexed
+
+
 def chain(rows_by_origin: dict, numbers: set[str], day: str) -> list:
     """Rows of ``day`` reachable from ``numbers`` through ORGN_ODNO links (amends of amends included)."""
     found, frontier = [], list(numbers)
@@ -143,7 +152,7 @@ class Reconciler:
     def orders_to_check(self) -> list[Order]:
         today = kst_ymd(self.rt.clock.now())
         open_orders = self.rt.ledger.list_orders(statuses=list(NON_TERMINAL - {OrderStatus.NEW}))
-        todays = [o for o in self.rt.ledger.list_orders(order_date=today) if o.status.is_terminal]
+        todays = self.rt.ledger.list_orders(order_date=today, statuses=list(TERMINAL))  # (each order read once)
         return [o for o in {o.id: o for o in open_orders + todays}.values() if o.order_date]
 
     def run(self) -> ReconcileReport:
@@ -183,15 +192,15 @@ class Reconciler:
 
     def reconcile_account(self, account: str, orders: list[Order]) -> None:
         rows = self.fetch(account, orders)
-        rows_by_origin = _by_origin(rows)
+        rows_by_number, rows_by_origin = _by_number(rows), _by_origin(rows)
         claimed: set[tuple[str, str]] = set()
         for order in orders:
-            claimed |= {(order.order_date, n) for n in self.reconcile_order(order, rows, rows_by_origin)}
+            claimed |= {(order.order_date, n) for n in self.reconcile_order(order, rows_by_number, rows_by_origin)}
             self.report.checked += 1
         self.record_external(account, rows, claimed)
 
-    def reconcile_order(self, order: Order, rows: list, rows_by_origin: dict) -> set[str]:
-        mine, extra = self.rows_of(order, rows, rows_by_origin)
+    def reconcile_order(self, order: Order, rows_by_number: dict, rows_by_origin: dict) -> set[str]:
+        mine, extra = self.rows_of(order, rows_by_number, rows_by_origin)
         owned = self.numbers_of(order) | {r.odno for r in extra}
         open_kinds = {r.kind for r in self.rt.ledger.open_requests(order.id)}
         if any(("cancel" if r.is_cancel else "modify") in open_kinds for r in extra):
@@ -213,15 +222,17 @@ class Reconciler:
         """Every broker number the ledger maps to ``order`` (new, amends, cancels)."""
         return {n.broker_order_no for n in self.rt.ledger.broker_numbers(order.id) if n.broker_order_no}
 
-    def rows_of(self, order: Order, rows: list, rows_by_origin: dict) -> tuple[list, list]:
-        """The order's rows: those under numbers we mapped, and amends/cancels chained to them (not mapped)."""
+    def rows_of(self, order: Order, rows_by_number: dict, rows_by_origin: dict) -> tuple[list, list]:
+        """The order's rows: those under numbers we mapped (looked up by date and number, in the books'
+        order), and amends/cancels chained to them (not mapped)."""
         numbers = self.numbers_of(order)
-        mine = [r for r in rows if r.odno in numbers and r.ord_dt == order.order_date]
+        hits = [hit for n in numbers for hit in rows_by_number.get((order.order_date, n), ())]
+        mine = [row for _, row in sorted(hits, key=lambda hit: hit[0])]
         return mine, chain(rows_by_origin, set(numbers), order.order_date)
 
-    def view_of(self, order: Order, rows: list, rows_by_origin: dict) -> BrokerOrder | None:
+    def view_of(self, order: Order, rows_by_number: dict, rows_by_origin: dict) -> BrokerOrder | None:
         """The broker's view of one order from the account's rows."""
-        mine, extra = self.rows_of(order, rows, rows_by_origin)
+        mine, extra = self.rows_of(order, rows_by_number, rows_by_origin)
         return broker_order(order, mine + extra, kst_ymd(self.rt.clock.now()))
 
     def second_look(self, order: Order) -> None:
@@ -229,7 +240,7 @@ class Reconciler:
         day = _ymd_date(order.order_date)
         rows = self.rt.client.inquire_daily_ccld(order.account, day, kst_date(self.rt.clock.now()),
                                                  symbol=order.symbol)
-        view = self.view_of(order, rows, _by_origin(rows))
+        view = self.view_of(order, _by_number(rows), _by_origin(rows))
         if view is not None and not self.apply_view(order, view, last_look=True):
             self.report.in_flight.append(f"order {order.id}: kept changing while reconcile looked; next run checks it")
 

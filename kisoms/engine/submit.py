@@ -12,11 +12,14 @@ from kisoms.domain.order import Order
 from kisoms.domain.policy import MarketReference
 from kisoms.domain.states import OrderEvent, OrderStatus
 from kisoms.domain.validation import validate
+from kisoms.engine.bands import band_cache
+from kisoms.engine.clock import kst_ymd
 from kisoms.engine.crashpoints import crash_point
 from kisoms.engine.recovery import is_abandoned, resolve_request
 from kisoms.engine.runtime import Runtime
 from kisoms.engine.sending import deliver, ensure_not_halted, owning
 from kisoms.errors import Problem, ValidationError
+from kisoms.kis.errors_map import PRICE_LIMIT_CODES
 
 log = logging.getLogger(__name__)
 SOURCE = "submit"
@@ -32,12 +35,41 @@ class SubmitResult:
     notes: list[str] = field(default_factory=list)
 
 
-def market_reference(rt: Runtime, intent: ApprovedOrderIntent) -> MarketReference:
-    """Today's price band and last price for the symbol, from inquire-price."""
+def needs_reference(rt: Runtime, intent: ApprovedOrderIntent) -> bool:
+    """Whether validation can use a quote: not for an order type without a price on an account without
+    a notional limit (no rule would read it)."""
+    if intent.order_type.has_price or intent.price not in (None, 0):
+        return True
+    policy = rt.settings.account_policy(intent.account)
+    return policy is not None and policy.max_notional is not None
+
+
+def _bands(rt: Runtime):
+    return band_cache(rt.settings.state_path, f"{rt.connection.env}|{rt.connection.rest_url}")
+
+
+def market_reference(rt: Runtime, intent: ApprovedOrderIntent) -> MarketReference | None:
+    """Today's price band for the symbol: cached per KST day (``engine/bands.py``), else from
+    inquire-price (with the last price, which only matters when the band is incomplete). None when
+    validation would not use it."""
+    if not needs_reference(rt, intent):
+        return None
+    day, bands = kst_ymd(rt.clock.now()), _bands(rt)
+    cached = bands.get(intent.symbol, day)
+    if cached is not None:
+        return cached
     quote = rt.client.inquire_price(intent.symbol)
-    return MarketReference(base_price=quote.base_price, upper_limit=quote.upper_limit,
-                           lower_limit=quote.lower_limit, current_price=quote.current_price,
-                           kind=quote.kind)
+    reference = MarketReference(base_price=quote.base_price, upper_limit=quote.upper_limit,
+                                lower_limit=quote.lower_limit, current_price=quote.current_price,
+                                kind=quote.kind)
+    bands.put(intent.symbol, day, reference)
+    return reference
+
+
+def forget_band_if_refused(rt: Runtime, order: Order) -> None:
+    """A refusal for a price-limit reason means our band may be stale: the next order fetches it again."""
+    if order.status is OrderStatus.REJECTED and order.reject_code in PRICE_LIMIT_CODES:
+        _bands(rt).drop(order.symbol)
 
 
 def new_order(rt: Runtime, intent: ApprovedOrderIntent, key: str, price: int | None, note: str | None) -> Order:
@@ -168,5 +200,6 @@ def submit(rt: Runtime, intent: ApprovedOrderIntent) -> SubmitResult:
     ensure_not_halted(rt, intent.account)
     order, created = create_order(rt, intent)
     order, sent = send_order(rt, order)
+    forget_band_if_refused(rt, order)
     return SubmitResult(order=order, created=created, sent=sent)
 

@@ -20,7 +20,7 @@ from kisoms.domain.codes import Side, split_account
 from kisoms.errors import BrokerError, BrokerProtocolError, BrokerTransportError, RateLimited, TokenExpired
 from kisoms.kis.auth import TokenCache
 from kisoms.kis.connection import KisConnection
-from kisoms.kis.errors_map import DATA_CHANGED_MARKER, check_response, transport_error
+from kisoms.kis.errors_map import DATA_CHANGED_MARKER, RATE_LIMIT_CODES, check_response, transport_error
 from kisoms.kis.models import DailyOrderRow, OrderAck, Page, Quote
 from kisoms.kis.ratelimit import RateLimiter
 from kisoms.kis.tr_ids import tr_ids
@@ -64,7 +64,8 @@ class KisClient:
         timeout = httpx.Timeout(conn.read_timeout, connect=conn.connect_timeout)
         self.http = httpx.Client(base_url=conn.rest_url, timeout=timeout, transport=transport)
         self.tokens = token_cache or TokenCache(conn.state_dir, conn.app_key)
-        self.limiter = rate_limiter or RateLimiter(conn.state_dir, conn.app_key, conn.rate_per_sec)
+        self.limiter = rate_limiter or RateLimiter(conn.state_dir, conn.app_key, conn.rate_per_sec,
+                                                          margin=conn.rate_margin)
         self.sleep = sleep
 
     def close(self) -> None:
@@ -128,7 +129,12 @@ class KisClient:
         except httpx.HTTPError as exc:
             raise transport_error(exc, what) from None
         self.last_response_headers = response.headers
-        return check_response(response, what, envelope=envelope, secrets=self._secrets(headers))
+        try:
+            return check_response(response, what, envelope=envelope, secrets=self._secrets(headers))
+        except RateLimited as exc:
+            if exc.msg_cd in RATE_LIMIT_CODES and hasattr(self.limiter, "penalize"):
+                self.limiter.penalize()  # every process on this app key slows down
+            raise
 
     def _authorized(self, method: str, path: str, tr_id: str, what: str, *, body: dict | None = None,
                     params: dict | None = None, tr_cont: str = "") -> dict:

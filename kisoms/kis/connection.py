@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_RATE = {"real": 20.0, "sim": 20.0, "paper": 2.0}  # requests per second per app key
+DEFAULT_RATE_MARGIN = 0.03  # the limiter paces at 97% of the rate: room for transit jitter
 
 
 def default_rate(env: str) -> float:
@@ -27,6 +28,7 @@ class KisConnection:
     tr_id_generation: str = "current"
     use_hashkey: bool = False
     rate_per_sec: float = 20.0
+    rate_margin: float = DEFAULT_RATE_MARGIN
     connect_timeout: float = 3.0
     read_timeout: float = 7.0
     state_dir: Path = Path(".")

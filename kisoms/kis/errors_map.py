@@ -14,6 +14,7 @@ RATE_LIMIT_CODES = frozenset({"EGW00201"})
 TOKEN_TOO_OFTEN_CODES = frozenset({"EGW00133"})
 TOKEN_EXPIRED_CODES = frozenset({"EGW00123", "EGW00121"})  # EGW00121 invalid token (unconfirmed)
 AUTH_CODES = frozenset({"EGW00102", "EGW00103", "EGW00105", "IGW00002"})  # bad app key/secret (unconfirmed)
+PRICE_LIMIT_CODES = frozenset({"APBK0507"})  # an order price outside today's band (unconfirmed)
 DATA_CHANGED_MARKER = "조회이후에 자료가 변경"
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)

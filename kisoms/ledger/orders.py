@@ -99,6 +99,7 @@ def history(conn: sqlite3.Connection, order_id: int) -> list[HistoryRow]:
 def unresolved_twins(conn: sqlite3.Connection, order: Order) -> list[Order]:
     """Other SENDING/UNKNOWN orders a broker lookup could confuse with ``order`` (``confusable``), oldest first."""
     cursor = conn.execute(
-        "SELECT * FROM orders WHERE status IN ('SENDING', 'UNKNOWN') AND id != ? AND account = ? AND symbol = ?"
+        # (+account, +symbol: look up by status, the few in flight, not by symbol, which grows with the ledger)
+        "SELECT * FROM orders WHERE status IN ('SENDING', 'UNKNOWN') AND id != ? AND +account = ? AND +symbol = ?"
         " AND side = ? AND qty = ? ORDER BY id", (order.id, order.account, order.symbol, order.side.value, order.qty))
     return [o for o in map(row_to_order, as_dicts(cursor)) if confusable(o, order)]

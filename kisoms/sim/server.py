@@ -312,8 +312,8 @@ class Simulator:
                ccld: str) -> list[SimOrder]:
         """The account's orders, amends and cancels that match an inquire-daily-ccld query, oldest first."""
         found = []
-        for o in self.venue.orders.values():
-            if o.account != account or (start and o.ord_dt < start) or (end and o.ord_dt > end):
+        for o in self.venue.orders_of(account):
+            if (start and o.ord_dt < start) or (end and o.ord_dt > end):
                 continue
             if (pdno and o.symbol != pdno) or (odno and o.odno != odno) or (side not in ("00", "") and
                                                                              o.side.kis_code != side):
@@ -327,8 +327,8 @@ class Simulator:
         """inquire-psbl-rvsecncl rows: the account's orders with quantity left to amend or cancel."""
         from kisoms.sim.views import psbl_row
 
-        return [psbl_row(self.venue, o) for o in self.venue.orders.values()
-                if o.account == account and o.kind != "cancel" and o.remaining > 0]
+        return [psbl_row(self.venue, o) for o in self.venue.orders_of(account)
+                if o.kind != "cancel" and o.remaining > 0]
 
     # ---------------------------------------------------------------- notices
 

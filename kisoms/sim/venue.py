@@ -29,6 +29,7 @@ MARKET_LIKE = {t.ord_dvsn for t in OrderType if not t.has_price}
 IOC = {"11", "13", "15"}
 FOK = {"12", "14", "16"}
 TOP_PRIORITY = OrderType.TOP_PRIORITY.ord_dvsn
+TRACKED = frozenset({"remaining", "filled", "amount", "cancelled"})  # what the venue's indexes follow
 
 
 class Reject(Exception):
@@ -62,6 +63,16 @@ class SimOrder:
         if self.kind != "cancel" and not self.remaining and not self.filled:
             self.remaining = self.qty
 
+    def __setattr__(self, name: str, value) -> None:
+        """Keeps the venue's indexes (reserved cash and shares, open orders) in step with the quantities."""
+        venue = self.__dict__.get("_venue")
+        if venue is None or name not in TRACKED:
+            object.__setattr__(self, name, value)
+            return
+        venue._unreserve(self)
+        object.__setattr__(self, name, value)
+        venue._reserve(self)
+
 
 @dataclass
 class Event:
@@ -90,6 +101,58 @@ class Venue:
         self.symbols: dict[str, SimSymbol] = {s.code: s for s in self.scenario.symbols}
         for s in self.scenario.symbols:
             self.prices.setdefault(s.code, s.price or s.base_price)
+        self.version = 0  # bumped by every change to an order's quantities (inquiry replies are cached on it)
+        self._indexed: dict | None = None  # the ``orders`` dict the indexes below describe
+
+    # ----------------------------------------------------------------- indexes
+
+    def _index(self) -> None:
+        """(Re)build the indexes if ``orders`` was replaced or filled from outside (a state file load)."""
+        if self._indexed is self.orders and self._count == len(self.orders):
+            return
+        self._indexed, self._count, self.version = self.orders, 0, self.version + 1
+        self._cash: dict[str, int] = {}
+        self._shares: dict[tuple[str, str], int] = {}
+        self._open: dict[str, dict[str, SimOrder]] = {}
+        self._by_account: dict[str, list[SimOrder]] = {}
+        for order in self.orders.values():
+            self._attach(order)
+
+    def _attach(self, order: SimOrder) -> None:
+        object.__setattr__(order, "_venue", self)
+        self._count += 1
+        self._by_account.setdefault(order.account, []).append(order)
+        self._reserve(order)
+
+    def _add(self, order: SimOrder) -> None:
+        """Book a new order, amend or cancel under its number."""
+        self._index()
+        self.orders[order.odno] = order
+        self._attach(order)
+
+    def _reserve(self, o: SimOrder) -> None:
+        self.version += 1
+        if o.kind == "cancel" or o.remaining <= 0:
+            self._open.get(o.symbol, {}).pop(o.odno, None)
+            return
+        self._open.setdefault(o.symbol, {})[o.odno] = o
+        if o.side is Side.BUY:
+            self._cash[o.account] = self._cash.get(o.account, 0) + o.remaining * self._valuation(o)
+        else:
+            self._shares[(o.account, o.symbol)] = self._shares.get((o.account, o.symbol), 0) + o.remaining
+
+    def _unreserve(self, o: SimOrder) -> None:
+        if o.kind == "cancel" or o.remaining <= 0:
+            return
+        if o.side is Side.BUY:
+            self._cash[o.account] -= o.remaining * self._valuation(o)
+        else:
+            self._shares[(o.account, o.symbol)] -= o.remaining
+
+    def orders_of(self, account: str) -> list[SimOrder]:
+        """An account's orders, amends and cancels, in booking order."""
+        self._index()
+        return self._by_account.get(account, [])
 
     # ----------------------------------------------------------------- lookups
 
@@ -116,8 +179,11 @@ class Venue:
         return no
 
     def open_orders(self, symbol: str | None = None) -> list[SimOrder]:
-        return [o for o in self.orders.values()
-                if o.kind != "cancel" and o.remaining > 0 and (symbol is None or o.symbol == symbol)]
+        """Orders with quantity left on the book (of one symbol, or all), in booking order."""
+        self._index()
+        if symbol is not None:
+            return list(self._open.get(symbol, {}).values())
+        return sorted((o for by_no in self._open.values() for o in by_no.values()), key=lambda o: o.odno)
 
     # ------------------------------------------------------------------ checks
 
@@ -131,14 +197,17 @@ class Venue:
             raise Reject(codes.OUTSIDE_LIMITS, f"{price} not in {lower}..{upper}")
 
     def _reserved_cash(self, account: str) -> int:
-        return sum(o.remaining * self._valuation(o) for o in self.open_orders() if o.account == account
-                   and o.side is Side.BUY)
+        """Cash held by the account's open buy orders (kept as orders change: O(1))."""
+        self._index()
+        return self._cash.get(account, 0)
 
     def _valuation(self, o: SimOrder) -> int:
         return o.price if o.ord_dvsn in PRICED else self.limits(o.symbol)[1]
 
     def _reserved_shares(self, account: str, code: str) -> int:
-        return sum(o.remaining for o in self.open_orders(code) if o.account == account and o.side is Side.SELL)
+        """Shares held by the account's open sell orders of ``code`` (kept as orders change: O(1))."""
+        self._index()
+        return self._shares.get((account, code), 0)
 
     def _check_funds(self, acct: SimAccount, code: str, side: Side, ord_dvsn: str, qty: int, price: int) -> None:
         if side is Side.BUY:
@@ -165,7 +234,7 @@ class Venue:
             raise Reject(codes.FOK_UNFILLED)
         order = SimOrder(self._number(), when[0], when[1], account, code, side, ord_dvsn, qty,
                          self._booked_price(code, side, ord_dvsn, price), exchange=exchange)
-        self.orders[order.odno] = order
+        self._add(order)
         return order, [Event("ack", order, acct.hts_id, when[1])]
 
     def change(self, account: str, orgn_odno: str, kind: str, qty: int, price: int, all_qty: bool,
@@ -188,7 +257,7 @@ class Venue:
         target.remaining -= moved
         if kind == "cancel":
             new.remaining, new.cancelled, target.cancelled = 0, moved, target.cancelled + moved
-        self.orders[new.odno] = new
+        self._add(new)
         return new, [Event("ack", new, acct.hts_id, when[1], qty=moved)]
 
     # ----------------------------------------------------------------- matching
