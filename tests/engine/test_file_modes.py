@@ -21,7 +21,7 @@ from kisoms.engine.queries import open_ledger
 from kisoms.ledger import Ledger
 
 EXPECTED = {"ledger.db", "sim.lock", "sim.log", "sim-ready.json", "kis-token.json", "kis-token.json.lock",
-            "kis-rate.json", "kis-rate.json.lock"}
+            "kis-rate.txt"}
 
 
 def _env(tmp_path: Path) -> dict:
