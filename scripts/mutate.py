@@ -50,7 +50,7 @@ MODULES: dict[str, list[str]] = {
                           "tests/ledger"],
     "domain/states": ["tests/domain/test_states.py", "tests/ledger/test_state_table_via_ledger.py"],
     "domain/validation": ["tests/domain/test_validation.py"],
-    "domain/idempotency": ["tests/domain/test_idempotency_key.py"],
+    "domain/idempotency": ["tests/domain/test_idempotency_key.py", "tests/domain/test_idempotency_naive_tz.py"],
     "kis/errors_map": ["tests/kis/test_kis_errors.py", "tests/engine/test_outcome_classify.py"],
 }
 

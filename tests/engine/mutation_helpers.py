@@ -33,10 +33,12 @@ class StepClock(Clock):
 
 
 @contextmanager
-def other_desk(sim, tmp_path):
-    """A second runtime with its own ledger: its orders are external to ours."""
-    with open_runtime(make_settings(sim, tmp_path / "hts", ledger=str(tmp_path / "hts.db"),
-                                    state_dir=str(tmp_path / "hts-state"))) as rt:
+def other_desk(sim, tmp_path, **overrides):
+    """A second runtime with its own ledger: its orders are external to ours. It shares our token cache
+    (KIS issues one token a minute per app key)."""
+    (tmp_path / "hts").mkdir(exist_ok=True)
+    settings = make_settings(sim, tmp_path / "hts", state_dir=str(tmp_path / "state"), **overrides)
+    with open_runtime(settings) as rt:
         yield rt
 
 
