@@ -25,13 +25,13 @@ import ast
 import copy
 import enum
 import importlib
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,17 +41,16 @@ ENGINE_CORE = ["tests/engine/test_outcome_classify.py", "tests/engine/test_exact
 # Each module, and the tests that should notice any change to it (fastest and most telling first).
 MODULES: dict[str, list[str]] = {
     "engine/outcome": ENGINE_CORE + ["tests/engine/test_submit.py"],
-    "engine/sending": ENGINE_CORE + ["tests/engine/test_decoys.py", "tests/engine/test_submit.py",
-                                     "tests/engine/test_amend_cancel.py"],
-    "engine/recovery": ENGINE_CORE + ["tests/engine/test_decoys.py", "tests/engine/test_submit.py",
-                                      "tests/engine/test_amend_cancel.py", "tests/engine/test_recovery_live.py",
-                                      "tests/engine/test_claim_owner.py"],
-    "ledger/requesting": ["tests/ledger/test_state_table_via_ledger.py", "tests/ledger/test_ledger_requests.py",
+    "engine/sending": ENGINE_CORE + ["tests/engine/test_submit.py", "tests/engine/test_claim_owner.py"],
+    "engine/recovery": ENGINE_CORE + ["tests/engine/test_decoys.py", "tests/engine/test_claim_owner.py",
+                                      "tests/engine/test_recovery_live.py", "tests/engine/test_submit.py",
+                                      "tests/engine/test_amend_cancel.py"],
+    "ledger/requesting": ["tests/ledger/test_ledger_requests.py", "tests/ledger/test_state_table_via_ledger.py",
                           "tests/ledger"],
     "domain/states": ["tests/domain/test_states.py", "tests/ledger/test_state_table_via_ledger.py"],
     "domain/validation": ["tests/domain/test_validation.py"],
     "domain/idempotency": ["tests/domain/test_idempotency_key.py", "tests/domain/test_idempotency_naive_tz.py"],
-    "kis/errors_map": ["tests/kis/test_kis_errors.py", "tests/engine/test_outcome_classify.py"],
+    "kis/errors_map": ["tests/engine/test_outcome_classify.py", "tests/kis/test_kis_errors.py"],
 }
 
 COMPARE_SWAP = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE,
@@ -311,19 +310,83 @@ def _workspace(n: int) -> Path:
     return path
 
 
-def run_tests(workdir: Path, tests: list[str], timeout: float) -> tuple[str, float]:
-    """'killed', 'survived' or 'timeout' (counted as killed), and the time it took."""
-    env = {**os.environ, "PYTHONPATH": str(workdir), "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-           "--timeout", "60", *tests]
-    start = time.monotonic()
+PRELOAD = ("pytest", "_pytest.python", "_pytest.fixtures", "pytest_httpx", "pytest_timeout", "pydantic", "httpx",
+           "aiohttp", "aiohttp.web", "typer", "rich", "sqlite3", "asyncio")
+
+
+def _preload() -> None:
+    """Third-party imports done once, before the workers fork (kisoms itself is imported fresh per mutant)."""
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+def _pytest_in_child(workdir: str, tests: list[str]) -> None:
+    """In a forked child: import kisoms from ``workdir`` and run the tests; exits with pytest's code."""
     try:
-        done = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return "timeout", time.monotonic() - start
-    status = {0: "survived", 5: "error"}.get(done.returncode, "killed")
-    return status, time.monotonic() - start
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        for name in [m for m in sys.modules if m == "kisoms" or m.startswith("kisoms.")]:
+            del sys.modules[name]
+        os.chdir(workdir)
+        sys.path.insert(0, workdir)
+        os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
+        import pytest
+
+        code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "--timeout", "60", *tests])
+    except BaseException:
+        code = 99
+    os._exit(int(code))
+
+
+def run_tests(workdir: Path, tests: list[str], timeout: float) -> tuple[str, float]:
+    """'killed', 'survived', 'error' or 'timeout' (counted as killed), and the time it took."""
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        _pytest_in_child(str(workdir), tests)
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() - start > timeout:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            return "timeout", time.monotonic() - start
+        time.sleep(0.05)
+    code = os.waitstatus_to_exitcode(status)
+    return {0: "survived", 4: "error", 5: "error", 99: "error"}.get(code, "killed"), time.monotonic() - start
+
+
+def _job(job: tuple) -> tuple[int, str]:
+    """One mutant in one worker process (each worker owns one workspace)."""
+    module, index, tests, timeout = job
+    ws = Path(_WORKER["ws"])
+    target = ws / "kisoms" / f"{module}.py"
+    source = module_path(module).read_text()
+    try:
+        target.write_text(mutate_source(source, _enum_members_cached(module), index))
+        status, _ = run_tests(ws, tests, timeout)
+    finally:
+        target.write_text(source)
+    return index, status
+
+
+_WORKER: dict = {}
+_ENUMS: dict = {}
+
+
+def _enum_members_cached(module: str) -> dict[str, list[str]]:
+    if module not in _ENUMS:
+        _ENUMS[module] = _enum_members("kisoms." + module.replace("/", "."))
+    return _ENUMS[module]
+
+
+def _init_worker(queue) -> None:
+    _WORKER["ws"] = queue.get()
 
 
 def run_module(module: str, workspaces: list[Path], args) -> tuple[list[Mutant], list[Mutant]]:
@@ -331,32 +394,24 @@ def run_module(module: str, workspaces: list[Path], args) -> tuple[list[Mutant],
     if args.only:
         mutants = [m for m in mutants if m.index in args.only]
     tests = MODULES[module]
-    target = Path("kisoms") / f"{module}.py"
-    for ws in workspaces:  # a clean baseline must pass first
-        (ws / target).write_text(source)
     status, baseline = run_tests(workspaces[0], tests, timeout=args.max_baseline)
     if status != "survived":
         raise SystemExit(f"{module}: the test subset fails without any mutation ({status}); fix that first")
     print(f"{module}: {len(mutants)} mutants, baseline {baseline:.1f}s", flush=True)
-    enums = _enum_members("kisoms." + module.replace("/", "."))
-    free = list(workspaces)
+    by_index = {m.index: m for m in mutants}
+    timeout = max(60.0, 3 * baseline)
+    queue = multiprocessing.get_context("fork").Queue()
+    for ws in workspaces:
+        queue.put(str(ws))
     survivors: list[Mutant] = []
-
-    def one(mutant: Mutant) -> tuple[Mutant, str]:
-        ws = free.pop()
-        try:
-            (ws / target).write_text(mutate_source(source, enums, mutant.index))
-            status, took = run_tests(ws, tests, timeout=max(30.0, 3 * baseline))
-        finally:
-            (ws / target).write_text(source)
-            free.append(ws)
-        return mutant, status
-
-    with ThreadPoolExecutor(max_workers=len(workspaces)) as pool:
-        for mutant, status in pool.map(one, mutants):
-            if status == "survived":
+    with multiprocessing.get_context("fork").Pool(len(workspaces), initializer=_init_worker,
+                                                  initargs=(queue,)) as pool:
+        jobs = [(module, m.index, tests, timeout) for m in mutants]
+        for index, status in pool.imap(_job, jobs):
+            mutant = by_index[index]
+            if status in ("survived", "error"):
                 survivors.append(mutant)
-                print(f"  SURVIVED #{mutant.index} {mutant.describe()}", flush=True)
+                print(f"  {status.upper()} #{mutant.index} {mutant.describe()}", flush=True)
             elif args.verbose:
                 print(f"  {status} #{mutant.index} {mutant.describe()}", flush=True)
     return mutants, survivors
@@ -380,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             for mutant in enumerate_mutants(module)[1]:
                 print(f"#{mutant.index} {mutant.describe()}")
         return 0
+    _preload()
     workspaces = [_workspace(n) for n in range(max(1, args.workers))]
     scores = []
     try:
