@@ -41,8 +41,9 @@ ENGINE_CORE = ["tests/engine/test_outcome_classify.py", "tests/engine/test_exact
 # Each module, and the tests that should notice any change to it (fastest and most telling first).
 MODULES: dict[str, list[str]] = {
     "engine/outcome": ENGINE_CORE + ["tests/engine/test_submit.py"],
-    "engine/sending": ENGINE_CORE + ["tests/engine/test_submit.py", "tests/engine/test_claim_owner.py"],
-    "engine/recovery": ENGINE_CORE + ["tests/engine/test_decoys.py", "tests/engine/test_claim_owner.py",
+    "engine/sending": ENGINE_CORE + ["tests/engine/test_recovery_mutations.py", "tests/engine/test_submit.py",
+                                     "tests/engine/test_claim_owner.py"],
+    "engine/recovery": ENGINE_CORE + ["tests/engine/test_recovery_mutations.py", "tests/engine/test_decoys.py", "tests/engine/test_claim_owner.py",
                                       "tests/engine/test_recovery_live.py", "tests/engine/test_submit.py",
                                       "tests/engine/test_amend_cancel.py"],
     "ledger/requesting": ["tests/ledger/test_ledger_requests.py", "tests/ledger/test_state_table_via_ledger.py",
@@ -393,8 +394,9 @@ def run_module(module: str, workspaces: list[Path], args) -> tuple[list[Mutant],
     source, mutants = enumerate_mutants(module)
     if args.only:
         mutants = [m for m in mutants if m.index in args.only]
-    tests = MODULES[module]
-    status, baseline = run_tests(workspaces[0], tests, timeout=args.max_baseline)
+    tests = args.tests or MODULES[module]
+    status, baseline = ("survived", 60.0) if args.no_baseline else run_tests(workspaces[0], tests,
+                                                                              timeout=args.max_baseline)
     if status != "survived":
         raise SystemExit(f"{module}: the test subset fails without any mutation ({status}); fix that first")
     print(f"{module}: {len(mutants)} mutants, baseline {baseline:.1f}s", flush=True)
@@ -425,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", type=int, nargs="*", help="only these mutant numbers")
     parser.add_argument("--verbose", "-v", action="store_true", help="print every mutant's result")
     parser.add_argument("--max-baseline", type=float, default=900.0)
+    parser.add_argument("--tests", nargs="*", help="run these tests instead of the module's subset")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the clean run (when checking a few)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     unknown = [m for m in args.modules if m not in MODULES]
