@@ -72,6 +72,9 @@ def test_broker_reject_records_kis_code_and_message_exactly(rt, sim):
     assert order.reject_code == "APBK0952" and "주문가능금액" in order.reject_reason
     assert events(rt, order.id) == ["created", "claim", "broker_rejected"]
     assert request_rows(rt, order.id) == [("new", "rejected", None)]
+    payload = rt.ledger.history(order.id)[-1].raw_payload
+    assert (payload["error"], payload["msg_cd"], payload["tries"]) == ("BrokerApiError", "APBK0952", 1)
+    assert "주문가능금액" in payload["msg1"]
     assert broker_orders(sim) == []
 
 

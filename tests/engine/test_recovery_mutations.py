@@ -190,3 +190,45 @@ def test_an_ambiguous_send_after_retries_is_matched_within_the_time_spent_retryi
         assert order.broker_order_no == row["odno"] and order.status is OrderStatus.SENT
         assert events(rt, order.id) == ["created", "claim", "send_ambiguous", "broker_accepted"]
         assert rt.ledger.history(order.id)[2].raw_payload["tries"] == 3
+
+
+def test_an_order_accepted_under_a_number_the_ledger_already_maps_is_never_resent_nor_matched(srt, sim, clock):
+    from kisoms.engine.clock import kst_ymd
+    from kisoms.errors import OutcomeUnknown
+
+    first = submit(srt, intent(1, strategy_version="first", price=69000)).order
+    taken = f"{int(first.broker_order_no) + 1:010d}"  # the simulator numbers orders one after another
+    stale, _ = create_order(srt, intent(2, strategy_version="stale", price=68000))
+    stale, map_id = srt.ledger.claim(stale.id, request=order_cash_request(stale), tr_id=TR, source="test")
+    number = {"broker_order_no": taken, "krx_orgno": "91252", "order_date": kst_ymd(clock.now())}
+    srt.ledger.settle_request(map_id, state="accepted", order_id=stale.id, event=sending.OrderEvent.BROKER_ACCEPTED,
+                              source="test", map_fields=number, order_fields=number)
+    with pytest.raises(OutcomeUnknown, match=f"as number {taken}, which the ledger already maps"):
+        submit(srt, intent())
+    order = srt.ledger.get_by_key(srt.ledger.list_orders()[-1].idempotency_key)
+    assert order.status is OrderStatus.UNKNOWN and order.broker_order_no is None
+    [request] = srt.ledger.open_requests(order.id)
+    assert request.state == "unknown" and sending.accepted_as(request) == taken
+    assert srt.ledger.halt_state(ACCOUNT) is not None and "kisoms resume" in srt.ledger.halt_state(ACCOUNT).reason
+    assert [r["odno"] for r in broker_orders(sim)] == [first.broker_order_no, taken]
+    clock.offset = 60.0
+    report = recover(srt, "test", wait=True)
+    assert len(report.unresolved) == 1 and "never resent nor matched again" in report.unresolved[0]
+    assert srt.ledger.get(order.id).status is OrderStatus.UNKNOWN and len(broker_orders(sim)) == 2
+
+
+def test_the_lookup_window_counts_from_when_the_send_became_ambiguous(srt, sim, clock):
+    """A send that hung for 5s before failing: the books get their full lookup window after that."""
+    from kisoms.errors import BrokerTimeout, OutcomeUnknown
+
+    def hangs(*args, **kwargs):
+        clock.offset += 5.0
+        raise BrokerTimeout("no answer in time", maybe_sent=True)
+    srt.client.order_cash = hangs
+    with pytest.raises(OutcomeUnknown):
+        submit(srt, intent())
+    [order] = srt.ledger.list_orders()
+    [request] = srt.ledger.broker_numbers(order.id)
+    assert (request.last_activity - request.sent_at).total_seconds() >= 5.0
+    assert 0.0 < sum(clock.slept) <= 1.0  # it still looked for the full window (1s) after the hang
+    assert order.status is OrderStatus.UNKNOWN and broker_orders(sim) == []
