@@ -51,7 +51,8 @@ MODULES: dict[str, list[str]] = {
     "domain/states": ["tests/domain/test_states.py", "tests/ledger/test_state_table_via_ledger.py"],
     "domain/validation": ["tests/domain/test_validation.py"],
     "domain/idempotency": ["tests/domain/test_idempotency_key.py", "tests/domain/test_idempotency_naive_tz.py"],
-    "kis/errors_map": ["tests/engine/test_outcome_classify.py", "tests/kis/test_kis_errors.py"],
+    "kis/errors_map": ["tests/engine/test_outcome_classify.py", "tests/kis/test_errors_map_table.py",
+                       "tests/kis/test_kis_errors.py"],
 }
 
 COMPARE_SWAP = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE,
