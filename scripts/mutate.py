@@ -174,10 +174,17 @@ class _Sites(ast.NodeTransformer):
         if isinstance(node.value, ast.Name) and node.value.id in self.enums and isinstance(node.ctx, ast.Load):
             members = self.enums[node.value.id]
             if node.attr in members:
-                other = members[(members.index(node.attr) + 1) % len(members)]
-                return self._site(node, f"enum {node.value.id}.{node.attr}->{other}",
-                                  lambda: ast.Attribute(value=ast.Name(id=node.value.id, ctx=ast.Load()),
-                                                        attr=other, ctx=ast.Load()))
+                # small enums (Outcome, OwnerState): every other member; big ones (states, events): the next
+                at = members.index(node.attr)
+                others = [m for m in members if m != node.attr] if len(members) <= 5 else \
+                    [members[(at + 1) % len(members)]]
+                for other in others:
+                    result = self._site(node, f"enum {node.value.id}.{node.attr}->{other}",
+                                        lambda other=other: ast.Attribute(
+                                            value=ast.Name(id=node.value.id, ctx=ast.Load()), attr=other,
+                                            ctx=ast.Load()))
+                    if result is not node:
+                        return result
         return node
 
     def _negate_test(self, node):

@@ -134,6 +134,19 @@ def test_an_amend_whose_retries_run_out_is_refused_and_the_order_keeps_working(s
     assert [r for r in sim.admin.orders(ACCOUNT) if r["orgn_odno"]] == []
 
 
+def test_a_cancel_whose_retries_run_out_is_refused_and_the_order_keeps_working(sim, tmp_path):
+    settings = make_settings(sim, tmp_path, retry={"max_attempts": 2, "deadline": 1000.0})
+    with open_runtime(settings, clock=StepClock()) as rt:
+        order = submit(rt, intent()).order
+        inject(sim, "rate_limit", path=RVSECNCL, count=5)
+        after = cancel(rt, order.id, qty=4)
+        assert after.status is OrderStatus.ACCEPTED and after.cancelled_qty == 0 and after.remaining_qty == 10
+        assert events(rt, order.id)[-2:] == ["cancel_requested", "cancel_rejected"]
+        assert request_rows(rt, order.id)[-1] == ("cancel", "not_sent", None)
+        assert _fired(sim, RVSECNCL) == 2
+    assert [r for r in sim.admin.orders(ACCOUNT) if r["orgn_odno"]] == []
+
+
 # ------------------------------------------------------------------ amend/cancel events named right
 
 
