@@ -232,3 +232,17 @@ def test_the_lookup_window_counts_from_when_the_send_became_ambiguous(srt, sim, 
     assert (request.last_activity - request.sent_at).total_seconds() >= 5.0
     assert 0.0 < sum(clock.slept) <= 1.0  # it still looked for the full window (1s) after the hang
     assert order.status is OrderStatus.UNKNOWN and broker_orders(sim) == []
+
+
+def test_a_halted_account_sends_nothing_and_leaves_abandoned_look_alikes_alone(srt, sim, clock):
+    from kisoms.errors import Halted
+
+    twin, map_id = released_claim(srt)
+    srt.ledger.set_halt("checking an order in HTS", source="operator", account=ACCOUNT)
+    clock.offset = 36.0  # the look-alike's claim is abandoned by now
+    with pytest.raises(Halted, match="checking an order in HTS"):
+        submit(srt, intent(strategy_version="other"))
+    assert srt.ledger.get(twin.id).status is OrderStatus.SENDING
+    assert [(r.id, r.state) for r in srt.ledger.open_requests(twin.id)] == [(map_id, "sending")]
+    assert srt.ledger.halt_state(ACCOUNT).reason == "checking an order in HTS"
+    assert broker_orders(sim) == []
