@@ -100,4 +100,7 @@ REQUEST = httpx.Request("POST", "https://openapi.koreainvestment.com:9443/uapi/d
     (httpx.RemoteProtocolError("peer closed", request=REQUEST), AMBIGUOUS),
 ], ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else v.value)
 def test_transport_failures_classify_as_documented(exc, expected):
-    assert classify(transport_error(exc, "order-cash")) is expected
+    error = transport_error(exc, "order-cash")
+    assert isinstance(error, errors.BrokerTransportError) and error.maybe_sent is (expected is AMBIGUOUS)
+    assert isinstance(error, errors.BrokerTimeout) is isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout))
+    assert classify(error) is expected
