@@ -147,3 +147,11 @@ def test_claims_are_allowed_exactly_where_the_lifecycle_allows_the_request(ledge
     assert after.status is expected
     assert [(r.id, r.kind, r.state) for r in ledger.open_requests(order.id)] == [(map_id, kind, "sending")]
     assert ledger.claim_request(order.id, event=event, kind=kind, request={}, tr_id="x", source="t") is None
+
+
+@pytest.mark.parametrize("kind, pending", [("modify", S.PENDING_MODIFY), ("cancel", S.PENDING_CANCEL)])
+def test_a_claim_by_kind_uses_that_kinds_request_event(ledger, kind, pending):
+    order = order_in(ledger, S.SENT)
+    after, map_id = ledger.claim(order.id, kind=kind, request={"qty": 10}, tr_id="x", source="t")
+    assert after.status is pending and ledger.history(order.id)[-1].event == f"{kind}_requested"
+    assert [(r.id, r.kind) for r in ledger.open_requests(order.id)] == [(map_id, kind)]
