@@ -155,3 +155,38 @@ def test_a_claim_by_kind_uses_that_kinds_request_event(ledger, kind, pending):
     after, map_id = ledger.claim(order.id, kind=kind, request={"qty": 10}, tr_id="x", source="t")
     assert after.status is pending and ledger.history(order.id)[-1].event == f"{kind}_requested"
     assert [(r.id, r.kind) for r in ledger.open_requests(order.id)] == [(map_id, kind)]
+
+
+def test_no_second_request_while_one_is_open_even_where_the_state_allows_it(ledger):
+    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, map_id = ledger.claim(order.id, request={"qty": 10}, tr_id="x", source="t")
+    order = ledger.transition(order.id, E.FILL, source="notice", quantities=Quantities(10, 4))  # beat the reply
+    assert order.status is S.PART_FILLED  # a state that takes an amend, but the send is still open
+    assert ledger.claim_request(order.id, event=E.MODIFY_REQUESTED, kind="modify", request={}, tr_id="x",
+                                source="t") is None
+    assert [r.id for r in ledger.open_requests(order.id)] == [map_id]
+
+
+def test_a_claim_is_refused_while_the_accounts_kill_switch_is_on_unless_told_otherwise(ledger):
+    from kisoms.errors import Halted
+
+    order = order_in(ledger, S.SENT)
+    ledger.set_halt("checking", source="operator", account=order.account)
+    with pytest.raises(Halted, match="checking"):
+        ledger.claim_request(order.id, event=E.MODIFY_REQUESTED, kind="modify", request={}, tr_id="x", source="t")
+    assert ledger.get(order.id).status is S.SENT and ledger.open_requests(order.id) == []
+    after, _ = ledger.claim_request(order.id, event=E.CANCEL_REQUESTED, kind="cancel", request={}, tr_id="x",
+                                    source="t", check_halt=False)
+    assert after.status is S.PENDING_CANCEL
+
+
+def test_settling_a_request_that_does_not_exist_is_refused_by_name(ledger):
+    from kisoms.ledger import RequestNotOpen
+
+    with pytest.raises(RequestNotOpen, match="request 999 is missing"):
+        ledger.settle_request(999, state="accepted", source="t")
+    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, map_id = ledger.claim(order.id, request={}, tr_id="x", source="t")
+    ledger.settle_request(map_id, state="not_sent", event=E.SEND_FAILED, source="t")
+    with pytest.raises(RequestNotOpen, match=f"request {map_id} is already not_sent"):
+        ledger.settle_request(map_id, state="accepted", source="t")
