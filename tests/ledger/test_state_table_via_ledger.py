@@ -190,3 +190,24 @@ def test_settling_a_request_that_does_not_exist_is_refused_by_name(ledger):
     ledger.settle_request(map_id, state="not_sent", event=E.SEND_FAILED, source="t")
     with pytest.raises(RequestNotOpen, match=f"request {map_id} is already not_sent"):
         ledger.settle_request(map_id, state="accepted", source="t")
+
+
+@pytest.mark.parametrize("state", ["sending", "bogus", ""])
+def test_a_request_cannot_be_settled_as_sending_or_as_an_unknown_state(ledger, state):
+    from kisoms.errors import LedgerError
+
+    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, map_id = ledger.claim(order.id, request={}, tr_id="x", source="t")
+    with pytest.raises(LedgerError, match="cannot settle a request as"):
+        ledger.settle_request(map_id, state=state, event=E.SEND_FAILED, source="t")
+    assert [r.state for r in ledger.open_requests(order.id)] == ["sending"]
+    assert ledger.get(order.id).status is S.SENDING
+
+
+def test_a_takeover_with_the_owners_last_attempt_goes_through(ledger):
+    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, map_id = ledger.claim(order.id, request={}, tr_id="x", source="t")
+    [request] = ledger.open_requests(order.id)
+    after = ledger.settle_request(map_id, state="unknown", event=E.SEND_AMBIGUOUS, source="recovery",
+                                  expected_activity=request.last_activity)
+    assert after.status is S.UNKNOWN
