@@ -246,3 +246,24 @@ def test_a_halted_account_sends_nothing_and_leaves_abandoned_look_alikes_alone(s
     assert [(r.id, r.state) for r in srt.ledger.open_requests(twin.id)] == [(map_id, "sending")]
     assert srt.ledger.halt_state(ACCOUNT).reason == "checking an order in HTS"
     assert broker_orders(sim) == []
+
+
+def test_a_reply_that_arrives_after_a_notice_moved_the_order_still_settles_its_request(srt, sim):
+    """The fill notice beat the REST reply: the order is already FILLED, so BROKER_ACCEPTED no longer
+    applies; the request is closed with the broker's number and the order stays FILLED."""
+    from kisoms.domain.states import OrderEvent, Quantities
+
+    real = srt.client.order_cash
+
+    def reply_after_the_fill(*args, **kwargs):
+        ack = real(*args, **kwargs)
+        [order] = srt.ledger.list_orders()
+        srt.ledger.transition(order.id, OrderEvent.FILL, source="notice", quantities=Quantities(10, 10),
+                              filled_amount=700000)
+        return ack
+    srt.client.order_cash = reply_after_the_fill
+    result = submit(srt, intent())
+    [row] = broker_orders(sim)
+    assert result.order.status is OrderStatus.FILLED
+    assert request_rows(srt, result.order.id) == [("new", "accepted", row["odno"])]
+    assert srt.ledger.open_requests(result.order.id) == []
