@@ -7,6 +7,8 @@ REST fault kinds:
 - ``reset_before_accept`` / ``reset_after_accept``: close the connection with no answer, before / after processing
 - ``rate_limit``: KIS's EGW00201 gateway error, not processed
 - ``token_expired``: KIS's EGW00123, and the token is invalidated
+- ``garbled_after_accept`` / ``truncated_after_accept``: process the request, then answer HTTP 200 with a
+  body that is not JSON / with the first half of the real JSON body
 Notice fault kinds (``path`` ignored; they apply to the next ``count`` notices):
 ``notice_duplicate``, ``notice_drop``, ``notice_reorder`` (held back and sent after the next one).
 """
@@ -15,11 +17,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aiohttp import web
+
 from kisoms.sim.scenario import FaultSpec
 
 REST_KINDS = {"delay", "drop_response", "error_before_accept", "error_after_accept", "reset_before_accept",
-              "reset_after_accept", "rate_limit", "token_expired"}
+              "reset_after_accept", "rate_limit", "token_expired", "garbled_after_accept", "truncated_after_accept"}
+SPOILED_BODY_KINDS = {"garbled_after_accept", "truncated_after_accept"}
+GARBLED_BODY = b"\x8b\x00<<rt_cd=0 \xff\xfe garbled>>"
 NOTICE_KINDS = {"notice_duplicate", "notice_drop", "notice_reorder"}
+
+
+def spoiled_reply(kind: str, response: web.StreamResponse) -> web.Response:
+    """HTTP 200 after the request was processed, with a body that does not parse: garbled bytes, or the
+    real JSON body cut in half. KIS's headers (tr_id, gt_uid) are kept."""
+    body = response.body if isinstance(response, web.Response) and isinstance(response.body, bytes) else b""
+    text = GARBLED_BODY if kind == "garbled_after_accept" else body[:len(body) // 2]
+    headers = {k: v for k, v in response.headers.items() if k.lower() in ("tr_id", "gt_uid", "tr_cont")}
+    return web.Response(body=text, status=200, content_type="application/json", headers=headers)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from aiohttp import WSMsgType, web
 from kisoms.domain.codes import Side
 from kisoms.sim import codes
 from kisoms.sim.admin import admin_routes
-from kisoms.sim.faults import FaultBook
+from kisoms.sim.faults import SPOILED_BODY_KINDS, FaultBook, spoiled_reply
 from kisoms.sim.frames import data_frame, new_key_iv, notice_text, notice_values
 from kisoms.sim.rest import HOST_ENV, KisReply, kis_path, RestApi, envelope, kis_json, reject_reply
 from kisoms.sim.scenario import Scenario, default_scenario
@@ -223,6 +223,8 @@ class Simulator:
             return web.Response(text=HTML_ERROR, status=502, content_type="text/html")
         elif fault.kind == "reset_after_accept":
             return self._reset(request)
+        elif fault.kind in SPOILED_BODY_KINDS:
+            return spoiled_reply(fault.kind, response)
         return response
 
     @staticmethod

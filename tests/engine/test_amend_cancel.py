@@ -91,12 +91,16 @@ def test_cancel_of_a_filled_order_is_refused_locally(rt, sim):
 
 
 def test_ambiguous_cancel_is_found_by_orgn_odno(rt, sim):
+    decoy = resting_order(rt, strategy_version="decoy")  # same symbol, side, quantity and price
+    decoy_cancel = cancel(rt, decoy.id, qty=3)
     order = resting_order(rt)
     inject(sim, "drop_response", path=RVSECNCL, seconds=3)
     after = cancel(rt, order.id)
-    assert after.status is OrderStatus.CANCELLED
-    kinds = [(n.kind, n.state) for n in rt.ledger.broker_numbers(order.id)]
-    assert ("cancel", "accepted") in kinds
+    assert after.status is OrderStatus.CANCELLED and after.cancelled_qty == 10
+    [row] = [r for r in sim.admin.orders(ACCOUNT) if r["orgn_odno"] == order.broker_order_no]
+    numbers = [(n.kind, n.state, n.broker_order_no) for n in rt.ledger.broker_numbers(order.id)]
+    assert numbers == [("new", "accepted", order.broker_order_no), ("cancel", "accepted", row["odno"])]
+    assert rt.ledger.get(decoy.id).cancelled_qty == decoy_cancel.cancelled_qty == 3
 
 
 def test_modify_price_off_tick_is_refused(rt, sim):

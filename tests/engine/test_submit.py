@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 
 from kisoms.domain.states import OrderEvent, OrderStatus
+from kisoms.engine.clock import kst_ymd
 from kisoms.engine.reconcile import reconcile
 from kisoms.engine.submit import submit
 from kisoms.errors import AwaitingBooks, Halted, OutcomeUnknown, ValidationError
-from kisoms.engine.clock import kst_ymd
 from kisoms.engine.runtime import open_runtime
 
 from engine_helpers import broker_orders, inject, intent, make_settings
@@ -45,7 +45,9 @@ def test_validation_reject_is_recorded_and_not_sent(rt, sim):
 def test_broker_reject_records_kis_code(rt, sim):
     result = submit(rt, intent(qty=100000, price=70000))  # 7 billion KRW: more than the sim account has
     assert result.order.status is OrderStatus.REJECTED
-    assert result.order.reject_code and result.order.reject_reason
+    assert result.order.reject_code == "APBK0952" and "주문가능금액" in result.order.reject_reason
+    assert [h.event for h in rt.ledger.history(result.order.id)] == ["created", "claim", "broker_rejected"]
+    assert [(n.kind, n.state) for n in rt.ledger.broker_numbers(result.order.id)] == [("new", "rejected")]
     assert broker_orders(sim) == []
 
 
@@ -85,7 +87,8 @@ def test_an_acceptance_notice_stops_a_resend_even_when_the_books_do_not_show_the
     settings = make_settings(sim, tmp_path, ambiguity={"policy": "resend"})
     with open_runtime(settings) as rt:
         # The watcher saw KIS accept an order with these terms (number 0000000777), but the books lag.
-        rt.ledger.record_external(order_date=kst_ymd(rt.clock.now()), broker_order_no="0000000777", account="5000000101",
+        rt.ledger.record_external(order_date=kst_ymd(rt.clock.now()), broker_order_no="0000000777",
+                                  account="5000000101",
                                   symbol="005930", side="buy", qty=10, price=70000, raw={"source": "notice"})
         inject(sim, "error_before_accept")
         with pytest.raises(AwaitingBooks, match="0000000777"):
@@ -105,7 +108,21 @@ def test_certainly_unsent_faults_are_retried(rt, sim, fault):
     inject(sim, fault, count=2)
     result = submit(rt, intent())
     assert result.order.status in (OrderStatus.SENT, OrderStatus.ACCEPTED)
-    assert len(broker_orders(sim)) == 1
+    assert [row["odno"] for row in broker_orders(sim)] == [result.order.broker_order_no]
+    assert len([f for f in sim.admin.fault_log() if f["kind"] == fault]) == 2  # two refused, the third went
+
+
+@pytest.mark.parametrize("fault", ["rate_limit", "token_expired"])
+def test_certainly_unsent_faults_beyond_max_attempts_fail_the_order_unsent(rt, sim, fault):
+    per_try = 2 if fault == "token_expired" else 1  # the client refreshes a refused token once per try
+    attempts = rt.settings.retry.max_attempts
+    inject(sim, fault, count=per_try * attempts + 2)
+    order = submit(rt, intent()).order
+    assert len([f for f in sim.admin.fault_log() if f["kind"] == fault]) == per_try * attempts
+    assert order.status is OrderStatus.ERROR and order.reject_code == "NOT_SENT"
+    assert [(n.kind, n.state) for n in rt.ledger.broker_numbers(order.id)] == [("new", "not_sent")]
+    assert rt.ledger.history(order.id)[-1].raw_payload["tries"] == rt.settings.retry.max_attempts
+    assert broker_orders(sim) == [] and not submit(rt, intent()).sent
 
 
 def test_reconcile_after_submit_is_in_sync_and_idempotent(rt, sim):

@@ -31,6 +31,7 @@ def test_unknown_fault_kind_is_refused_and_the_known_ones_are_all_covered_here(s
     known = ast.literal_eval(response.json()["error"].split("known: ", 1)[1])
     assert set(known) == {"delay", "drop_response", "error_before_accept", "error_after_accept",
                           "reset_before_accept", "reset_after_accept", "rate_limit", "token_expired",
+                          "garbled_after_accept", "truncated_after_accept",  # see test_sim_spoiled_replies.py
                           "notice_duplicate", "notice_drop", "notice_reorder"}
 
 
