@@ -12,8 +12,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from kisoms.cli.app import app
-from kisoms.cli.commands import _opts
+from kisoms.cli.context import _opts, app
 from kisoms.cli.render import console, print_json
 from kisoms.config import load_settings
 from kisoms.errors import UsageError

@@ -6,8 +6,7 @@ import threading
 
 import typer
 
-from kisoms.cli.app import app
-from kisoms.cli.commands import _opts
+from kisoms.cli.context import _opts, app
 from kisoms.cli.render import console, print_json
 from kisoms.config import load_settings
 from kisoms.errors import KisomsError

@@ -5,8 +5,7 @@ from __future__ import annotations
 import typer
 from rich.progress import Progress
 
-from kisoms.cli.app import app
-from kisoms.cli.commands import _opts, ledger_for, runtime
+from kisoms.cli.context import _opts, app, ledger_for, runtime
 from kisoms.cli.exit_codes import ExitCode
 from kisoms.cli.render import console, event_dict, print_json, print_json_lines, say, styled
 from kisoms.cli.report import one_line, with_env

@@ -12,8 +12,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
-from kisoms.cli.app import app
-from kisoms.cli.commands import _opts, runtime
+from kisoms.cli.context import _opts, app, runtime
 from kisoms.cli.exit_codes import ExitCode
 from kisoms.cli.render import ORDER_COLUMNS, Column, console, event_dict, kst, print_json, table_of, write_plain
 from kisoms.cli.report import env_badge, with_env
