@@ -1,7 +1,7 @@
 """Resolving requests whose outcome is unknown: by looking at the broker's books, never by a blind resend.
 
 A request is *open* while its broker_order_map row is ``sending`` or ``unknown``. It is resolved by
-finding it in inquire-daily-ccld: a new order by its terms (``matching.find_sent_order``), an amend or
+finding it in inquire-daily-ccld: a new order by its terms (``book_matching.find_sent_order``), an amend or
 cancel by the ORGN_ODNO that points at the number it changed. Not found when the lookup window closes:
 
 - a new order follows the configured policy: ``halt`` (it stays UNKNOWN, the kill switch goes on, the
@@ -31,7 +31,7 @@ from kisoms.domain.codes import ord_unpr
 from kisoms.domain.order import Order
 from kisoms.domain.states import OrderEvent, OrderStatus
 from kisoms.engine.clock import kst_ymd
-from kisoms.engine.matching import EARLY_TOLERANCE_SECONDS, Match, find_sent_order
+from kisoms.engine.book_matching import EARLY_TOLERANCE_SECONDS, Match, find_sent_order
 from kisoms.engine.runtime import Runtime
 from kisoms.engine.sending import EVENTS_BY_KIND, accepted_as, settle
 from kisoms.errors import AwaitingBooks, Halted, OutcomeUnknown, RequestNotOpen, TwinPending

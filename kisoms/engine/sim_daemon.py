@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kisoms.engine.venue import READY_FILE, _listening, _locked
+from kisoms.engine.simdaemon import READY_FILE, _listening, _locked
 from kisoms.errors import KisomsError
 
 STOP_TIMEOUT = 10.0
