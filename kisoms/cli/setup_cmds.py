@@ -69,7 +69,7 @@ def _state_dir(ctx: typer.Context):
 @sim_app.command("status")
 def sim_status(ctx: typer.Context) -> None:
     """Whether the local simulator daemon runs (pid, URLs, log), from the state dir."""
-    from kisoms.engine.sim_daemon import status
+    from kisoms.engine.simdaemon import status
 
     found = status(_state_dir(ctx))
     if _opts(ctx.find_root()).json:
@@ -85,7 +85,7 @@ def sim_status(ctx: typer.Context) -> None:
 def sim_stop(ctx: typer.Context) -> None:
     """Stop the local simulator daemon (SIGTERM, then wait for it to exit); its state file is kept, so the
     next kisoms command starts it again with the same orders."""
-    from kisoms.engine.sim_daemon import stop
+    from kisoms.engine.simdaemon import stop
 
     stopped = stop(_state_dir(ctx))
     if _opts(ctx.find_root()).json:
