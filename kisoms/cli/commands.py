@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from kisoms.cli.context import _opts, app, ledger_for, runtime, settings_for
+from kisoms.cli.context import app, ledger_for, options, runtime, settings_for
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
 from kisoms.cli.intents import intent_from_data, read_intents
 from kisoms.cli.render import order_dict, print_json, print_json_lines, print_orders, print_trade, say, styled
@@ -67,7 +67,7 @@ def submit(
     """
     from kisoms.engine.submit import submit as submit_intent
 
-    opts = _opts(ctx)
+    opts = options(ctx)
     settings = settings_for(ctx)
     intents = read_intents(intent) if intent else [intent_from_flags(
         settings, account, strategy, symbol, side, order_type, qty, price, signal_ts, exchange, tag)]
@@ -148,7 +148,7 @@ def modify(
     if price is None and qty is None:
         raise UsageError("give --price (and optionally --qty)")
     with runtime(ctx) as rt:
-        _show_order(modify_order(rt, order_id, price=price, qty=qty), _opts(ctx).json)
+        _show_order(modify_order(rt, order_id, price=price, qty=qty), options(ctx).json)
 
 
 @app.command()
@@ -161,7 +161,7 @@ def cancel(
     from kisoms.engine.amend import cancel as cancel_order
 
     with runtime(ctx) as rt:
-        _show_order(cancel_order(rt, order_id, qty=qty), _opts(ctx).json)
+        _show_order(cancel_order(rt, order_id, qty=qty), options(ctx).json)
 
 
 def _show_order(order, as_json: bool) -> None:
@@ -186,7 +186,7 @@ def status(
     """Show orders from the ledger (no broker call)."""
     from kisoms.engine.queries import trade
 
-    opts = _opts(ctx)
+    opts = options(ctx)
     with ledger_for(ctx) as ledger:
         if order_id is not None:
             t = trade(ledger, order_id)

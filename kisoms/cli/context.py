@@ -36,14 +36,15 @@ class GlobalOptions:
     env: str | None = None  # --env: wins over the config file and KISOMS_ENV
 
 
-def _opts(ctx: typer.Context) -> GlobalOptions:
+def options(ctx: typer.Context) -> GlobalOptions:
+    """The global options of this run (defaults when a command runs outside the app, as in tests)."""
     return ctx.obj if isinstance(ctx.obj, GlobalOptions) else GlobalOptions()
 
 
 def settings_for(ctx: typer.Context) -> Settings:
     """The settings of this run (and the env every output names). A config file that cannot be read as
     text is a config error like any other (exit 2)."""
-    opts = _opts(ctx)
+    opts = options(ctx)
     try:
         settings = load_settings(opts.config, env=opts.env)
     except (UnicodeDecodeError, ValueError, OSError) as exc:
@@ -84,7 +85,7 @@ def ledger_for(ctx: typer.Context) -> Iterator:
     from kisoms.engine.queries import open_ledger
 
 
-    with open_ledger(settings_for(ctx), _opts(ctx).ledger) as ledger:
+    with open_ledger(settings_for(ctx), options(ctx).ledger) as ledger:
         show_warnings(ledger.warnings)
         yield ledger
 
@@ -95,7 +96,7 @@ def runtime(ctx: typer.Context, *, recover_first: bool = True) -> Iterator:
     from kisoms.engine.recovery import recover
     from kisoms.engine.runtime import open_runtime
 
-    opts = _opts(ctx)
+    opts = options(ctx)
     with open_runtime(settings_for(ctx), opts.ledger) as rt:
         show_warnings(rt.warnings)
         if recover_first:
