@@ -12,8 +12,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from kisoms.cli.app import app
-from kisoms.cli.commands import _opts
+from kisoms.cli.context import app, options
 from kisoms.cli.render import console, print_json
 from kisoms.config import load_settings
 from kisoms.errors import UsageError
@@ -52,7 +51,7 @@ def positions(
     last price, valuation, unrealised P&L; plus cash and buying power."""
     from kisoms.api import connect
 
-    opts = _opts(ctx)
+    opts = options(ctx)
     with connect(opts.config, opts.ledger, env=opts.env, recover=False) as oms:
         balance = oms.positions(account)
     if opts.json:
@@ -84,7 +83,7 @@ def fills(
     from kisoms.engine.books import day_fills, summarise
     from kisoms.engine.queries import open_ledger
 
-    opts = _opts(ctx)
+    opts = options(ctx)
     settings = load_settings(opts.config, env=opts.env)
     when = parse_day(day, "--date") if day else _today(settings.env)
     with open_ledger(settings, opts.ledger) as ledger:
@@ -163,7 +162,7 @@ def export(
     start, end = parse_day(first, "--from"), parse_day(last, "--to")
     if end < start:
         raise UsageError(f"--to {last} is before --from {first}")
-    opts = _opts(ctx)
+    opts = options(ctx)
     with open_ledger(load_settings(opts.config, env=opts.env), opts.ledger) as ledger:
         text = render_rows(export_rows(ledger, what, start, end), fmt, EXPORT_COLUMNS[what])
     if output:

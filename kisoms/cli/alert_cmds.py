@@ -6,8 +6,7 @@ import threading
 
 import typer
 
-from kisoms.cli.app import app
-from kisoms.cli.commands import _opts
+from kisoms.cli.context import app, options
 from kisoms.cli.render import console, print_json
 from kisoms.config import load_settings
 from kisoms.errors import KisomsError
@@ -27,7 +26,7 @@ def deliver(
     from kisoms.engine.clock import clock_for
     from kisoms.engine.queries import open_ledger
 
-    opts = _opts(ctx.find_root())
+    opts = options(ctx.find_root())
     settings = load_settings(opts.config, env=opts.env)
     with open_ledger(settings, opts.ledger) as ledger:
         if until_idle:

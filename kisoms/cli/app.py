@@ -4,38 +4,19 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 
 import typer
 import typer.main
 
 from kisoms import __version__
+from kisoms.cli.context import GlobalOptions, app
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
 from kisoms.cli.report import describe, report_error
 from kisoms.errors import KisomsError
 
-app = typer.Typer(
-    name="kisoms",
-    help="Order management and execution for the KIS Open API (domestic stocks). "
-    "Runs against the built-in simulator unless configured for paper or real trading.",
-    no_args_is_help=False,  # bare `kisoms` is a one-line usage error, not a page of help
-    pretty_exceptions_enable=False,
-    add_completion=True,
-)
-
 # typer carries its own copy of click: take its exception classes from typer itself, never from `click`.
 _CLICK_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 _CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
-
-
-@dataclass
-class GlobalOptions:
-    """Options every command sees (typer's ctx.obj)."""
-
-    config: str | None = None
-    ledger: str | None = None
-    json: bool = False
-    env: str | None = None  # --env: wins over the config file and KISOMS_ENV
 
 
 def _version(value: bool) -> None:

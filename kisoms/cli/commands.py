@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
 
-from kisoms.cli.app import GlobalOptions, app
+from kisoms.cli.context import app, ledger_for, options, runtime, settings_for
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
 from kisoms.cli.intents import intent_from_data, read_intents
 from kisoms.cli.render import order_dict, print_json, print_json_lines, print_orders, print_trade, say, styled
-from kisoms.cli.report import describe, one_line, report_error, set_env, with_env
-from kisoms.config import Settings, ledger_path, load_settings
+from kisoms.cli.report import describe, one_line, report_error, with_env
 from kisoms.domain.states import NON_TERMINAL, OrderStatus
-from kisoms.errors import ConfigError, Halted, KisomsError, NotALedger, UsageError
+from kisoms.errors import Halted, KisomsError, UsageError
 
 STATUS_EXIT = {
     OrderStatus.REJECTED: ExitCode.BROKER_REJECT,
@@ -24,75 +21,6 @@ STATUS_EXIT = {
     OrderStatus.SENDING: ExitCode.UNKNOWN_OR_HALTED,
     OrderStatus.ERROR: ExitCode.BROKER_UNREACHABLE,
 }
-
-
-def _opts(ctx: typer.Context) -> GlobalOptions:
-    return ctx.obj if isinstance(ctx.obj, GlobalOptions) else GlobalOptions()
-
-
-def settings_for(ctx: typer.Context) -> Settings:
-    """The settings of this run (and the env every output names). A config file that cannot be read as
-    text is a config error like any other (exit 2)."""
-    opts = _opts(ctx)
-    try:
-        settings = load_settings(opts.config, env=opts.env)
-    except (UnicodeDecodeError, ValueError, OSError) as exc:
-        raise ConfigError(f"cannot read config {opts.config}: {one_line(str(exc))[:200]}") from None
-    set_env(settings.env)
-    refuse_foreign_ledger(ledger_path(settings, opts.ledger))
-    return settings
-
-
-SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def refuse_foreign_ledger(path: Path) -> None:
-    """A non-empty file that is not an SQLite database is never opened as the ledger (SQLite would take a
-    short one for an empty database and write a fresh ledger over it)."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(len(SQLITE_MAGIC))
-    except (FileNotFoundError, IsADirectoryError):
-        return
-    except OSError as exc:
-        raise NotALedger(f"cannot read the ledger {path}: {exc.strerror or exc}") from None
-    if head and head != SQLITE_MAGIC:
-        raise NotALedger(f"{path} is not a kisoms ledger (not an SQLite file); it was left untouched: "
-                         "check --ledger, KISOMS_LEDGER or the config's ledger key")
-
-
-def show_warnings(warnings: list[str]) -> None:
-    """What opening the ledger noticed (loose file modes, a new app key, an old shared ledger): on stderr,
-    one line each; they never stop a command or change its exit code."""
-    for warning in warnings:
-        say(f"warning: {warning}", err=True)
-
-
-@contextmanager
-def ledger_for(ctx: typer.Context) -> Iterator:
-    """Open this run's ledger (its env checked) for a command that does not talk to the broker."""
-    from kisoms.engine.queries import open_ledger
-
-
-    with open_ledger(settings_for(ctx), _opts(ctx).ledger) as ledger:
-        show_warnings(ledger.warnings)
-        yield ledger
-
-
-@contextmanager
-def runtime(ctx: typer.Context, *, recover_first: bool = True) -> Iterator:
-    """Open the runtime for a command; first resolve sends a crash may have left open."""
-    from kisoms.engine.recovery import recover
-    from kisoms.engine.runtime import open_runtime
-
-    opts = _opts(ctx)
-    with open_runtime(settings_for(ctx), opts.ledger) as rt:
-        show_warnings(rt.warnings)
-        if recover_first:
-            report = recover(rt, source="startup")
-            for line in report.resolved + report.unresolved:
-                say(f"recovery: {line}", err=True)
-        yield rt
 
 
 # ----------------------------------------------------------------------------------------------- submit
@@ -139,7 +67,7 @@ def submit(
     """
     from kisoms.engine.submit import submit as submit_intent
 
-    opts = _opts(ctx)
+    opts = options(ctx)
     settings = settings_for(ctx)
     intents = read_intents(intent) if intent else [intent_from_flags(
         settings, account, strategy, symbol, side, order_type, qty, price, signal_ts, exchange, tag)]
@@ -220,7 +148,7 @@ def modify(
     if price is None and qty is None:
         raise UsageError("give --price (and optionally --qty)")
     with runtime(ctx) as rt:
-        _show_order(modify_order(rt, order_id, price=price, qty=qty), _opts(ctx).json)
+        _show_order(modify_order(rt, order_id, price=price, qty=qty), options(ctx).json)
 
 
 @app.command()
@@ -233,7 +161,7 @@ def cancel(
     from kisoms.engine.amend import cancel as cancel_order
 
     with runtime(ctx) as rt:
-        _show_order(cancel_order(rt, order_id, qty=qty), _opts(ctx).json)
+        _show_order(cancel_order(rt, order_id, qty=qty), options(ctx).json)
 
 
 def _show_order(order, as_json: bool) -> None:
@@ -258,7 +186,7 @@ def status(
     """Show orders from the ledger (no broker call)."""
     from kisoms.engine.queries import trade
 
-    opts = _opts(ctx)
+    opts = options(ctx)
     with ledger_for(ctx) as ledger:
         if order_id is not None:
             t = trade(ledger, order_id)

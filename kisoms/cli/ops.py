@@ -5,8 +5,7 @@ from __future__ import annotations
 import typer
 from rich.progress import Progress
 
-from kisoms.cli.app import app
-from kisoms.cli.commands import _opts, ledger_for, runtime
+from kisoms.cli.context import app, ledger_for, options, runtime
 from kisoms.cli.exit_codes import ExitCode
 from kisoms.cli.render import console, event_dict, print_json, print_json_lines, say, styled
 from kisoms.cli.report import one_line, with_env
@@ -24,7 +23,7 @@ def reconcile(
     """
     from kisoms.engine.reconcile import reconcile as run_reconcile
 
-    opts = _opts(ctx)
+    opts = options(ctx)
     with runtime(ctx, recover_first=False) as rt, Progress(console=console, transient=True,
                                                            disable=opts.json or not console.is_terminal) as progress:
         task = progress.add_task("reconciling", total=None)
@@ -77,7 +76,7 @@ def halt(
     cancels still do, since they only take risk off."""
     from kisoms.engine.control import set_halt
 
-    opts = _opts(ctx)
+    opts = options(ctx)
     with ledger_for(ctx) as ledger:
         set_halt(ledger, reason, account)
     scope = f"account {account}" if account else "all accounts"
@@ -98,7 +97,7 @@ def resume(
     while orders of unknown outcome remain, unless --force. Says which switches are still on."""
     from kisoms.engine.control import resume as resume_sending
 
-    opts = _opts(ctx)
+    opts = options(ctx)
     with ledger_for(ctx) as ledger:
         still = resume_sending(ledger, force=force, account=account, everything=everything)
     scope = "every switch" if everything else (f"account {account}" if account else "global")
@@ -126,7 +125,7 @@ def resolve(
         raise UsageError("give exactly one of --not-at-broker or --resend")
     with runtime(ctx, recover_first=False) as rt:
         order = resolve_unknown(rt, order_id, resend=resend)
-    if _opts(ctx).json:
+    if options(ctx).json:
         from kisoms.cli.render import order_dict
 
         print_json(order_dict(order))
@@ -138,7 +137,7 @@ def resolve(
 def verify_audit(ctx: typer.Context) -> None:
     """Check the audit log's hash chain: exit 10 if any row was edited, inserted or deleted."""
 
-    opts = _opts(ctx)
+    opts = options(ctx)
     with ledger_for(ctx) as ledger:
         rows = ledger.verify_audit_chain()
     if opts.json:

@@ -8,8 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from kisoms.cli.app import app
-from kisoms.cli.commands import _opts
+from kisoms.cli.context import app, options
 from kisoms.cli.render import console, print_json
 from kisoms.config import load_settings
 from kisoms.errors import UsageError
@@ -27,7 +26,7 @@ def config_show(ctx: typer.Context) -> None:
     credentials only say where they were found, never what they are."""
     from kisoms.config_sources import explain
 
-    opts = _opts(ctx)
+    opts = options(ctx)
     entries = explain(opts.config, opts.ledger, env_flag=opts.env)
     if opts.json:
         print_json({e.key: {"value": e.value, "source": e.source} for e in entries})
@@ -64,16 +63,16 @@ def sim(
 
 
 def _state_dir(ctx: typer.Context):
-    return load_settings(_opts(ctx.find_root()).config, env=_opts(ctx.find_root()).env).state_path
+    return load_settings(options(ctx.find_root()).config, env=options(ctx.find_root()).env).state_path
 
 
 @sim_app.command("status")
 def sim_status(ctx: typer.Context) -> None:
     """Whether the local simulator daemon runs (pid, URLs, log), from the state dir."""
-    from kisoms.engine.sim_daemon import status
+    from kisoms.engine.simdaemon import status
 
     found = status(_state_dir(ctx))
-    if _opts(ctx.find_root()).json:
+    if options(ctx.find_root()).json:
         print_json(found.as_dict())
     elif found.running:
         console.print(f"simulator running: pid {found.pid}  REST {found.rest_url}  WebSocket {found.ws_url}\n"
@@ -86,10 +85,10 @@ def sim_status(ctx: typer.Context) -> None:
 def sim_stop(ctx: typer.Context) -> None:
     """Stop the local simulator daemon (SIGTERM, then wait for it to exit); its state file is kept, so the
     next kisoms command starts it again with the same orders."""
-    from kisoms.engine.sim_daemon import stop
+    from kisoms.engine.simdaemon import stop
 
     stopped = stop(_state_dir(ctx))
-    if _opts(ctx.find_root()).json:
+    if options(ctx.find_root()).json:
         print_json({"stopped": stopped is not None, "pid": stopped.pid if stopped else None})
     else:
         console.print(f"simulator stopped (pid {stopped.pid})" if stopped else "simulator was not running",
@@ -132,7 +131,7 @@ def init(
     from kisoms.engine import setup
     from pathlib import Path
 
-    opts, ask = _opts(ctx), _interactive(non_interactive)
+    opts, ask = options(ctx), _interactive(non_interactive)
     env = _ask(env, "Environment (paper, real or sim)", default="paper", ask=ask) or "sim"
     accounts = account or ([a.strip() for a in (_ask(None, "Account(s) CANO-ACNT_PRDT_CD, comma-separated",
                                                      ask=ask) or "").split(",") if a.strip()])
@@ -179,7 +178,7 @@ def doctor(ctx: typer.Context) -> None:
     One line per check with the fix; exits non-zero (2, 5, 6 or 10, as for other commands) when any fails."""
     from kisoms.engine.doctor import run_checks
 
-    opts = _opts(ctx)
+    opts = options(ctx)
     checks = run_checks(opts.config, opts.ledger, env_flag=opts.env)
     style = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
     for c in checks:

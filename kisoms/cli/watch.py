@@ -12,8 +12,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
-from kisoms.cli.app import app
-from kisoms.cli.commands import _opts, runtime
+from kisoms.cli.context import app, options, runtime
 from kisoms.cli.exit_codes import ExitCode
 from kisoms.cli.render import ORDER_COLUMNS, Column, console, event_dict, kst, print_json, table_of, write_plain
 from kisoms.cli.report import env_badge, with_env
@@ -99,7 +98,7 @@ def watch(
 ) -> None:
     """Live view of open orders, fills and the connection; --json streams events as JSON Lines.
     Ctrl-C stops it (exit 130), SIGTERM too (exit 0)."""
-    opts = _opts(ctx)
+    opts = options(ctx)
     with runtime(ctx) as rt:
         interrupted = asyncio.run(_main(rt, poll, since, opts.json))
     if interrupted:

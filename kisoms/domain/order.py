@@ -63,7 +63,7 @@ class Order:
 
 def confusable(a: Order, b: Order) -> bool:
     """True when the broker row of one order could be taken for the other's by the lookup that resolves an
-    ambiguous send (``engine.matching``): same account, symbol, side and quantity, and equal prices, or
+    ambiguous send (``engine.book_matching``): same account, symbol, side and quantity, and equal prices, or
     either one without a price (the lookup ignores the price of such an order, and the order type)."""
     if (a.account, a.symbol, a.side, a.qty) != (b.account, b.symbol, b.side, b.qty):
         return False

@@ -13,7 +13,7 @@ from kisoms.domain.order import Order
 from kisoms.domain.policy import MarketReference
 from kisoms.domain.states import AMENDABLE, OrderEvent
 from kisoms.domain.ticks import is_on_tick, price_limits
-from kisoms.engine.recovery import resolve_request
+from kisoms.engine.resolution import resolve_request
 from kisoms.engine.crashpoints import crash_point
 from kisoms.engine.runtime import Runtime
 from kisoms.engine.sending import deliver, owning

@@ -7,8 +7,9 @@ import re
 from kisoms.domain.codes import ACCOUNT_PATTERN
 from kisoms.domain.order import Order
 from kisoms.domain.states import AMBIGUOUS, OrderEvent
-from kisoms.engine.recovery import adopt, holder, is_abandoned, lookup
-from kisoms.engine.recovery import resend as recovery_resend
+from kisoms.engine.recovery import holder, is_abandoned
+from kisoms.engine.resolution import adopt, lookup
+from kisoms.engine.resolution import resend as recovery_resend
 from kisoms.engine.runtime import Runtime
 from kisoms.engine.sending import accepted_as
 from kisoms.errors import OutcomeUnknown, UsageError

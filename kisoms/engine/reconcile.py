@@ -24,7 +24,7 @@ from kisoms.domain.order import Fill, Order
 from kisoms.domain.states import (NON_TERMINAL, PENDING, TERMINAL, BrokerView, OrderStatus, broker_status,
                                   correction_problem)
 from kisoms.engine.clock import kst_date, kst_ymd
-from kisoms.engine.matching import is_original
+from kisoms.engine.book_matching import is_original
 from kisoms.engine.recovery import lookup_grace, recover
 from kisoms.engine.runtime import Runtime
 from kisoms.errors import CorrectionRefused, StaleOrder

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from kisoms.config import Settings, credentials, default_urls
 from kisoms.engine.clock import Clock, clock_for
 from kisoms.engine.envledger import open_env_ledger
-from kisoms.engine.venue import ensure_local_simulator
+from kisoms.engine.simdaemon import ensure_local_simulator
 from kisoms.kis.client import KisClient
 from kisoms.kis.connection import KisConnection, default_rate
 from kisoms.ledger import Ledger

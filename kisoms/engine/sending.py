@@ -9,7 +9,7 @@ Every request (new order, amend, cancel) follows the same path:
 3. *classify* the end (``outcome.classify``) and *settle* it in one ledger transaction:
    accepted → the broker number is recorded; rejected → KIS's code and message are recorded;
    never sent → the request fails; maybe sent → the request becomes ``unknown`` and is resolved only by
-   looking at the broker's books (``kisoms.engine.recovery``), never by a blind resend.
+   looking at the broker's books (``kisoms.engine.resolution``), never by a blind resend.
 """
 
 from __future__ import annotations

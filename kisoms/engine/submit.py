@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from kisoms.domain.codes import Side, ord_unpr
 from kisoms.domain.idempotency import intent_key
 from kisoms.domain.intent import ApprovedOrderIntent
 from kisoms.domain.order import Order
@@ -15,9 +14,10 @@ from kisoms.domain.validation import validate
 from kisoms.engine.bands import band_cache
 from kisoms.engine.clock import kst_ymd
 from kisoms.engine.crashpoints import crash_point
-from kisoms.engine.recovery import is_abandoned, resolve_request
+from kisoms.engine.recovery import is_abandoned
+from kisoms.engine.resolution import order_cash_request, order_cash_tr_id, resolve_request, send_claimed_new
 from kisoms.engine.runtime import Runtime
-from kisoms.engine.sending import deliver, ensure_not_halted, owning
+from kisoms.engine.sending import ensure_not_halted
 from kisoms.errors import Problem, ValidationError
 from kisoms.kis.errors_map import PRICE_LIMIT_CODES
 
@@ -141,34 +141,6 @@ def create_order(rt: Runtime, intent: ApprovedOrderIntent) -> tuple[Order, bool]
     return order, created
 
 
-def order_cash_request(order: Order) -> dict:
-    """What the map row keeps of an order-cash request (the terms, not the headers)."""
-    return {"symbol": order.symbol, "side": order.side.value, "ord_dvsn": order.order_type.ord_dvsn,
-            "qty": order.qty, "ord_unpr": ord_unpr(order.order_type, order.price), "exchange": order.exchange.value}
-
-
-def _order_cash_tr_id(rt: Runtime, order: Order) -> str:
-    """The tr_id the order-cash request goes out with (recorded on the claim, for tracing)."""
-    return rt.client.tr.buy if order.side is Side.BUY else rt.client.tr.sell
-
-
-def _order_cash_call(rt: Runtime, order: Order):
-    return lambda: rt.client.order_cash(
-        order.account, order.symbol, order.side, order.order_type.ord_dvsn, order.qty,
-        ord_unpr(order.order_type, order.price), exchange=order.exchange.value)
-
-
-def send_claimed_new(rt: Runtime, order: Order, map_id: int, *, source: str = SOURCE) -> Order:
-    """Send a claimed new order and settle it; an ambiguous send is then looked up at the broker."""
-    with owning(rt, map_id):
-        crash_point("after_claim")
-        order, _ = deliver(rt, order, map_id, "new", _order_cash_call(rt, order), source)
-        if order.status is OrderStatus.UNKNOWN:
-            request = next(r for r in rt.ledger.open_requests(order.id) if r.id == map_id)
-            order = resolve_request(rt, order, request, source, wait=True)
-        return order
-
-
 def resolve_abandoned_twins(rt: Runtime, order: Order) -> None:
     """Resolve orders with identical terms whose owner is gone, so this one need not wait for them.
     (The claim itself refuses, atomically, while a twin is still unresolved: ``TwinPending``.)"""
@@ -185,7 +157,7 @@ def send_order(rt: Runtime, order: Order) -> tuple[Order, bool]:
     ensure_not_halted(rt, order.account)
     resolve_abandoned_twins(rt, order)
     claimed = rt.ledger.claim_request(order.id, event=OrderEvent.CLAIM, kind="new",
-                                      request=order_cash_request(order), tr_id=_order_cash_tr_id(rt, order),
+                                      request=order_cash_request(order), tr_id=order_cash_tr_id(rt, order),
                                       source=SOURCE, guards=rt.settings.guard_limits(order.account))
     if claimed is None:
         return rt.ledger.get(order.id), False

@@ -14,21 +14,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 from pydantic import ValidationError
 
+from kisoms.sim.host import SimHost
 from kisoms.sim.scenario import FaultSpec, Scenario
-
-if TYPE_CHECKING:
-    from kisoms.sim.server import Simulator
 
 CONFIG_KEYS = {"auto_fill", "fill_slices", "fill_delay", "notice_layout", "paper_no_notices", "token_min_interval",
                "rate_limit_per_sec", "page_size", "page_sizes"}
 
 
-def admin_routes(sim: "Simulator") -> list[web.RouteDef]:
+def admin_routes(sim: SimHost) -> list[web.RouteDef]:
     async def health(request):
         return web.json_response({"ok": True})
 

@@ -6,17 +6,15 @@ import hashlib
 import json
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 from kisoms.domain.codes import Side
 from kisoms.sim import codes, views
+from kisoms.sim.host import SimHost
 from kisoms.sim.venue import ORGNO, Reject
-
-if TYPE_CHECKING:
-    from kisoms.sim.server import Simulator
 
 TRADING = "/uapi/domestic-stock/v1/trading"
 TR_IDS: dict[str, dict[str, str]] = {  # path -> tr_id -> meaning
@@ -117,7 +115,7 @@ def int_field(body: dict, key: str) -> int:
 class RestApi:
     """Handlers for the KIS endpoints; state lives in the Simulator."""
 
-    def __init__(self, sim: "Simulator"):
+    def __init__(self, sim: SimHost):
         self.sim = sim
 
     def routes(self) -> list[web.RouteDef]:

@@ -7,16 +7,13 @@ import os
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from kisoms.domain.codes import Side
+from kisoms.sim.host import SimHost
 from kisoms.sim.venue import SimOrder
 
-if TYPE_CHECKING:
-    from kisoms.sim.server import Simulator
 
-
-def snapshot(sim: "Simulator") -> dict:
+def snapshot(sim: SimHost) -> dict:
     v = sim.venue
     return {
         "next_no": v.next_no, "prices": v.prices,
@@ -37,12 +34,12 @@ def write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def save_state(sim: "Simulator", path: Path) -> None:
+def save_state(sim: SimHost, path: Path) -> None:
     """Write atomically: a crash mid-write leaves the previous state."""
     write_private(path, json.dumps(snapshot(sim), ensure_ascii=False))
 
 
-def load_state(sim: "Simulator", path: Path) -> None:
+def load_state(sim: SimHost, path: Path) -> None:
     data = json.loads(path.read_text())
     v = sim.venue
     v.next_no, v.prices = data["next_no"], {**v.prices, **data["prices"]}

@@ -84,9 +84,9 @@ _orders = st.builds(
 
 @given(_orders, _orders, st.sampled_from([0, 70_000, 70_100, 69_900]))
 def test_whatever_the_lookup_could_confuse_the_claim_holds_back(a, b, booked_price):
-    """If b's broker row could be taken for a's by the lookup (engine.matching), a and b are confusable,
+    """If b's broker row could be taken for a's by the lookup (engine.book_matching), a and b are confusable,
     so the claim never lets both be in flight at once."""
-    from kisoms.engine.matching import _same_terms
+    from kisoms.engine.book_matching import _same_terms
 
     row = _Row(b.symbol, b.side, b.qty, b.price if b.order_type.has_price else booked_price)
     if _same_terms(a, row):

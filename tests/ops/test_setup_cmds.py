@@ -12,8 +12,8 @@ import pytest
 from engine_helpers import write_config
 from kisoms.config import load_settings
 from kisoms.config_sources import ENV_OVERRIDES, explain
-from kisoms.engine.sim_daemon import status as daemon_status
-from kisoms.engine.venue import ensure_local_simulator
+from kisoms.engine.simdaemon import status as daemon_status
+from kisoms.engine.simdaemon import ensure_local_simulator
 from test_processes import kisoms as run
 
 
