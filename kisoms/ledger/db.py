@@ -19,11 +19,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlite_utils import Database
-
 from kisoms.errors import LedgerBusy, LedgerError
 
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for another process's write lock
+
+
+class Database:
+    """The ledger's open connection (plain sqlite3: a heavier wrapper would only slow every start-up)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def table_names(self) -> list[str]:
+        """The tables in the file, by name."""
+        rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        return [r[0] for r in rows]
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
 
 
 def is_busy(exc: sqlite3.Error) -> bool:
@@ -46,7 +60,7 @@ def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> Database:
         conn = sqlite3.connect(str(path), isolation_level=None, timeout=busy_timeout)
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot open ledger {path}: {exc}") from exc
-    db = Database(conn, recursive_triggers=False, execute_plugins=False)
+    db = Database(conn)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = FULL")
