@@ -1,4 +1,5 @@
-"""The SQLite connection: pragmas, and the one way to write (``atomic``: BEGIN IMMEDIATE … COMMIT).
+"""The SQLite connection: pragmas, and the one way to write (``atomic``: BEGIN IMMEDIATE … COMMIT; ``batch``
+for many changes in one transaction, each a SAVEPOINT).
 
 Durability choice: ``journal_mode=WAL`` with ``synchronous=FULL``. WAL with NORMAL survives a process
 crash but may lose the last commits on power loss or an OS crash. Losing the commit of NEW → SENDING
@@ -29,6 +30,7 @@ class Database:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.batching = False  # inside ``batch``: each ``atomic`` is a SAVEPOINT of the batch's transaction
 
     def table_names(self) -> list[str]:
         """The tables in the file, by name."""
@@ -87,10 +89,36 @@ def enable_wal(db: Database, attempts: int = 50) -> None:
 @contextmanager
 def atomic(db: Database) -> Iterator[sqlite3.Connection]:
     """One write transaction. BEGIN IMMEDIATE takes the write lock first, so writers serialise across
-    processes and a read-then-write inside never works on a stale read."""
+    processes and a read-then-write inside never works on a stale read. Inside ``batch`` it is a SAVEPOINT:
+    a failure undoes this change alone, and the batch's COMMIT makes every surviving change durable at once."""
     conn = db.conn
     if conn.in_transaction:
+        if not db.batching:
+            raise LedgerError("nested ledger transaction")
+        with _savepoint(db) as nested:
+            yield nested
+        return
+    with _transaction(db) as conn:
+        yield conn
+
+
+@contextmanager
+def batch(db: Database) -> Iterator[sqlite3.Connection]:
+    """One write transaction holding many ``atomic`` changes (one fsync for all). Nothing in it is visible
+    to other connections, nor durable, before it returns; an exception escaping it rolls every change back."""
+    if db.conn.in_transaction:
         raise LedgerError("nested ledger transaction")
+    with _transaction(db) as conn:
+        db.batching = True
+        try:
+            yield conn
+        finally:
+            db.batching = False
+
+
+@contextmanager
+def _transaction(db: Database) -> Iterator[sqlite3.Connection]:
+    conn = db.conn
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
@@ -103,11 +131,30 @@ def atomic(db: Database) -> Iterator[sqlite3.Connection]:
     except BaseException as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        if isinstance(exc, sqlite3.Error) and is_busy(exc):
-            raise busy_error(_path_of(db), _timeout_of(conn)) from exc
-        if isinstance(exc, sqlite3.Error):
-            raise LedgerError(f"ledger write failed, nothing written: {exc}") from exc
+        _raise_mapped(db, exc)
         raise
+
+
+@contextmanager
+def _savepoint(db: Database) -> Iterator[sqlite3.Connection]:
+    conn = db.conn
+    conn.execute("SAVEPOINT change")
+    try:
+        yield conn
+        conn.execute("RELEASE change")
+    except BaseException as exc:
+        conn.execute("ROLLBACK TO change")
+        conn.execute("RELEASE change")
+        _raise_mapped(db, exc)
+        raise
+
+
+def _raise_mapped(db: Database, exc: BaseException) -> None:
+    """A busy or failed SQLite write as the ledger's own errors (other exceptions pass unchanged)."""
+    if isinstance(exc, sqlite3.Error) and is_busy(exc):
+        raise busy_error(_path_of(db), _timeout_of(db.conn)) from exc
+    if isinstance(exc, sqlite3.Error):
+        raise LedgerError(f"ledger write failed, nothing written: {exc}") from exc
 
 
 @contextmanager
