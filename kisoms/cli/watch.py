@@ -19,7 +19,9 @@ from kisoms.cli.render import ORDER_COLUMNS, Column, console, event_dict, kst, p
 from kisoms.cli.report import env_badge, with_env
 from kisoms.domain.states import NON_TERMINAL
 
-REFRESH_SECONDS = 0.5
+REFRESH_SECONDS = 0.5  # the live view's redraw
+FOLLOW_SECONDS = 0.05  # a caught-up stream (--json, or not a terminal) looks again after this
+PAGE = 1000  # events read at a time
 
 EVENT_COLUMNS = [
     Column("id", lambda e: str(e.id), right=True), Column("at", lambda e: kst(e.ts)[11:19]),
@@ -42,20 +44,31 @@ def _view(watcher, tail: deque) -> Group:
 
 
 async def _render(watcher, stop: asyncio.Event, since: int, as_json: bool) -> None:
+    """Follow the events table by id: every page already committed is shown at once (the feed gets the loop
+    between pages); only a caught-up view waits, and a JSON stream waits less than the live view."""
     tail: deque = deque(maxlen=15)
     last = since
     live_view = not as_json and console.is_terminal
+    pause = FOLLOW_SECONDS if not live_view else REFRESH_SECONDS
     with Live(console=console, auto_refresh=False, transient=False) if live_view else _Null() as live:
         while not stop.is_set():
-            for event in watcher.rt.ledger.events_since(last, 500):
+            page = watcher.rt.ledger.events_since(last, PAGE)
+            for event in page:
                 last = event.id
                 _emit(event, tail, as_json, live_view)
             if live_view:
                 live.update(_view(watcher, tail), refresh=True)
+            if len(page) == PAGE:
+                await asyncio.sleep(0)  # more is waiting: let the feed run, then carry on
+                continue
             try:
-                await asyncio.wait_for(stop.wait(), REFRESH_SECONDS)
+                await asyncio.wait_for(stop.wait(), pause)
             except asyncio.TimeoutError:
                 pass
+        while as_json and (page := watcher.rt.ledger.events_since(last, PAGE)):  # committed before the stop
+            for event in page:
+                last = event.id
+                _emit(event, tail, as_json, live_view)
 
 
 def _emit(event, tail: deque, as_json: bool, live_view: bool) -> None:

@@ -120,7 +120,7 @@ class Watcher:
         try:
             with self.rt.ledger.batch():
                 for notice in notices:
-                    self._guarded(self._on_notice, notice)
+                    self._guarded(self._apply_one, notice)
         except Exception as exc:  # the batch did not commit (e.g. the ledger stayed busy): the books decide
             log.exception("could not commit %d notices", len(notices))
             self.rt.ledger.publish("notice.unapplied", {"error": f"{type(exc).__name__}: {exc}",
@@ -128,6 +128,11 @@ class Watcher:
             self._recheck = True
             return
         crash_point("watch_after_notice")
+
+    def _apply_one(self, notice) -> None:
+        """One notice of a batch, in its own savepoint: if it fails, none of its writes stay."""
+        with self.rt.ledger.savepoint():
+            self._on_notice(notice)
 
     def _guarded(self, handle, item) -> None:
         """One item; a failure must not stop the feed: it is published, and the books get a look."""

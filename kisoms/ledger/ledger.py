@@ -112,6 +112,12 @@ class Ledger:
         leaves no trace while the others stay; all of them are committed, and visible, when the block ends."""
         return batch(self.db)
 
+    def savepoint(self) -> AbstractContextManager[sqlite3.Connection]:
+        """Inside ``batch``: a group of writes that is undone as a whole when the block raises."""
+        if not self.db.batching:
+            raise LedgerError("a savepoint needs an open batch")
+        return atomic(self.db)
+
     def _ts(self) -> str:
         return to_iso(self._now())
 
