@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.progress import Progress
 
 from kisoms.cli.app import app
 from kisoms.cli.commands import _opts, ledger_for, runtime
@@ -22,6 +21,8 @@ def reconcile(
 
     Exit 0: in sync. 7: the ledger was corrected. 5: a discrepancy could not be fixed (halt set).
     """
+    from rich.progress import Progress
+
     from kisoms.engine.reconcile import reconcile as run_reconcile
 
     opts = _opts(ctx)

@@ -1,16 +1,14 @@
-"""`kisoms watch`: the live view (or a JSON Lines event stream) over the ledger's events. Ctrl-C exits 130."""
+"""`kisoms watch`: the live view (or a JSON Lines event stream) over the ledger's events. Ctrl-C exits 130.
+
+asyncio and rich's live view load when watch runs, not with every other command."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections import deque
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.console import Group
-from rich.live import Live
-from rich.text import Text
 
 from kisoms.cli.app import app
 from kisoms.cli.commands import _opts, runtime
@@ -18,6 +16,12 @@ from kisoms.cli.exit_codes import ExitCode
 from kisoms.cli.render import ORDER_COLUMNS, Column, console, event_dict, kst, print_json, table_of, write_plain
 from kisoms.cli.report import env_badge, with_env
 from kisoms.domain.states import NON_TERMINAL
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from rich.console import Group
+    from rich.text import Text
 
 REFRESH_SECONDS = 0.5  # the live view's redraw
 FOLLOW_SECONDS = 0.05  # a caught-up stream (--json, or not a terminal) looks again after this
@@ -31,6 +35,8 @@ EVENT_COLUMNS = [
 
 
 def _feed_line(watcher) -> Text:
+    from rich.text import Text
+
     s = watcher.status
     age = "-" if s.last_heartbeat is None else f"{watcher.rt.clock.monotonic() - s.last_heartbeat:.0f}s"
     return Text("feed: ") + Text(str(s.mode), style="bold") + Text(
@@ -38,6 +44,8 @@ def _feed_line(watcher) -> Text:
 
 
 def _view(watcher, tail: deque) -> Group:
+    from rich.console import Group
+
     orders = watcher.rt.ledger.list_orders(statuses=list(NON_TERMINAL), limit=30)
     return Group(_feed_line(watcher), table_of("Open orders", ORDER_COLUMNS, orders, console.width),
                  table_of("Recent events", EVENT_COLUMNS, list(tail), console.width))
@@ -46,6 +54,10 @@ def _view(watcher, tail: deque) -> Group:
 async def _render(watcher, stop: asyncio.Event, since: int, as_json: bool) -> None:
     """Follow the events table by id: every page already committed is shown at once (the feed gets the loop
     between pages); only a caught-up view waits, and a JSON stream waits less than the live view."""
+    import asyncio
+
+    from rich.live import Live
+
     tail: deque = deque(maxlen=15)
     last = since
     live_view = not as_json and console.is_terminal
@@ -91,6 +103,8 @@ class _Null:
 
 async def _main(rt, poll: bool, since: int, as_json: bool) -> bool:
     """Run until SIGINT or SIGTERM; True when it was SIGINT (Ctrl-C)."""
+    import asyncio
+
     from kisoms.engine.watch import Watcher
 
     stop = asyncio.Event()
@@ -112,6 +126,8 @@ def watch(
 ) -> None:
     """Live view of open orders, fills and the connection; --json streams events as JSON Lines.
     Ctrl-C stops it (exit 130), SIGTERM too (exit 0)."""
+    import asyncio
+
     opts = _opts(ctx)
     with runtime(ctx) as rt:
         interrupted = asyncio.run(_main(rt, poll, since, opts.json))
