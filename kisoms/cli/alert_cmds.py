@@ -58,7 +58,7 @@ def _global_flags(argv: list[str]) -> tuple[dict, str | None]:
 
 def _alerting(argv: list[str]):
     flags, command = _global_flags(argv)
-    from kisoms.engine.alerts import ALERT_COMMANDS
+    from kisoms.engine.alert_commands import ALERT_COMMANDS
 
     if command not in ALERT_COMMANDS:
         return None

@@ -9,7 +9,6 @@ import typer
 
 from kisoms.cli.context import app, ledger_for, options, runtime, settings_for
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
-from kisoms.cli.intents import intent_from_data, read_intents
 from kisoms.cli.render import order_dict, print_json, print_json_lines, print_orders, print_trade, say, styled
 from kisoms.cli.report import describe, one_line, report_error, with_env
 from kisoms.domain.states import NON_TERMINAL, OrderStatus
@@ -26,6 +25,8 @@ STATUS_EXIT = {
 # ----------------------------------------------------------------------------------------------- submit
 
 def intent_from_flags(settings, account, strategy, symbol, side, order_type, qty, price, signal_ts, exchange, tags):
+    from kisoms.cli.intents import intent_from_data  # the intent model loads only for commands that take one
+
     if not (symbol and side and qty is not None):
         raise UsageError("give --symbol, --side and --qty (and --price for priced order types), or --intent FILE")
     account = account or settings.default_account
@@ -65,6 +66,7 @@ def submit(
     The same intent (account, strategy_version, symbol, signal_ts, side) twice returns the same order
     and sends nothing.
     """
+    from kisoms.cli.intents import read_intents
     from kisoms.engine.submit import submit as submit_intent
 
     opts = options(ctx)

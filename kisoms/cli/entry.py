@@ -20,6 +20,11 @@ def _interrupted_while_loading(signum, frame) -> None:  # pragma: no cover - exe
 
 def run() -> None:
     """Load the app with Ctrl-C ending the process at once, then run it with normal Ctrl-C handling."""
+    if sys.argv[1:] == ["--version"]:  # answered before typer and the commands load (the same line they print)
+        from kisoms import __version__
+
+        print(f"kisoms {__version__}")
+        sys.exit(0)
     previous = signal.getsignal(signal.SIGINT)
     if previous is signal.default_int_handler:  # leave an ignored SIGINT (nohup, cron &) ignored
         signal.signal(signal.SIGINT, _interrupted_while_loading)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.progress import Progress
 
 from kisoms.cli.context import app, ledger_for, options, runtime
 from kisoms.cli.exit_codes import ExitCode
@@ -21,6 +20,8 @@ def reconcile(
 
     Exit 0: in sync. 7: the ledger was corrected. 5: a discrepancy could not be fixed (halt set).
     """
+    from rich.progress import Progress
+
     from kisoms.engine.reconcile import reconcile as run_reconcile
 
     opts = options(ctx)

@@ -1,16 +1,14 @@
-"""`kisoms watch`: the live view (or a JSON Lines event stream) over the ledger's events. Ctrl-C exits 130."""
+"""`kisoms watch`: the live view (or a JSON Lines event stream) over the ledger's events. Ctrl-C exits 130.
+
+asyncio and rich's live view load when watch runs, not with every other command."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections import deque
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.console import Group
-from rich.live import Live
-from rich.text import Text
 
 from kisoms.cli.context import app, options, runtime
 from kisoms.cli.exit_codes import ExitCode
@@ -18,7 +16,15 @@ from kisoms.cli.render import ORDER_COLUMNS, Column, console, event_dict, kst, p
 from kisoms.cli.report import env_badge, with_env
 from kisoms.domain.states import NON_TERMINAL
 
-REFRESH_SECONDS = 0.5
+if TYPE_CHECKING:
+    import asyncio
+
+    from rich.console import Group
+    from rich.text import Text
+
+REFRESH_SECONDS = 0.5  # the live view's redraw
+FOLLOW_SECONDS = 0.05  # a caught-up stream (--json, or not a terminal) looks again after this
+PAGE = 1000  # events read at a time
 
 EVENT_COLUMNS = [
     Column("id", lambda e: str(e.id), right=True), Column("at", lambda e: kst(e.ts)[11:19]),
@@ -28,6 +34,8 @@ EVENT_COLUMNS = [
 
 
 def _feed_line(watcher) -> Text:
+    from rich.text import Text
+
     s = watcher.status
     age = "-" if s.last_heartbeat is None else f"{watcher.rt.clock.monotonic() - s.last_heartbeat:.0f}s"
     return Text("feed: ") + Text(str(s.mode), style="bold") + Text(
@@ -35,26 +43,43 @@ def _feed_line(watcher) -> Text:
 
 
 def _view(watcher, tail: deque) -> Group:
+    from rich.console import Group
+
     orders = watcher.rt.ledger.list_orders(statuses=list(NON_TERMINAL), limit=30)
     return Group(_feed_line(watcher), table_of("Open orders", ORDER_COLUMNS, orders, console.width),
                  table_of("Recent events", EVENT_COLUMNS, list(tail), console.width))
 
 
 async def _render(watcher, stop: asyncio.Event, since: int, as_json: bool) -> None:
+    """Follow the events table by id: every page already committed is shown at once (the feed gets the loop
+    between pages); only a caught-up view waits, and a JSON stream waits less than the live view."""
+    import asyncio
+
+    from rich.live import Live
+
     tail: deque = deque(maxlen=15)
     last = since
     live_view = not as_json and console.is_terminal
+    pause = FOLLOW_SECONDS if not live_view else REFRESH_SECONDS
     with Live(console=console, auto_refresh=False, transient=False) if live_view else _Null() as live:
         while not stop.is_set():
-            for event in watcher.rt.ledger.events_since(last, 500):
+            page = watcher.rt.ledger.events_since(last, PAGE)
+            for event in page:
                 last = event.id
                 _emit(event, tail, as_json, live_view)
             if live_view:
                 live.update(_view(watcher, tail), refresh=True)
+            if len(page) == PAGE:
+                await asyncio.sleep(0)  # more is waiting: let the feed run, then carry on
+                continue
             try:
-                await asyncio.wait_for(stop.wait(), REFRESH_SECONDS)
+                await asyncio.wait_for(stop.wait(), pause)
             except asyncio.TimeoutError:
                 pass
+        while as_json and (page := watcher.rt.ledger.events_since(last, PAGE)):  # committed before the stop
+            for event in page:
+                last = event.id
+                _emit(event, tail, as_json, live_view)
 
 
 def _emit(event, tail: deque, as_json: bool, live_view: bool) -> None:
@@ -77,6 +102,8 @@ class _Null:
 
 async def _main(rt, poll: bool, since: int, as_json: bool) -> bool:
     """Run until SIGINT or SIGTERM; True when it was SIGINT (Ctrl-C)."""
+    import asyncio
+
     from kisoms.engine.watch import Watcher
 
     stop = asyncio.Event()
@@ -98,6 +125,8 @@ def watch(
 ) -> None:
     """Live view of open orders, fills and the connection; --json streams events as JSON Lines.
     Ctrl-C stops it (exit 130), SIGTERM too (exit 0)."""
+    import asyncio
+
     opts = options(ctx)
     with runtime(ctx) as rt:
         interrupted = asyncio.run(_main(rt, poll, since, opts.json))

@@ -28,6 +28,7 @@ import httpx
 from kisoms.config import AlertsConfig, Settings
 from kisoms.domain.order import Order
 from kisoms.domain.states import OrderStatus
+from kisoms.engine.alert_commands import ALERT_COMMANDS  # noqa: F401  (re-exported)
 from kisoms.engine.clock import Clock
 from kisoms.ledger import Ledger
 from kisoms.ledger import alerts as outbox
@@ -37,7 +38,6 @@ from kisoms.ledger.records import LedgerEvent
 LOCK_FILE = "alerts.lock"
 STALE_AFTER = timedelta(days=1)  # events older than this when first scanned are not alerted (a backlog)
 MAX_LIFETIME = 3600.0  # a detached deliverer gives up waiting for retries after an hour; the next run resumes
-ALERT_COMMANDS = {"submit", "modify", "cancel", "reconcile", "resolve", "halt", "resume", "watch"}
 
 
 # ------------------------------------------------------------------------------------------------ mapping

@@ -5,6 +5,12 @@ replay notices missed while disconnected. Without a WebSocket (``--poll``, no ws
 where KIS may send no notices) the same reconcile runs at a fixed interval within the rate limit.
 Every change is published as a ledger event in the same transaction that made it, so any number of
 viewers (``kisoms watch``, ``kisoms events``) can follow from the events table.
+
+Notices arrive in bursts, so the watcher applies every notice already received in one transaction (one
+fsync; at most ``MAX_BATCH``). Each notice is a SAVEPOINT inside it: one that fails leaves no trace and
+the rest are kept. Nothing is visible to a viewer before the batch commits, so no event is shown that a
+crash could take back; a crash before the commit loses the batch's notices from the ledger only, and the
+gap-fill (reconcile from the broker's books) that every (re)start runs brings their effect back.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from kisoms.engine.reconcile import reconcile
 from kisoms.engine.recovery import recover
 from kisoms.engine.runtime import Runtime
 from kisoms.errors import KisomsError
+from kisoms.kis.notices import ExecutionNotice
 from kisoms.kis.ws import ConnectionState, NoticeStream
 
 log = logging.getLogger(__name__)
 SOURCE = "watch"
+MAX_BATCH = 1000  # notices per transaction: bounds the write-lock hold and the memory of one burst
 
 
 @dataclass
@@ -96,15 +104,44 @@ class Watcher:
 
     async def _consume(self, stream: NoticeStream) -> None:
         async for item in stream:
-            try:
-                self._on_state(item) if isinstance(item, ConnectionState) else self._on_notice(item)
-            except Exception as exc:  # one bad notice must not stop the feed; the books get a look
-                log.exception("could not apply %r", item)
-                self.rt.ledger.publish("notice.unapplied", {"error": f"{type(exc).__name__}: {exc}"})
-                self._recheck = True
+            if isinstance(item, ConnectionState):
+                self._guarded(self._on_state, item)
+            else:
+                notices, state = _burst(item, stream.queue)
+                self.apply_notices(notices)
+                if state is not None:
+                    self._guarded(self._on_state, state)
             if self._recheck and stream.queue.empty():  # once per burst, not once per notice
                 self._recheck = False
                 self.gap_fill()
+
+    def apply_notices(self, notices: list) -> None:
+        """Apply a burst of notices in one durable transaction, each on its own (a savepoint)."""
+        try:
+            with self.rt.ledger.batch():
+                for notice in notices:
+                    self._guarded(self._apply_one, notice)
+        except Exception as exc:  # the batch did not commit (e.g. the ledger stayed busy): the books decide
+            log.exception("could not commit %d notices", len(notices))
+            self.rt.ledger.publish("notice.unapplied", {"error": f"{type(exc).__name__}: {exc}",
+                                                        "notices": len(notices)})
+            self._recheck = True
+            return
+        crash_point("watch_after_notice")
+
+    def _apply_one(self, notice) -> None:
+        """One notice of a batch, in its own savepoint: if it fails, none of its writes stay."""
+        with self.rt.ledger.savepoint():
+            self._on_notice(notice)
+
+    def _guarded(self, handle, item) -> None:
+        """One item; a failure must not stop the feed: it is published, and the books get a look."""
+        try:
+            handle(item)
+        except Exception as exc:
+            log.exception("could not apply %r", item)
+            self.rt.ledger.publish("notice.unapplied", {"error": f"{type(exc).__name__}: {exc}"})
+            self._recheck = True
 
     def _on_state(self, state: ConnectionState) -> None:
         self.status.last_heartbeat = self.rt.clock.monotonic()
@@ -125,3 +162,18 @@ class Watcher:
         # ours, its reply not recorded yet.
         if result.outcome in ("duplicate", "deferred", "external"):
             self._recheck = True
+
+
+def _burst(first, queue: asyncio.Queue) -> tuple[list, ConnectionState | None]:
+    """``first`` and the notices already waiting behind it (up to ``MAX_BATCH``), and the connection
+    state that ended the burst, if one did (it is handled after the burst's notices, in order)."""
+    notices = [first]
+    while len(notices) < MAX_BATCH and not queue.empty():
+        item = queue.get_nowait()
+        if isinstance(item, ConnectionState):
+            return notices, item
+        if not isinstance(item, ExecutionNotice):  # the stream's end marker: leave it for the iterator
+            queue.put_nowait(item)
+            return notices, None
+        notices.append(item)
+    return notices, None

@@ -1,4 +1,5 @@
-"""The SQLite connection: pragmas, and the one way to write (``atomic``: BEGIN IMMEDIATE … COMMIT).
+"""The SQLite connection: pragmas, and the one way to write (``atomic``: BEGIN IMMEDIATE … COMMIT; ``batch``
+for many changes in one transaction, each a SAVEPOINT).
 
 Durability choice: ``journal_mode=WAL`` with ``synchronous=FULL``. WAL with NORMAL survives a process
 crash but may lose the last commits on power loss or an OS crash. Losing the commit of NEW → SENDING
@@ -19,11 +20,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlite_utils import Database
-
 from kisoms.errors import LedgerBusy, LedgerError
 
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for another process's write lock
+
+
+class Database:
+    """The ledger's open connection (plain sqlite3: a heavier wrapper would only slow every start-up)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.batching = False  # inside ``batch``: each ``atomic`` is a SAVEPOINT of the batch's transaction
+
+    def table_names(self) -> list[str]:
+        """The tables in the file, by name."""
+        rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        return [r[0] for r in rows]
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
 
 
 def is_busy(exc: sqlite3.Error) -> bool:
@@ -46,7 +62,7 @@ def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> Database:
         conn = sqlite3.connect(str(path), isolation_level=None, timeout=busy_timeout)
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot open ledger {path}: {exc}") from exc
-    db = Database(conn, recursive_triggers=False, execute_plugins=False)
+    db = Database(conn)
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = FULL")
@@ -73,10 +89,36 @@ def enable_wal(db: Database, attempts: int = 50) -> None:
 @contextmanager
 def atomic(db: Database) -> Iterator[sqlite3.Connection]:
     """One write transaction. BEGIN IMMEDIATE takes the write lock first, so writers serialise across
-    processes and a read-then-write inside never works on a stale read."""
+    processes and a read-then-write inside never works on a stale read. Inside ``batch`` it is a SAVEPOINT:
+    a failure undoes this change alone, and the batch's COMMIT makes every surviving change durable at once."""
     conn = db.conn
     if conn.in_transaction:
+        if not db.batching:
+            raise LedgerError("nested ledger transaction")
+        with _savepoint(db) as nested:
+            yield nested
+        return
+    with _transaction(db) as conn:
+        yield conn
+
+
+@contextmanager
+def batch(db: Database) -> Iterator[sqlite3.Connection]:
+    """One write transaction holding many ``atomic`` changes (one fsync for all). Nothing in it is visible
+    to other connections, nor durable, before it returns; an exception escaping it rolls every change back."""
+    if db.conn.in_transaction:
         raise LedgerError("nested ledger transaction")
+    with _transaction(db) as conn:
+        db.batching = True
+        try:
+            yield conn
+        finally:
+            db.batching = False
+
+
+@contextmanager
+def _transaction(db: Database) -> Iterator[sqlite3.Connection]:
+    conn = db.conn
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
@@ -89,11 +131,30 @@ def atomic(db: Database) -> Iterator[sqlite3.Connection]:
     except BaseException as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        if isinstance(exc, sqlite3.Error) and is_busy(exc):
-            raise busy_error(_path_of(db), _timeout_of(conn)) from exc
-        if isinstance(exc, sqlite3.Error):
-            raise LedgerError(f"ledger write failed, nothing written: {exc}") from exc
+        _raise_mapped(db, exc)
         raise
+
+
+@contextmanager
+def _savepoint(db: Database) -> Iterator[sqlite3.Connection]:
+    conn = db.conn
+    conn.execute("SAVEPOINT change")
+    try:
+        yield conn
+        conn.execute("RELEASE change")
+    except BaseException as exc:
+        conn.execute("ROLLBACK TO change")
+        conn.execute("RELEASE change")
+        _raise_mapped(db, exc)
+        raise
+
+
+def _raise_mapped(db: Database, exc: BaseException) -> None:
+    """A busy or failed SQLite write as the ledger's own errors (other exceptions pass unchanged)."""
+    if isinstance(exc, sqlite3.Error) and is_busy(exc):
+        raise busy_error(_path_of(db), _timeout_of(db.conn)) from exc
+    if isinstance(exc, sqlite3.Error):
+        raise LedgerError(f"ledger write failed, nothing written: {exc}") from exc
 
 
 @contextmanager

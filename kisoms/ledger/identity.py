@@ -23,11 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from sqlite_utils import Database
-
 from kisoms.errors import LedgerEnvMismatch
 from kisoms.ledger.changes import record
-from kisoms.ledger.db import atomic
+from kisoms.ledger.db import Database, atomic
 
 
 def _digest(label: str, text: str) -> str:

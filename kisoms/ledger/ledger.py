@@ -10,6 +10,7 @@ given (e.g. ``connection.*``, ``reconcile.finished``).
 from __future__ import annotations
 
 import sqlite3
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -23,7 +24,7 @@ from kisoms.errors import GuardTripped, LedgerError, RequestNotOpen
 from kisoms.ledger import audit, control, events, external, fills, orders, requesting, requests, transitions
 from kisoms.ledger.changes import record
 from kisoms.ledger.codec import to_iso
-from kisoms.ledger.db import BUSY_TIMEOUT, atomic, busy_error, connect, enable_wal, is_busy, snapshot
+from kisoms.ledger.db import BUSY_TIMEOUT, atomic, batch, busy_error, connect, enable_wal, is_busy, snapshot
 from kisoms.ledger.identity import LedgerIdentity, check_identity
 from kisoms.ledger.migrations import check_not_newer, migrate
 from kisoms.ledger.owner import current_owner
@@ -105,6 +106,17 @@ class Ledger:
     @property
     def conn(self) -> sqlite3.Connection:
         return self.db.conn
+
+    def batch(self) -> AbstractContextManager[sqlite3.Connection]:
+        """Many writes in one transaction (one fsync): each write inside is a SAVEPOINT, so a failing one
+        leaves no trace while the others stay; all of them are committed, and visible, when the block ends."""
+        return batch(self.db)
+
+    def savepoint(self) -> AbstractContextManager[sqlite3.Connection]:
+        """Inside ``batch``: a group of writes that is undone as a whole when the block raises."""
+        if not self.db.batching:
+            raise LedgerError("a savepoint needs an open batch")
+        return atomic(self.db)
 
     def _ts(self) -> str:
         return to_iso(self._now())

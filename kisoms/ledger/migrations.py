@@ -12,9 +12,8 @@ import sqlite3
 from pathlib import Path
 from typing import Callable
 
-from sqlite_utils import Database
-
 from kisoms.errors import LedgerError, LedgerVersionError
+from kisoms.ledger.db import Database
 
 _STATUSES = ("'NEW','SENDING','UNKNOWN','SENT','ACCEPTED','PART_FILLED','PENDING_MODIFY','PENDING_CANCEL',"
              "'FILLED','CANCELLED','REJECTED','ERROR'")
