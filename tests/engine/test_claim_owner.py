@@ -7,7 +7,7 @@ import clocks
 
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import clocks
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
