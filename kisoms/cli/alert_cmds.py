@@ -7,8 +7,9 @@ import threading
 import typer
 
 from kisoms.cli.app import app
-from kisoms.cli.commands import _opts
-from kisoms.cli.render import console, print_json
+from kisoms.cli.commands import _opts, settings_for, show_warnings
+from kisoms.cli.render import say
+from kisoms.cli.report import print_json, with_env
 from kisoms.config import load_settings
 from kisoms.errors import KisomsError
 
@@ -28,17 +29,24 @@ def deliver(
     from kisoms.engine.queries import open_ledger
 
     opts = _opts(ctx.find_root())
-    settings = load_settings(opts.config, env=opts.env)
+    settings = settings_for(ctx)  # names the env of every line; a foreign ledger is refused
     with open_ledger(settings, opts.ledger) as ledger:
+        show_warnings(ledger.warnings)
         if until_idle:
-            deliver_until_idle(ledger, settings, clock_for(settings.env))
+            drained = deliver_until_idle(ledger, settings, clock_for(settings.env))
+            _show({"drained": drained}, opts.json,
+                  "alerts: outbox drained" if drained else "alerts: another process is delivering")
             return
         report = deliver_due(ledger, settings, clock_for(settings.env))
-    if opts.json:
-        print_json(report.__dict__)
+    _show(dict(report.__dict__), opts.json,
+          f"alerts: {report.queued} queued, {report.delivered} delivered, {report.failed} failed")
+
+
+def _show(data: dict, as_json: bool, line: str) -> None:
+    if as_json:
+        print_json(with_env(data))
     else:
-        console.print(f"alerts: {report.queued} queued, {report.delivered} delivered, {report.failed} failed",
-                      highlight=False)
+        say(line)
 
 
 # ------------------------------------------------------------------------------------------------- hooks
