@@ -189,6 +189,7 @@ def export(
     counts on the day it was created). No broker call."""
     from kisoms.engine.books import EXPORT_COLUMNS, export_rows
 
+    settings_for(ctx)  # first: even a usage error below names the env
     if what not in EXPORT_KINDS:
         raise UsageError(f"export takes orders or fills, got {what!r}")
     if fmt not in EXPORT_FORMATS:

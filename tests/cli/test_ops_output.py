@@ -117,6 +117,8 @@ def test_errors_of_the_new_commands_are_one_json_object_naming_the_env(sim, tmp_
     error = json.loads(err)
     assert (code, out, error["code"], error["exit"], error["env"]) == (2, "", "usage", 2, "sim")
     assert "--date" in error["message"]
+    code, out, err = _run(capsys, config, "--json", "export", "trades", "--from", "2026-11-25", "--to", "2026-11-25")
+    assert code == 2 and json.loads(err)["env"] == "sim" and "trades" in json.loads(err)["message"]
     code, out, err = _run(capsys, config, "fills", "--date", "tomorrow")
     assert code == 2 and err.startswith("[SIM] error: ") and len(err.splitlines()) == 1
 
