@@ -13,7 +13,7 @@ import typer
 
 from kisoms.cli.app import app
 from kisoms.cli.commands import _opts, ledger_for, settings_for
-from kisoms.cli.render import Column, console, print_json_lines, say, show_table, styled
+from kisoms.cli.render import Column, console, kst, print_json_lines, say, show_table, styled
 from kisoms.cli.report import print_json, with_env
 from kisoms.errors import UsageError
 
@@ -38,8 +38,6 @@ def kst_text(value: str | None) -> str | None:
     """A stored UTC ISO time as KST with its offset (the ledger keeps UTC; people and exports see KST)."""
     if not value:
         return value
-    from kisoms.cli.render import kst
-
     try:
         return kst(datetime.fromisoformat(value))
     except ValueError:
