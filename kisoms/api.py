@@ -128,7 +128,7 @@ class OMS:
         finally:
             self._alerts_due()
 
-    def modify(self, target: int | Trade, *, price: int, qty: int | None = None) -> Trade:
+    def modify(self, target: int | Trade, *, price: int | None = None, qty: int | None = None) -> Trade:
         """Amend the remaining quantity of an open order to ``price``."""
         from kisoms.engine.amend import modify as modify_order
 
@@ -150,8 +150,10 @@ class OMS:
 
     def trade(self, order_id: int) -> Trade:
         """The order with this id, its fills and history (OrderNotFound if there is none)."""
-        ledger = self._rt.ledger
-        return Trade(ledger.get(order_id), tuple(ledger.fills(order_id)), tuple(ledger.history(order_id)))
+        from kisoms.engine.queries import trade
+
+        found = trade(self._rt.ledger, order_id)  # the same view `kisoms status ID` shows
+        return Trade(found.order, tuple(found.fills), tuple(found.history))
 
     def refresh(self, trade: Trade) -> Trade:
         """The same trade read again."""
@@ -159,10 +161,9 @@ class OMS:
 
     def trades(self, open: bool = True, *, symbol: str | None = None, limit: int = 1000) -> list[Trade]:
         """Trades newest first: only those not yet final (``open=True``), or all of them."""
-        statuses = list(NON_TERMINAL) if open else None
-        orders = self._rt.ledger.list_orders(statuses=statuses, symbol=symbol.upper() if symbol else None,
-                                             limit=limit)
-        return [self.trade(o.id) for o in orders]
+        from kisoms.engine.queries import orders
+
+        return [self.trade(o.id) for o in orders(self._rt.ledger, open_only=open, symbol=symbol, limit=limit)]
 
     def positions(self, account: str | None = None):
         """What the account holds, from the broker's inquire-balance (every page): a ``Balance``."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, model_validator
 
 from kisoms.domain.codes import Exchange, OrderType, Side
 from kisoms.domain.guards import GuardLimits
@@ -90,7 +90,9 @@ class AlertsConfig(_Section):
 
     command: list[str] | None = Field(default=None, min_length=1)
     webhook: str | None = Field(default=None, pattern=r"^https?://")
-    format: Literal["json", "slack"] = "json"  # webhook body: the alert, or Slack's {"text": ...}
+    format: Literal["json", "slack", "telegram"] = "json"  # webhook body: the alert, Slack's {"text": ...} or
+    # Telegram's sendMessage {"chat_id": ..., "text": ...}
+    chat_id: int | str | None = None  # the Telegram chat (format = "telegram"): a number or "@channel"
     fills: bool = False
     ack_timeout: float = Field(default=30.0, gt=0)  # an order still SENDING this long: "not acknowledged"
     cancel_timeout: float = Field(default=30.0, gt=0)  # a cancel still PENDING_CANCEL this long: "not confirmed"
@@ -102,6 +104,12 @@ class AlertsConfig(_Section):
     @property
     def targets(self) -> list[str]:
         return [t for t, on in (("command", self.command), ("webhook", self.webhook)) if on]
+
+    @model_validator(mode="after")
+    def _telegram_needs_a_chat(self) -> "AlertsConfig":
+        if self.format == "telegram" and self.chat_id in (None, ""):
+            raise ValueError('format = "telegram" needs chat_id (the chat the bot writes to)')
+        return self
 
 
 class Settings(_Section):

@@ -93,6 +93,19 @@ def credential_sources(settings: Settings, environ: dict | None = None) -> list[
     return out
 
 
+SECRET_URLS = ("alerts.webhook",)  # Slack's path and Telegram's bot token are the credential
+
+
+def masked_url(url: str | None) -> str | None:
+    """A URL whose path may be a credential, shown as its scheme and host only (https://host/****)."""
+    if not url:
+        return url
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/{MASK}"
+
+
 def explain(config_flag: str | None = None, ledger_flag: str | None = None,
             environ: dict | None = None, env_flag: str | None = None) -> list[Sourced]:
     """Every effective setting with its source, then the ledger path and the credentials (masked)."""
@@ -110,7 +123,8 @@ def explain(config_flag: str | None = None, ledger_flag: str | None = None,
     file_keys = set(_flatten(file_data))
     entries = [Sourced("config file", path, path_source)]
     for key, value in _flatten(settings.model_dump(mode="json")).items():
-        entries.append(Sourced(key, value, _setting_source(key, file_keys, sim_keys, env_keys, path)))
+        shown = masked_url(value) if key in SECRET_URLS else value
+        entries.append(Sourced(key, shown, _setting_source(key, file_keys, sim_keys, env_keys, path)))
     entries.append(_ledger_entry(settings, ledger_flag, environ, file_data, path))
     return entries + credential_sources(settings, environ)
 

@@ -10,11 +10,10 @@ from datetime import date, datetime
 from typing import Optional
 
 import typer
-from rich.table import Table
 
-from kisoms.cli.context import app, options
-from kisoms.cli.render import console, print_json
-from kisoms.config import load_settings
+from kisoms.cli.context import app, ledger_for, options, settings_for
+from kisoms.cli.render import Column, console, kst, print_json_lines, say, show_table, styled
+from kisoms.cli.report import print_json, with_env
 from kisoms.errors import UsageError
 
 
@@ -32,6 +31,24 @@ def _today(env: str) -> date:
     from kisoms.engine.clock import clock_for, kst_date
 
     return kst_date(clock_for(env).now())
+
+
+def kst_text(value: str | None) -> str | None:
+    """A stored UTC ISO time as KST with its offset (the ledger keeps UTC; people and exports see KST)."""
+    if not value:
+        return value
+    try:
+        return kst(datetime.fromisoformat(value))
+    except ValueError:
+        return value
+
+
+TIME_FIELDS = ("signal_ts", "created_at", "recorded_at")
+
+
+def in_kst(row: dict) -> dict:
+    """The row with its stored times in KST (fill_time is the broker's own HHMMSS, already KST)."""
+    return {k: kst_text(v) if k in TIME_FIELDS else v for k, v in row.items()}
 
 
 def _money(value) -> str:
@@ -52,21 +69,32 @@ def positions(
     from kisoms.api import connect
 
     opts = options(ctx)
+    settings_for(ctx)  # the env every line names; a foreign ledger refused before the broker is asked
     with connect(opts.config, opts.ledger, env=opts.env, recover=False) as oms:
         balance = oms.positions(account)
     if opts.json:
-        print_json(balance.as_dict())
+        print_json(with_env(balance.as_dict()))
         return
-    table = Table(title=f"Positions {balance.account}", header_style="bold")
-    for col in ("symbol", "name", "qty", "orderable", "avg price", "last", "valuation", "unrealised P&L"):
-        table.add_column(col, justify="left" if col in ("symbol", "name") else "right")
-    for h in balance.holdings:
-        table.add_row(h.symbol, h.name, f"{h.qty:,}", _money(h.orderable_qty), _money(h.avg_price),
-                      _money(h.last_price), _money(h.valuation), _money(h.unrealised_pnl))
-    console.print(table if balance.holdings else "[dim]no holdings[/]")
-    console.print(f"cash {_money(balance.cash)}  buying power {_money(balance.buying_power)}  "
-                  f"total valuation {_money(balance.total_valuation)}", highlight=False)
+    if balance.holdings or not console.is_terminal:
+        show_table(f"Positions {balance.account}", HOLDING_COLUMNS, list(balance.holdings))
+    else:
+        say(styled(f"no holdings in {balance.account}", "dim"))
+    show_table("Cash", CASH_COLUMNS, [balance])
 
+
+HOLDING_COLUMNS = [
+    Column("symbol", lambda h: h.symbol), Column("name", lambda h: h.name, drop=3),
+    Column("qty", lambda h: f"{h.qty:,}", right=True), Column("orderable", lambda h: _money(h.orderable_qty), right=True),
+    Column("avg price", lambda h: _money(h.avg_price), right=True, drop=2),
+    Column("last", lambda h: _money(h.last_price), right=True),
+    Column("valuation", lambda h: _money(h.valuation), right=True, drop=1),
+    Column("unrealised P&L", lambda h: _money(h.unrealised_pnl), right=True),
+]
+CASH_COLUMNS = [
+    Column("account", lambda b: b.account), Column("cash", lambda b: _money(b.cash), right=True),
+    Column("buying power", lambda b: _money(b.buying_power), right=True),
+    Column("total valuation", lambda b: _money(b.total_valuation), right=True),
+]
 
 # -------------------------------------------------------------------------------------------------- fills
 
@@ -81,39 +109,43 @@ def fills(
     """The day's fills from the ledger (source: notice, inquiry or reconcile) with amounts, and per symbol the
     net quantity and the average price bought and sold. No broker call."""
     from kisoms.engine.books import day_fills, summarise
-    from kisoms.engine.queries import open_ledger
 
     opts = options(ctx)
-    settings = load_settings(opts.config, env=opts.env)
+    settings = settings_for(ctx)
     when = parse_day(day, "--date") if day else _today(settings.env)
-    with open_ledger(settings, opts.ledger) as ledger:
-        rows = day_fills(ledger, when, symbol=symbol.upper() if symbol else None, account=account)
+    with ledger_for(ctx) as ledger:
+        rows = [in_kst(r) for r in day_fills(ledger, when, symbol=symbol.upper() if symbol else None,
+                                             account=account)]
     per_symbol = summarise(rows)
     if opts.json:
-        for item in ([s.as_dict() for s in per_symbol] if summary else rows):
-            print_json(item)
+        print_json_lines([s.as_dict() for s in per_symbol] if summary else rows)
         return
     _print_fills(when, rows, per_symbol)
 
 
+FILL_COLUMNS = [
+    Column("order", lambda f: str(f["order_id"]), right=True), Column("number", lambda f: f["broker_order_no"]),
+    Column("time", lambda f: f["fill_time"] or "-"), Column("symbol", lambda f: f["symbol"]),
+    Column("side", lambda f: f["side"]), Column("qty", lambda f: f"{f['qty']:,}", right=True),
+    Column("price", lambda f: f"{f['price']:,}", right=True),
+    Column("amount", lambda f: f"{f['amount']:,}", right=True, drop=2), Column("source", lambda f: f["source"], drop=1),
+]
+# "By symbol" names the block: off a terminal (no titles) it still tells the two blocks apart.
+SUMMARY_COLUMNS = [
+    Column("By symbol", lambda s: s.symbol), Column("bought", lambda s: f"{s.bought_qty:,}", right=True),
+    Column("avg buy", lambda s: _money(s.avg_buy_price), right=True),
+    Column("sold", lambda s: f"{s.sold_qty:,}", right=True),
+    Column("avg sell", lambda s: _money(s.avg_sell_price), right=True),
+    Column("net", lambda s: f"{s.net_qty:,}", right=True),
+]
+
+
 def _print_fills(when: date, rows: list[dict], per_symbol: list) -> None:
-    if not rows:
-        console.print(f"[dim]no fills on {when:%Y-%m-%d}[/]")
+    if not rows and console.is_terminal:
+        say(styled(f"no fills on {when:%Y-%m-%d}", "dim"))
         return
-    table = Table(title=f"Fills {when:%Y-%m-%d}", header_style="bold")
-    for col in ("order", "number", "time", "symbol", "side", "qty", "price", "amount", "source"):
-        table.add_column(col, justify="right" if col in ("order", "qty", "price", "amount") else "left")
-    for f in rows:
-        table.add_row(str(f["order_id"]), f["broker_order_no"], f["fill_time"] or "-", f["symbol"], f["side"],
-                      f"{f['qty']:,}", f"{f['price']:,}", f"{f['amount']:,}", f["source"])
-    console.print(table)
-    sums = Table(title="By symbol", header_style="bold")
-    for col in ("symbol", "bought", "avg buy", "sold", "avg sell", "net"):
-        sums.add_column(col, justify="left" if col == "symbol" else "right")
-    for s in per_symbol:
-        sums.add_row(s.symbol, f"{s.bought_qty:,}", _money(s.avg_buy_price), f"{s.sold_qty:,}",
-                     _money(s.avg_sell_price), f"{s.net_qty:,}")
-    console.print(sums)
+    show_table(f"Fills {when:%Y-%m-%d}", FILL_COLUMNS, rows)
+    show_table("By symbol", SUMMARY_COLUMNS, per_symbol)
 
 
 # ------------------------------------------------------------------------------------------------- export
@@ -153,8 +185,8 @@ def export(
     """Orders or fills from the ledger for bookkeeping, by KST trading date (an order the broker never booked
     counts on the day it was created). No broker call."""
     from kisoms.engine.books import EXPORT_COLUMNS, export_rows
-    from kisoms.engine.queries import open_ledger
 
+    settings_for(ctx)  # first: even a usage error below names the env
     if what not in EXPORT_KINDS:
         raise UsageError(f"export takes orders or fills, got {what!r}")
     if fmt not in EXPORT_FORMATS:
@@ -163,9 +195,14 @@ def export(
     if end < start:
         raise UsageError(f"--to {last} is before --from {first}")
     opts = options(ctx)
-    with open_ledger(load_settings(opts.config, env=opts.env), opts.ledger) as ledger:
-        text = render_rows(export_rows(ledger, what, start, end), fmt, EXPORT_COLUMNS[what])
-    if output:
-        write_private(output, text)
+    with ledger_for(ctx) as ledger:
+        rows = [in_kst(r) for r in export_rows(ledger, what, start, end)]
+    text = render_rows(rows, fmt, EXPORT_COLUMNS[what])
+    if not output:
+        typer.echo(text, nl=False)  # the data itself, in the format asked for
+        return
+    write_private(output, text)
+    if opts.json:
+        print_json(with_env({"written": output, "what": what, "rows": len(rows), "format": fmt}))
     else:
-        typer.echo(text, nl=False)
+        say(f"{len(rows)} {what} written to {output} (0600)")

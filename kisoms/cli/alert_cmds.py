@@ -6,8 +6,9 @@ import threading
 
 import typer
 
-from kisoms.cli.context import app, options
-from kisoms.cli.render import console, print_json
+from kisoms.cli.context import app, options, settings_for, show_warnings
+from kisoms.cli.render import say
+from kisoms.cli.report import print_json, with_env
 from kisoms.config import load_settings
 from kisoms.errors import KisomsError
 
@@ -27,17 +28,24 @@ def deliver(
     from kisoms.engine.queries import open_ledger
 
     opts = options(ctx.find_root())
-    settings = load_settings(opts.config, env=opts.env)
+    settings = settings_for(ctx)  # names the env of every line; a foreign ledger is refused
     with open_ledger(settings, opts.ledger) as ledger:
+        show_warnings(ledger.warnings)
         if until_idle:
-            deliver_until_idle(ledger, settings, clock_for(settings.env))
+            drained = deliver_until_idle(ledger, settings, clock_for(settings.env))
+            _show({"drained": drained}, opts.json,
+                  "alerts: outbox drained" if drained else "alerts: another process is delivering")
             return
         report = deliver_due(ledger, settings, clock_for(settings.env))
-    if opts.json:
-        print_json(report.__dict__)
+    _show(dict(report.__dict__), opts.json,
+          f"alerts: {report.queued} queued, {report.delivered} delivered, {report.failed} failed")
+
+
+def _show(data: dict, as_json: bool, line: str) -> None:
+    if as_json:
+        print_json(with_env(data))
     else:
-        console.print(f"alerts: {report.queued} queued, {report.delivered} delivered, {report.failed} failed",
-                      highlight=False)
+        say(line)
 
 
 # ------------------------------------------------------------------------------------------------- hooks

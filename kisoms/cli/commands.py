@@ -11,7 +11,7 @@ from kisoms.cli.context import app, ledger_for, options, runtime, settings_for
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
 from kisoms.cli.render import order_dict, print_json, print_json_lines, print_orders, print_trade, say, styled
 from kisoms.cli.report import describe, one_line, report_error, with_env
-from kisoms.domain.states import NON_TERMINAL, OrderStatus
+from kisoms.domain.states import OrderStatus
 from kisoms.errors import Halted, KisomsError, UsageError
 
 STATUS_EXIT = {
@@ -145,12 +145,12 @@ def modify(
     qty: Optional[int] = typer.Option(None, help="Quantity to amend (must be all remaining)."),
 ) -> None:
     """Amend the remaining quantity of an open order to a new price (KIS gives it a new number)."""
-    from kisoms.engine.amend import modify as modify_order
+    from kisoms.api import OMS
 
     if price is None and qty is None:
         raise UsageError("give --price (and optionally --qty)")
-    with runtime(ctx) as rt:
-        _show_order(modify_order(rt, order_id, price=price, qty=qty), options(ctx).json)
+    with runtime(ctx) as rt:  # the API over this command's runtime (alerts: the CLI's own hook delivers them)
+        _show_order(OMS(rt).modify(order_id, price=price, qty=qty).order, options(ctx).json)
 
 
 @app.command()
@@ -160,10 +160,10 @@ def cancel(
     qty: Optional[int] = typer.Option(None, help="Cancel only this many of the remaining shares."),
 ) -> None:
     """Cancel the remaining quantity of an open order (or part of it with --qty)."""
-    from kisoms.engine.amend import cancel as cancel_order
+    from kisoms.api import OMS
 
     with runtime(ctx) as rt:
-        _show_order(cancel_order(rt, order_id, qty=qty), options(ctx).json)
+        _show_order(OMS(rt).cancel(order_id, qty=qty).order, options(ctx).json)
 
 
 def _show_order(order, as_json: bool) -> None:
@@ -186,7 +186,7 @@ def status(
     limit: int = typer.Option(50, help="At most this many orders, newest first."),
 ) -> None:
     """Show orders from the ledger (no broker call)."""
-    from kisoms.engine.queries import trade
+    from kisoms.engine.queries import orders as find_orders, trade
 
     opts = options(ctx)
     with ledger_for(ctx) as ledger:
@@ -197,8 +197,7 @@ def status(
             else:
                 print_trade(t.order, t.history, t.fills, t.numbers)
             return
-        statuses = list(NON_TERMINAL) if open_only else None
-        orders = ledger.list_orders(statuses=statuses, symbol=symbol.upper() if symbol else None, limit=limit)
+        orders = find_orders(ledger, open_only=open_only, symbol=symbol, limit=limit)  # as OMS.trades() finds them
         if opts.json:
             print_json_lines(order_dict(o) for o in orders)
             return

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from kisoms.cli.context import app, options
-from kisoms.cli.render import console, print_json
+from kisoms.cli.render import Column, print_json_lines, say, show_table, styled
+from kisoms.cli.report import print_json, set_env, with_env
 from kisoms.config import load_settings
-from kisoms.errors import UsageError
+from kisoms.errors import KisomsError, UsageError
 
 config_app = typer.Typer(help="The effective configuration.", no_args_is_help=True)
 sim_app = typer.Typer(help="The KIS protocol simulator: run one, or see and stop the local daemon.",
@@ -28,15 +28,27 @@ def config_show(ctx: typer.Context) -> None:
 
     opts = options(ctx)
     entries = explain(opts.config, opts.ledger, env_flag=opts.env)
-    if opts.json:
+    set_env(next((str(e.value) for e in entries if e.key == "env" and e.value), None))
+    if opts.json:  # one thing, one object; its "env" key is the env setting itself ({"value", "source"})
         print_json({e.key: {"value": e.value, "source": e.source} for e in entries})
         return
-    table = Table(title="Configuration", header_style="bold")
-    for col in ("key", "value", "source"):
-        table.add_column(col, overflow="fold")
-    for e in entries:
-        table.add_row(e.key, "-" if e.value is None else str(e.value), e.source)
-    console.print(table)
+    show_table("Configuration", CONFIG_COLUMNS, entries)
+
+
+CONFIG_COLUMNS = [
+    Column("key", lambda e: e.key), Column("value", lambda e: "-" if e.value is None else str(e.value)),
+    Column("source", lambda e: e.source),
+]
+
+
+def env_of(opts) -> str | None:
+    """Name the env of this run in every line (from the settings); unknown when the config cannot be read."""
+    try:
+        env = load_settings(opts.config, env=opts.env).env
+    except (KisomsError, UnicodeDecodeError, ValueError, OSError):
+        env = None
+    set_env(env)
+    return env
 
 
 @sim_app.callback()
@@ -63,7 +75,9 @@ def sim(
 
 
 def _state_dir(ctx: typer.Context):
-    return load_settings(options(ctx.find_root()).config, env=options(ctx.find_root()).env).state_path
+    settings = load_settings(options(ctx.find_root()).config, env=options(ctx.find_root()).env)
+    set_env(settings.env)
+    return settings.state_path
 
 
 @sim_app.command("status")
@@ -73,12 +87,12 @@ def sim_status(ctx: typer.Context) -> None:
 
     found = status(_state_dir(ctx))
     if options(ctx.find_root()).json:
-        print_json(found.as_dict())
+        print_json(with_env(found.as_dict()))
     elif found.running:
-        console.print(f"simulator running: pid {found.pid}  REST {found.rest_url}  WebSocket {found.ws_url}\n"
-                      f"  state dir {found.state_dir}", highlight=False)
+        say("simulator running: pid ", styled(str(found.pid), "bold"),
+            f", REST {found.rest_url}, WebSocket {found.ws_url}, state dir {found.state_dir}")
     else:
-        console.print(f"simulator not running (state dir {found.state_dir})", highlight=False)
+        say(f"simulator not running (state dir {found.state_dir})")
 
 
 @sim_app.command("stop")
@@ -89,10 +103,9 @@ def sim_stop(ctx: typer.Context) -> None:
 
     stopped = stop(_state_dir(ctx))
     if options(ctx.find_root()).json:
-        print_json({"stopped": stopped is not None, "pid": stopped.pid if stopped else None})
+        print_json(with_env({"stopped": stopped is not None, "pid": stopped.pid if stopped else None}))
     else:
-        console.print(f"simulator stopped (pid {stopped.pid})" if stopped else "simulator was not running",
-                      highlight=False)
+        say(f"simulator stopped (pid {stopped.pid})" if stopped else "simulator was not running")
 
 
 # --------------------------------------------------------------------------------------------------- init
@@ -133,6 +146,7 @@ def init(
 
     opts, ask = options(ctx), _interactive(non_interactive)
     env = _ask(env, "Environment (paper, real or sim)", default="paper", ask=ask) or "sim"
+    set_env(env if env in ("sim", "paper", "real") else None)
     accounts = account or ([a.strip() for a in (_ask(None, "Account(s) CANO-ACNT_PRDT_CD, comma-separated",
                                                      ask=ask) or "").split(",") if a.strip()])
     answers = setup.Answers(
@@ -148,26 +162,41 @@ def init(
     if path.exists() and not force:
         raise UsageError(f"{path} exists; pass --force to replace it")
     setup.prove_credentials(settings, answers.app_key, answers.app_secret)
-    console.print(f"credentials accepted: a token was taken for env {env} (cached in {settings.state_path})",
-                  highlight=False)
-    if answers.app_key and answers.app_secret:
-        _store(setup, answers)
+    _tell(opts.json, f"credentials accepted: a token was taken for env {env} (cached in {settings.state_path})")
+    backend = _store(setup, answers, opts.json) if answers.app_key and answers.app_secret else None
     setup.write_private(path, setup.config_text(data), force=force)
-    console.print(f"config written: {path} (0600)" + ("" if opts.config else "; every command reads it by default"),
-                  highlight=False)
+    _tell(opts.json, f"config written: {path} (0600)" + ("" if opts.config else "; every command reads it by default"))
+    if opts.json:
+        print_json(with_env({"config": str(path), "token": "taken", "state_dir": str(settings.state_path),
+                             "keyring": backend}))
 
 
-def _store(setup, answers) -> None:
+def _tell(as_json: bool, line: str) -> None:
+    """A step of init, for a person (with --json, only the final object is printed)."""
+    if not as_json:
+        say(line)
+
+
+def _store(setup, answers, as_json: bool) -> str | None:
     backend = setup.store_credentials(answers.env, answers.app_key, answers.app_secret)
     if backend:
-        console.print(f"app key and secret stored in the keyring ({backend}), service kisoms, users "
-                      f"{answers.env}:app_key and {answers.env}:app_secret", highlight=False)
+        _tell(as_json, f"app key and secret stored in the keyring ({backend}), service kisoms, users "
+                       f"{answers.env}:app_key and {answers.env}:app_secret")
     else:
-        typer.echo(f"warning: {setup.ENV_FALLBACK}", err=True)
+        say(f"warning: {setup.ENV_FALLBACK}", err=True)
+    return backend
 
 
 # ------------------------------------------------------------------------------------------------- doctor
 
+def _say_check(c) -> None:
+    """One check on one line (its fix on the next), e.g. `[PAPER] FAIL token: ...`."""
+    say(styled(f"{c.status.upper():4}", CHECK_STYLE[c.status]), f" {c.name}: {c.detail}")
+    if c.fix and c.status != "pass":
+        say(f"     fix: {c.fix}")
+
+
+CHECK_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 _DOCTOR_EXIT = {"usage": 2, "unknown": 5, "broker": 6, "ledger": 10}
 
 
@@ -179,15 +208,13 @@ def doctor(ctx: typer.Context) -> None:
     from kisoms.engine.doctor import run_checks
 
     opts = options(ctx)
+    env_of(opts)
     checks = run_checks(opts.config, opts.ledger, env_flag=opts.env)
-    style = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
-    for c in checks:
-        if opts.json:
-            print_json(c.as_dict())
-            continue
-        console.print(f"[{style[c.status]}]{c.status.upper():4}[/] {c.name}: {c.detail}", highlight=False)
-        if c.fix and c.status != "pass":
-            console.print(f"     fix: {c.fix}", highlight=False)
+    if opts.json:  # a list: JSON Lines, one check each
+        print_json_lines(c.as_dict() for c in checks)
+    else:
+        for c in checks:
+            _say_check(c)
     codes = [_DOCTOR_EXIT.get(c.kind, 1) for c in checks if c.status == "fail"]
     raise typer.Exit(max(codes) if codes else 0)
 

@@ -118,14 +118,19 @@ def timer_alerts(ledger: Ledger, settings: Settings, now: datetime) -> list[dict
 
 # ------------------------------------------------------------------------------------------------ sending
 
-def webhook_body(alert: dict, fmt: str) -> dict:
-    return {"text": alert["text"]} if fmt == "slack" else alert
+def webhook_body(alert: dict, cfg: AlertsConfig) -> dict:
+    """What the webhook is sent: the alert itself, Slack's {"text"} or Telegram's sendMessage {"chat_id", "text"}."""
+    if cfg.format == "slack":
+        return {"text": alert["text"]}
+    if cfg.format == "telegram":
+        return {"chat_id": cfg.chat_id, "text": alert["text"]}
+    return alert
 
 
 def send(target: str, alert: dict, cfg: AlertsConfig) -> None:
     """Deliver one alert; any failure raises (OSError, httpx.HTTPError, subprocess errors, RuntimeError)."""
     if target == "webhook":
-        response = httpx.post(cfg.webhook, json=webhook_body(alert, cfg.format), timeout=cfg.timeout,
+        response = httpx.post(cfg.webhook, json=webhook_body(alert, cfg), timeout=cfg.timeout,
                               headers={"Idempotency-Key": alert["id"]})
         if response.status_code >= 300:
             raise RuntimeError(f"HTTP {response.status_code}")

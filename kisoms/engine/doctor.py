@@ -20,7 +20,7 @@ from kisoms.config import Settings, ledger_path, load_settings
 from kisoms.config_sources import credential_sources, explain
 from kisoms.domain.session import session_at
 from kisoms.domain.states import AMBIGUOUS
-from kisoms.engine.clock import Clock, clock_for, kst_ymd
+from kisoms.engine.clock import KST, Clock, clock_for, kst_ymd
 from kisoms.engine.queries import open_ledger
 from kisoms.engine.setup import connection_for
 from kisoms.errors import AuditChainBroken, AuthError, BrokerError, KisomsError, LedgerEnvMismatch
@@ -167,9 +167,10 @@ def check_token(client: KisClient) -> Check:
                       "broker")
     except BrokerError as exc:
         return failed("token", str(exc), "check the network and rest_url", "broker")
-    expires = datetime.fromtimestamp(_token_entry(client)["expires_at"], timezone.utc)
+    expires = datetime.fromtimestamp(_token_entry(client)["expires_at"], timezone.utc).astimezone(KST)
     how = "cached" if before else "issued now"
-    return passed("token", f"{how}, valid until {expires:%Y-%m-%d %H:%M} UTC (shared cache in the state dir)")
+    return passed("token", f"{how}, valid until {expires.isoformat(timespec='minutes')} (KST; shared cache in the "
+                           "state dir)")
 
 
 def check_rest(client: KisClient, now: Callable[[], datetime]) -> tuple[Check, Check]:

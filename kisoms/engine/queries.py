@@ -8,6 +8,7 @@ from typing import Callable, Iterator
 
 from kisoms.config import Settings
 from kisoms.domain.order import Order
+from kisoms.domain.states import NON_TERMINAL
 from kisoms.engine.envledger import app_key_if_known, open_env_ledger
 from kisoms.ledger import Ledger
 
@@ -50,3 +51,10 @@ def trade(ledger: Ledger, order_id: int) -> Trade:
     """Everything the ledger knows about one order."""
     return Trade(ledger.get(order_id), ledger.history(order_id), ledger.fills(order_id),
                  ledger.broker_numbers(order_id))
+
+
+def orders(ledger: Ledger, *, open_only: bool = False, symbol: str | None = None,
+           limit: int | None = None) -> list[Order]:
+    """Orders newest ``limit`` of them: only those not yet final with ``open_only``; ``symbol`` in any case."""
+    statuses = list(NON_TERMINAL) if open_only else None
+    return ledger.list_orders(statuses=statuses, symbol=symbol.upper() if symbol else None, limit=limit)

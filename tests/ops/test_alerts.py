@@ -248,3 +248,25 @@ def test_the_holiday_inquiry_decides_the_session_in_real():
     assert "closed" in check.detail and "KIS holiday inquiry" in check.detail
     Client.conn = SimpleNamespace(env="paper")
     assert "regular" in check_session(Client(), tuesday_ten_am).detail
+
+
+def test_telegram_format_posts_chat_id_and_text_to_the_receiver(sim, tmp_path, receiver):
+    clock = StepClock(START)
+    with _rt(sim, tmp_path, clock, webhook=receiver.url, format="telegram", chat_id=-1001234567890) as rt:
+        set_halt(rt.ledger, "by hand", ACCOUNT)
+        assert deliver_due(rt.ledger, rt.settings, clock).delivered == 1
+    [(body, key, _)] = receiver.bodies
+    assert set(body) == {"chat_id", "text"} and body["chat_id"] == -1001234567890  # Telegram's sendMessage shape
+    assert "halt" in body["text"] and key.startswith("ev:")
+
+
+def test_telegram_without_a_chat_id_is_a_config_error_and_the_webhook_url_is_masked(sim, tmp_path):
+    bad = write_config(sim, tmp_path, alerts={"webhook": "https://api.telegram.org/bot123:SECRET/sendMessage",
+                                              "format": "telegram"})
+    out = run(bad, "status")
+    assert out.returncode == 2 and "chat_id" in out.stderr and "SECRET" not in out.stderr
+    good = write_config(sim, tmp_path, alerts={"webhook": "https://api.telegram.org/bot123:SECRET/sendMessage",
+                                               "format": "telegram", "chat_id": "@desk"})
+    shown = json.loads(run(good, "--json", "config", "show").stdout)
+    assert shown["alerts.webhook"]["value"] == "https://api.telegram.org/****"
+    assert shown["alerts.chat_id"]["value"] == "@desk"
