@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
+import clocks
 from engine_helpers import make_settings
 from kisoms.engine.clock import Clock
 from kisoms.engine.runtime import open_runtime
 
 
 class StepClock(Clock):
-    """Wall time runs on from the real time (the simulator books by its own clock), but sleeping only moves
-    this clock on: no real waiting, and ``slept`` says how long the engine meant to wait."""
+    """Wall time runs on from the tests' (shifted) time, as the simulator's books do, but sleeping only
+    moves this clock on: no real waiting, and ``slept`` says how long the engine meant to wait."""
 
     def __init__(self) -> None:
         self.offset = 0.0
@@ -21,7 +22,7 @@ class StepClock(Clock):
         self.mono = 1000.0
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc) + timedelta(seconds=self.offset)
+        return clocks.now() + timedelta(seconds=self.offset)
 
     def monotonic(self) -> float:
         return self.mono
