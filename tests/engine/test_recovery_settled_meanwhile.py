@@ -118,3 +118,22 @@ def test_a_fill_during_an_amends_lookup_does_not_end_the_lookup(srt, sim, clock)
     assert after.broker_order_no == order.broker_order_no
     assert [r for r in sim.admin.orders(ACCOUNT) if r["orgn_odno"]] == []  # the amend never reached the books
     assert srt.ledger.halt_state(ACCOUNT) is None
+
+
+@pytest.mark.parametrize("max_resends", [1, 2])
+def test_resends_after_not_found_stop_at_max_resends(sim, tmp_path, max_resends):
+    """Every send fails ambiguously and is never booked: the order is sent 1 + max_resends times, then halts."""
+    from engine_helpers import ORDER_CASH
+    from kisoms.errors import OutcomeUnknown
+
+    settings = make_settings(sim, tmp_path, ambiguity={"policy": "resend", "max_resends": max_resends})
+    with open_runtime(settings, clock=StepClock()) as rt:
+        inject(sim, "error_before_accept", count=10)
+        with pytest.raises(OutcomeUnknown):
+            submit(rt, intent())
+        [order] = rt.ledger.list_orders()
+        assert order.status is OrderStatus.UNKNOWN and rt.ledger.halt_state(ACCOUNT) is not None
+        states = [(n.kind, n.state) for n in rt.ledger.broker_numbers(order.id)]
+        assert states == [("new", "not_found")] * max_resends + [("new", "unknown")]
+    fired = sum(1 for f in sim.admin.fault_log() if f.get("path", "").endswith(ORDER_CASH))
+    assert fired == 1 + max_resends and broker_orders(sim) == []
