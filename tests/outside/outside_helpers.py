@@ -54,3 +54,14 @@ class Waiter:
             found = self.changed.wait_for(lambda: next((i for i in self.items if match(i)), None), timeout)
         assert found is not None, f"nothing matched within {timeout}s; got {self.items!r}"
         return found
+
+
+def until_subscribed(sim: SimHandle, timeout: float = 10.0) -> None:
+    """python-kis subscribes on its own WebSocket thread: trade only once the venue has the execution-notice
+    subscription (H0STCNI0 real / H0STCNI9 paper), or the acceptance notice is sent to nobody."""
+    done = threading.Event()
+    for _ in range(int(timeout / 0.02)):
+        if any(s.tr_id.startswith("H0STCNI") for s in list(sim.simulator.subscribers)):
+            return
+        done.wait(0.02)  # the venue runs on another thread and offers no hook to await
+    raise AssertionError(f"python-kis did not subscribe to execution notices within {timeout}s")

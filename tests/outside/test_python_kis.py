@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from outside_helpers import Waiter, account_of, point_python_kis_at, simulator
+from outside_helpers import Waiter, account_of, point_python_kis_at, simulator, until_subscribed
 
 pykis = pytest.importorskip("pykis")
 
@@ -65,6 +65,7 @@ def test_python_kis_trades_against_the_simulator(monkeypatch, virtual):
 
 def run_python_kis(sim, kis, virtual: bool) -> None:
     waiter, ticket = subscribe_executions(kis)
+    until_subscribed(sim)
     quote_and_search_info(kis)
     trade_and_inquire(kis, waiter, virtual)
     fill_notice_arrives(sim, kis, waiter)
