@@ -33,6 +33,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
+from bench_ledger import bare_sqlite  # bench/ is on sys.path when run as `python bench/run.py`
+
 ACCOUNT = "50000001-01"
 T0 = datetime(2026, 11, 25, tzinfo=timezone.utc)
 LIFTED = 100_000  # requests/s: "the limit lifted"
@@ -121,21 +123,6 @@ def median_run(cmd: list[str], runs: int, env: dict | None = None) -> float:
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def bare_commit(path: Path, n: int) -> float:
-    """Seconds per INSERT+COMMIT on this disk with the ledger's pragmas (WAL, synchronous=FULL)."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
-    start = time.perf_counter()
-    for i in range(n):
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO t (v) VALUES (?)", (str(i),))
-        conn.execute("COMMIT")
-    conn.close()
-    return (time.perf_counter() - start) / n
 
 
 def bare_posts(sim: dict, token: str, n: int) -> list[float]:
@@ -335,7 +322,7 @@ def goal3(lifted: dict, tmp: Path, size: dict) -> dict:
         f"{p50 * 1e3:.2f} ms vs {bare50 * 1e3:.2f} ms: +{(p50 - bare50) * 1e3:.2f} ms", bare50 / p50,
         "kisoms/bare >= 0.5 and overhead <= 2 ms", bare50 / p50 >= 0.5 and p50 - bare50 <= 2e-3)
     per_order = len(commits) / n
-    commit = bare_commit(tmp / "bare-commit.db", 100)
+    commit = bare_sqlite(tmp / "bare-commit.db", 100)
     row("3", f"ledger commits per order (a bare fsync'd SQLite commit here: {commit * 1e3:.2f} ms)",
         f"{per_order:.2f}", None, "<= 2", per_order <= 2)
     return {"bare_p50": bare50}
