@@ -218,7 +218,7 @@ HISTORY_COLUMNS = [
 
 
 def _owner(number) -> str:
-    from kisoms.ledger.owner import pid_at_host
+    from kisoms.ledger.control import pid_at_host
 
     return pid_at_host(number.owner)
 

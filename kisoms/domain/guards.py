@@ -1,7 +1,7 @@
 """Account guards: limits on an account's activity, checked before a new order is claimed for sending.
 
 Every limit is off (None) unless configured. The ledger measures the account's activity inside the claim's
-transaction (``kisoms.ledger.guards``); this module only compares. References: Nautilus Trader's
+transaction (``kisoms.ledger.control``); this module only compares. References: Nautilus Trader's
 RiskEngine (max order rate, max notional) and IB's precautionary settings; no KIS library has them.
 """
 

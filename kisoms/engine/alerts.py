@@ -31,8 +31,8 @@ from kisoms.domain.states import OrderStatus
 from kisoms.engine.alert_commands import ALERT_COMMANDS  # noqa: F401  (re-exported)
 from kisoms.engine.clock import Clock
 from kisoms.ledger import Ledger
-from kisoms.ledger import alerts as outbox
-from kisoms.ledger.codec import to_iso
+from kisoms.ledger import outbox
+from kisoms.ledger.db import to_iso
 from kisoms.ledger.records import LedgerEvent
 
 LOCK_FILE = "alerts.lock"

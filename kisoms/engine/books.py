@@ -10,8 +10,8 @@ from kisoms.engine.clock import KST
 from kisoms.kis.balance import Balance, fetch_balance
 from kisoms.domain.order import Order
 from kisoms.ledger import Ledger
-from kisoms.ledger.codec import to_iso
-from kisoms.ledger.reports import fills_between, orders_between
+from kisoms.ledger.db import to_iso
+from kisoms.ledger.journal import fills_between, orders_between
 
 
 def balance(rt, account: str) -> Balance:

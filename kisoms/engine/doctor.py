@@ -29,8 +29,8 @@ from kisoms.kis.client import KisClient
 from kisoms.kis.filestate import locked_state
 from kisoms.kis.ws import ConnectionState, NoticeStream
 from kisoms.ledger import Ledger
-from kisoms.ledger.alerts import health as outbox_health
-from kisoms.ledger.migrations import latest_version
+from kisoms.ledger.outbox import health as outbox_health
+from kisoms.ledger.schema import latest_version
 
 CLOCK_WARN, CLOCK_FAIL = 2.0, 30.0  # seconds off the broker's Date header
 PROBE_SYMBOL = "005930"

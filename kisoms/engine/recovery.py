@@ -12,7 +12,7 @@ An acceptance notice (recorded as an external order until its number is ours) wi
 evidence too: while one exists, a new order is never resent nor halted on; it stays UNKNOWN, awaiting the
 books (``AwaitingBooks``), and the next lookup adopts it.
 
-Every claim records its owner process (``kisoms.ledger.owner``), is stamped before each retry, and is
+Every claim records its owner process (``kisoms.ledger.control``), is stamped before each retry, and is
 released when its owner stops working on it while it is still open (``sending.owning``). A request whose
 owner is alive on this host is left alone (reported as in flight, not as a discrepancy): it may still be
 sending or searching the books. One whose owner is dead is recovered at once. Where no owner can be
@@ -33,7 +33,7 @@ from datetime import timedelta
 from kisoms.engine.resolution import resolve_request
 from kisoms.engine.runtime import Runtime
 from kisoms.errors import AwaitingBooks, OutcomeUnknown, RequestNotOpen, TwinPending
-from kisoms.ledger.owner import OwnerState, owner_state, pid_at_host
+from kisoms.ledger.control import OwnerState, owner_state, pid_at_host
 
 log = logging.getLogger(__name__)
 LEASE_SLACK_SECONDS = 5.0

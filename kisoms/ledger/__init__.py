@@ -4,7 +4,7 @@ Only this package speaks SQL. See ``kisoms.ledger.ledger`` for the API and the e
 """
 
 from kisoms.ledger.errors import CorrectionRefused, RequestNotOpen, StaleOrder
-from kisoms.ledger.identity import LedgerIdentity
+from kisoms.ledger.schema import LedgerIdentity
 from kisoms.ledger.ledger import Ledger, default_ledger_path, utc_now
 from kisoms.ledger.records import BrokerNumber, HaltState, HistoryRow, LedgerEvent
 

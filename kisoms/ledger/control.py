@@ -1,12 +1,36 @@
-"""SQL of the kill switches: the global one (``control``, one row, id = 1) and one per account
-(``account_halts``, a row while that account is halted)."""
+"""Who may send: the kill switches, the account guards' activity, and the owners of claims.
+
+Kill switches: the global one (``control``, one row, id = 1) and one per account (``account_halts``, a row
+while that account is halted).
+
+Account guards: the account activity guards compare against, measured inside the claim's transaction.
+
+Owners: which process owns a claimed request, and whether that process still lives. A claim records its
+owner as ``host|pid|start|pidns|boot``: the process start time (from ``/proc/<pid>/stat``) so a recycled
+pid is not taken for the owner, the pid namespace so a process in another container is never looked up by
+a pid that means something else here, and the boot id so a reboot cannot revive an owner. The ledger is a
+local SQLite file, so the processes sharing it normally run on this host, in this namespace, and the owner
+can be checked directly: alive means it may still be sending; dead means nothing more will leave from it.
+Anything that differs from this process's own host, namespace or boot cannot be checked (``UNKNOWN``), and
+callers fall back to time.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
+from datetime import datetime, time, timedelta, timezone
+from enum import Enum
+from pathlib import Path
 
-from kisoms.ledger.records import HaltState
-from kisoms.ledger.rows import as_dicts, first, row_to_halt
+from kisoms.domain.guards import AccountActivity
+from kisoms.domain.order import Order
+from kisoms.domain.states import NON_TERMINAL, OrderStatus
+from kisoms.ledger.db import as_dicts, first, to_iso
+from kisoms.ledger.records import HaltState, row_to_halt
+
+# kill switches -----------------------------------------------------------------------------------
 
 
 def global_state(conn: sqlite3.Connection) -> HaltState | None:
@@ -55,3 +79,137 @@ def clear(conn: sqlite3.Connection, *, set_by: str, set_at: str, account: str | 
                  (set_by, set_at))
     if everything:
         conn.execute("DELETE FROM account_halts")
+
+
+# account guards ----------------------------------------------------------------------------------
+
+
+KST = timezone(timedelta(hours=9), "KST")
+
+
+_SENT_OPEN = tuple(s.value for s in NON_TERMINAL if s is not OrderStatus.NEW)
+
+
+_IN_OPEN = f"({', '.join('?' for _ in _SENT_OPEN)})"
+
+
+def _kst_midnight(ts: datetime) -> str:
+    return to_iso(datetime.combine(ts.astimezone(KST).date(), time(0), KST))
+
+
+def _scalar(conn: sqlite3.Connection, sql: str, params: list) -> int:
+    value = conn.execute(sql, params).fetchone()[0]
+    return int(value or 0)
+
+
+def _orders_since(conn: sqlite3.Connection, account: str, since: str) -> int:
+    return _scalar(conn, "SELECT COUNT(DISTINCT m.order_id) FROM broker_order_map m JOIN orders o ON o.id = m.order_id"
+                         " WHERE o.account = ? AND m.kind = 'new' AND m.sent_at >= ?", [account, since])
+
+
+def _open_orders(conn: sqlite3.Connection, account: str) -> int:
+    return _scalar(conn, f"SELECT COUNT(*) FROM orders WHERE account = ? AND status IN {_IN_OPEN}",
+                   [account, *_SENT_OPEN])
+
+
+def _notional_since(conn: sqlite3.Connection, account: str, since: str) -> int:
+    open_rest = (f"CASE WHEN status IN {_IN_OPEN} AND price IS NOT NULL "
+                 "THEN (qty - filled_qty - cancelled_qty) * price ELSE 0 END")
+    sql = (f"SELECT SUM(filled_amount + {open_rest}) FROM orders WHERE account = ? AND id IN "
+           "(SELECT order_id FROM broker_order_map WHERE kind = 'new' AND sent_at >= ?)")
+    return _scalar(conn, sql, [*_SENT_OPEN, account, since])
+
+
+def _position(conn: sqlite3.Connection, account: str, symbol: str) -> int:
+    sql = (f"SELECT SUM(CASE WHEN side = 'buy' THEN filled_qty ELSE -filled_qty END) + "
+           f"SUM(CASE WHEN side = 'buy' AND status IN {_IN_OPEN} THEN qty - filled_qty - cancelled_qty ELSE 0 END) "
+           "FROM orders WHERE account = ? AND symbol = ?")
+    return _scalar(conn, sql, [*_SENT_OPEN, account, symbol])
+
+
+def account_activity(conn: sqlite3.Connection, order: Order, ts: str) -> AccountActivity:
+    """The account's activity at ``ts`` (the claim's time), ``order`` itself not counted (it is NEW)."""
+    now = datetime.fromisoformat(ts)
+    return AccountActivity(
+        orders_last_minute=_orders_since(conn, order.account, to_iso(now - timedelta(seconds=60))),
+        open_orders=_open_orders(conn, order.account),
+        notional_today=_notional_since(conn, order.account, _kst_midnight(now)),
+        position=_position(conn, order.account, order.symbol))
+
+
+# owners of claims --------------------------------------------------------------------------------
+
+
+class OwnerState(Enum):
+    """What is known about a request's owner."""
+
+    THIS = "this"  # the calling process itself
+    ALIVE = "alive"  # another live process on this host
+    DEAD = "dead"  # its process is gone (or its pid now belongs to another process)
+    UNKNOWN = "unknown"  # another host, namespace or boot, or no owner recorded (a row from before schema v3)
+
+
+def _proc_stat(pid: int) -> tuple[str, str]:
+    """(state letter, start time in clock ticks since boot) from /proc (Linux); ("", "") elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "", ""
+    fields = stat[stat.rfind(")") + 2:].split()
+    return (fields[0], fields[19]) if len(fields) > 19 else ("", "")
+
+
+def _read(path: str, link: bool = False) -> str:
+    try:
+        return os.readlink(path) if link else Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
+def _place() -> tuple[str, str, str]:
+    """(host, pid namespace, boot id) of the calling process; the last two are "" where not on Linux."""
+    return (socket.gethostname(), _read("/proc/self/ns/pid", link=True),
+            _read("/proc/sys/kernel/random/boot_id"))
+
+
+def tag_for(pid: int) -> str:
+    """The owner tag of process ``pid`` of this host and namespace."""
+    host, namespace, boot = _place()
+    return "|".join((host, str(pid), _proc_stat(pid)[1], namespace, boot))
+
+
+def current_owner() -> str:
+    """The owner tag of the calling process."""
+    return tag_for(os.getpid())
+
+
+def pid_at_host(tag: str | None) -> str:
+    """``pid@host`` of an owner tag, for people; "-" when there is none (released, or an older row)."""
+    parts = (tag or "").split("|")
+    return f"{parts[1]}@{parts[0]}" if len(parts) > 1 else "-"
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def owner_state(tag: str | None) -> OwnerState:
+    """Whether the owner recorded on a claim is this process, alive, dead, or cannot be told."""
+    parts = (tag or "").split("|")
+    if len(parts) != 5 or not parts[1].isdigit() or (parts[0], parts[3], parts[4]) != _place():
+        return OwnerState.UNKNOWN
+    if tag == current_owner():
+        return OwnerState.THIS
+    pid, start = int(parts[1]), parts[2]
+    if not _pid_exists(pid):
+        return OwnerState.DEAD
+    state, started = _proc_stat(pid)
+    if state == "Z" or (start and started and started != start):
+        return OwnerState.DEAD  # exited but not yet reaped, or the pid was recycled
+    return OwnerState.ALIVE

@@ -1,5 +1,10 @@
-"""The SQLite connection: pragmas, and the one way to write (``atomic``: BEGIN IMMEDIATE … COMMIT; ``batch``
-for many changes in one transaction, each a SAVEPOINT).
+"""The SQLite connection and how values are stored.
+
+- Connection and pragmas, and the one way to write (``atomic``: BEGIN IMMEDIATE … COMMIT; ``batch`` for many
+  changes in one transaction, each a SAVEPOINT; ``snapshot`` for a consistent read).
+- Value encoding shared by every table: ISO UTC timestamps and canonical JSON; rows as dicts.
+- Redaction: ``clean`` is the one door every payload goes through before it is stored (JSON-normalised,
+  then every secret replaced).
 
 Durability choice: ``journal_mode=WAL`` with ``synchronous=FULL``. WAL with NORMAL survives a process
 crash but may lose the last commits on power loss or an OS crash. Losing the commit of NEW → SENDING
@@ -14,12 +19,17 @@ The file is created 0600 before SQLite opens it; SQLite gives its -wal and -shm 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sqlite3
 import time
 from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from enum import Enum
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
+from kisoms.domain.redact import redact
 from kisoms.errors import LedgerBusy, LedgerError
 
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for another process's write lock
@@ -175,3 +185,69 @@ def _timeout_of(conn: sqlite3.Connection) -> float:
 def _path_of(db: Database) -> str:
     row = db.conn.execute("PRAGMA database_list").fetchone()
     return row[2] if row else "(ledger)"
+
+
+# values: timestamps and JSON -----------------------------------------------------------------------
+
+
+def to_iso(ts: datetime) -> str:
+    """An aware datetime as fixed-width ISO 8601 UTC (sorts as text). Naive datetimes are refused."""
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"naive datetime {ts!r}: the ledger stores aware UTC times only")
+    return ts.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def from_iso(text: str | None) -> datetime | None:
+    """The inverse of ``to_iso`` (None stays None)."""
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, date):
+        return obj.isoformat()
+    if isinstance(obj, Enum):
+        return obj.value
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=str)
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    return str(obj)
+
+
+def dumps(obj: Any) -> str:
+    """Canonical JSON: sorted keys, no spaces, UTF-8 text kept as is."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
+
+
+def loads(text: str | None) -> Any:
+    """Parse stored JSON (None stays None)."""
+    return None if text is None else json.loads(text)
+
+
+def plain(obj: Any) -> Any:
+    """A JSON-safe deep copy made of dict/list/str/int/float/bool/None only."""
+    return json.loads(dumps(obj))
+
+
+# redaction and rows -------------------------------------------------------------------------------
+
+
+def clean(payload: Any) -> Any:
+    """What may be written: plain JSON data with every secret replaced. None stays None."""
+    return None if payload is None else redact(plain(payload))
+
+
+def as_dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    """All rows of a cursor as column → value dicts."""
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, r)) for r in cursor.fetchall()]
+
+
+def first(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
+    """The first row of a cursor as a dict, or None."""
+    rows = as_dicts(cursor)
+    return rows[0] if rows else None

@@ -1,11 +1,15 @@
-"""SQL of the ``fills`` table. ``dedupe_key`` is UNIQUE: one execution is recorded once."""
+"""SQL of the ``fills`` table. ``dedupe_key`` is UNIQUE: one execution is recorded once.
+
+Applying a fill to its order (``record_fill``) is an order change: it lives in ``orders`` with the others.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 
 from kisoms.domain.order import Fill
-from kisoms.ledger.rows import as_dicts, fill_to_row, row_to_fill
+from kisoms.ledger.db import as_dicts
+from kisoms.ledger.records import fill_to_row, row_to_fill
 
 _COLUMNS = ("order_id", "broker_order_no", "qty", "price", "fill_time", "source", "dedupe_key", "recorded_at")
 

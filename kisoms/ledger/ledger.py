@@ -21,13 +21,11 @@ from kisoms.domain.guards import GuardLimits
 from kisoms.domain.order import Fill, Order
 from kisoms.domain.states import OrderEvent, OrderStatus, Quantities
 from kisoms.errors import GuardTripped, LedgerError, RequestNotOpen
-from kisoms.ledger import audit, control, events, external, fills, orders, requesting, requests, transitions
-from kisoms.ledger.changes import record
-from kisoms.ledger.codec import to_iso
-from kisoms.ledger.db import BUSY_TIMEOUT, atomic, batch, busy_error, connect, enable_wal, is_busy, snapshot
-from kisoms.ledger.identity import LedgerIdentity, check_identity
-from kisoms.ledger.migrations import check_not_newer, migrate
-from kisoms.ledger.owner import current_owner
+from kisoms.ledger import control, fills, journal, orders, requests
+from kisoms.ledger.control import current_owner
+from kisoms.ledger.db import BUSY_TIMEOUT, atomic, batch, busy_error, connect, enable_wal, is_busy, snapshot, to_iso
+from kisoms.ledger.journal import record
+from kisoms.ledger.schema import LedgerIdentity, check_identity, check_not_newer, migrate
 from kisoms.ledger.records import BrokerNumber, HaltState, HistoryRow, LedgerEvent
 from kisoms.private import create_private, loose_mode
 
@@ -125,7 +123,7 @@ class Ledger:
     def create_or_get(self, order: Order, *, source: str, raw_payload: dict | None = None) -> tuple[Order, bool]:
         """Insert by idempotency key (``order.id`` ignored); (existing, False) if the key is known."""
         with atomic(self.db) as conn:
-            return transitions.create_or_get(conn, order, source=source, raw_payload=raw_payload, ts=self._ts())
+            return orders.create_or_get(conn, order, source=source, raw_payload=raw_payload, ts=self._ts())
 
     def get(self, order_id: int) -> Order:
         """The order; OrderNotFound if there is none."""
@@ -148,7 +146,7 @@ class Ledger:
         """Apply one state-machine event (fields: broker_order_no, krx_orgno, order_date, reject_code,
         reject_reason, price_note, price, tags, cancel_qty). InvalidTransition/StaleOrder leave no trace."""
         with atomic(self.db) as conn:
-            return transitions.transition(conn, order_id, event, source=source, raw_payload=raw_payload,
+            return orders.transition(conn, order_id, event, source=source, raw_payload=raw_payload,
                                           expected_version=expected_version, quantities=quantities,
                                           filled_amount=filled_amount, fields=fields, ts=self._ts())
 
@@ -164,7 +162,7 @@ class Ledger:
         """Broker truth: any state → ``target_status``; CorrectionRefused if quantities go backwards.
         ``inferred_fill`` (deduped) is recorded in the same transaction; quantities already include it."""
         with atomic(self.db) as conn:
-            return transitions.correct(conn, order_id, target_status, source=source, raw_payload=raw_payload,
+            return orders.correct(conn, order_id, target_status, source=source, raw_payload=raw_payload,
                                        quantities=quantities, filled_amount=filled_amount,
                                        inferred_fill=inferred_fill, expected_version=expected_version,
                                        fields=fields, ts=self._ts())
@@ -178,7 +176,7 @@ class Ledger:
         Halted (nothing written) while a kill switch stops the account, unless ``check_halt`` is off.
         GuardTripped when an account guard refuses a first claim (the order is then REJECTED, committed)."""
         with atomic(self.db) as conn:
-            result = requesting.claim(conn, order_id, event=event, kind=kind, request=request, tr_id=tr_id,
+            result = requests.claim(conn, order_id, event=event, kind=kind, request=request, tr_id=tr_id,
                                       source=source, expected_version=expected_version, ts=self._ts(),
                                       owner=self.owner, check_halt=check_halt, guards=guards)
         if isinstance(result, GuardTripped):
@@ -203,7 +201,7 @@ class Ledger:
     def claim(self, order_id: int, *, kind: str = "new", request: dict, tr_id: str, source: str,
               expected_version: int | None = None) -> tuple[Order, int] | None:
         """``claim_request`` with the usual event for ``kind`` (new: CLAIM)."""
-        return self.claim_request(order_id, event=requesting.KIND_EVENTS[kind], kind=kind, request=request,
+        return self.claim_request(order_id, event=requests.KIND_EVENTS[kind], kind=kind, request=request,
                                   tr_id=tr_id, source=source, expected_version=expected_version)
 
     def settle_request(self, map_id: int, *, state: str, order_id: int | None = None,
@@ -215,7 +213,7 @@ class Ledger:
         ``fields`` are merged into ``order_fields``. RequestNotOpen if it is not open, or (a takeover,
         with ``expected_activity``) if its owner has tried again since."""
         with atomic(self.db) as conn:
-            return requesting.settle(conn, map_id, state=state, order_id=order_id, event=event, source=source,
+            return requests.settle(conn, map_id, state=state, order_id=order_id, event=event, source=source,
                                      raw_payload=raw_payload, map_fields=dict(map_fields or {}),
                                      order_fields={**(order_fields or {}), **fields},
                                      expected_version=expected_version, ts=self._ts(),
@@ -229,10 +227,10 @@ class Ledger:
         (nothing written) if another process got there first."""
         with atomic(self.db) as conn:
             ts = self._ts()
-            requesting.settle(conn, map_id, state="not_found", order_id=order_id, event=None, source=source,
+            requests.settle(conn, map_id, state="not_found", order_id=order_id, event=None, source=source,
                               raw_payload=raw_payload, map_fields={}, order_fields={}, expected_version=None, ts=ts,
                               expected_activity=expected_activity)
-            claimed = requesting.claim(conn, order_id, event=OrderEvent.RESEND, kind="new", request=request,
+            claimed = requests.claim(conn, order_id, event=OrderEvent.RESEND, kind="new", request=request,
                                        tr_id=tr_id, source=source, expected_version=None, ts=ts, owner=self.owner,
                                        check_halt=check_halt)
             if claimed is None:  # roll the settle back too
@@ -250,7 +248,7 @@ class Ledger:
                    order_date: str, raw_payload: Any = None, source: str) -> bool:
         """Map an amend/cancel number found at the broker to the order; False if already mapped."""
         with atomic(self.db) as conn:
-            return requesting.map_change(conn, order_id, kind=kind, broker_order_no=broker_order_no,
+            return requests.map_change(conn, order_id, kind=kind, broker_order_no=broker_order_no,
                                          krx_orgno=krx_orgno, order_date=order_date, raw_payload=raw_payload,
                                          source=source, ts=self._ts())
 
@@ -282,7 +280,7 @@ class Ledger:
         """Apply a fill once. None: duplicate key (nothing written) or overfill (not applied; an
         ``order.overfill_flagged`` event + audit row is written). InvalidTransition propagates."""
         with atomic(self.db) as conn:
-            return transitions.record_fill(conn, order_id, fill, raw_payload=raw_payload, ts=self._ts())
+            return orders.record_fill(conn, order_id, fill, raw_payload=raw_payload, ts=self._ts())
 
     def fills(self, order_id: int) -> list[Fill]:
         """An order's fills, oldest first."""
@@ -295,11 +293,11 @@ class Ledger:
     # events & audit ------------------------------------------------------------------------------
     def events_since(self, event_id: int, limit: int = 1000) -> list[LedgerEvent]:
         """Events after ``event_id``, oldest first, at most ``limit``."""
-        return events.since(self.conn, event_id, limit)
+        return journal.events_since(self.conn, event_id, limit)
 
     def last_event_id(self) -> int:
         """The newest event id (0 if none)."""
-        return events.last_id(self.conn)
+        return journal.last_event_id(self.conn)
 
     def publish(self, kind: str, payload: dict, order_id: int | None = None, *, source: str = "kisoms") -> int:
         """An event and an audit row on their own; returns the event id."""
@@ -310,7 +308,7 @@ class Ledger:
     def verify_audit_chain(self) -> int:
         """Rows checked; AuditChainBroken names the first edited, inserted or deleted row."""
         with snapshot(self.db) as conn:  # rows appended meanwhile must not look like deleted ones
-            return audit.verify(conn)
+            return journal.verify(conn)
 
     # external orders and the kill switch ---------------------------------------------------------
     def record_external(self, *, order_date: str, broker_order_no: str, account: str, symbol: str, side: str,
@@ -318,7 +316,7 @@ class Ledger:
         """Record an order kisoms did not place; False if already known."""
         with atomic(self.db) as conn:
             ts = self._ts()
-            new = external.insert(conn, order_date=order_date, broker_order_no=broker_order_no, account=account,
+            new = requests.insert_external(conn, order_date=order_date, broker_order_no=broker_order_no, account=account,
                                   symbol=symbol, side=side, qty=qty, price=price, raw=raw, first_seen=ts)
             if new:
                 payload = {"order_date": order_date, "broker_order_no": broker_order_no, "account": account,
@@ -330,7 +328,7 @@ class Ledger:
     def external_orders(self, *, include_claimed: bool = False) -> list[dict]:
         """Every external order (raw parsed), first seen first; ``claimed_by_order_id`` is set on one that
         turned out to be ours (its notice arrived before our reply was recorded)."""
-        return external.select_all(self.conn, include_claimed=include_claimed)
+        return requests.external_orders(self.conn, include_claimed=include_claimed)
 
     def set_halt(self, reason: str, *, source: str, account: str | None = None) -> None:
         """Turn a kill switch on (persistent): ``account``'s, or the global one. A second call replaces the

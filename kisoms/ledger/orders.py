@@ -1,16 +1,27 @@
-"""SQL of the ``orders`` and ``order_status_history`` tables."""
+"""Orders and their history: the ``orders`` and ``order_status_history`` SQL, and every change to an order
+(create, transition, correct, fill), each run inside the caller's transaction.
+
+Writing one change (``write``): order row, history row, audit row and event, all in the caller's
+transaction; a failure anywhere rolls back all four.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable
 
-from kisoms.domain.order import Order, confusable
+from kisoms.domain.order import Fill, Order, confusable
+from kisoms.domain.states import BrokerView, OrderEvent, OrderStatus, Quantities, correction_problem, next_status
 from kisoms.errors import LedgerError, OrderNotFound
-from kisoms.ledger.codec import dumps
-from kisoms.ledger.records import HistoryRow
-from kisoms.ledger.redaction import clean
-from kisoms.ledger.rows import ORDER_COLUMNS, as_dicts, first, order_to_row, row_to_history, row_to_order
+from kisoms.ledger import fills
+from kisoms.ledger.db import as_dicts, clean, dumps, first, from_iso
+from kisoms.ledger.errors import CorrectionRefused, StaleOrder
+from kisoms.ledger.journal import record
+from kisoms.ledger.records import (ORDER_COLUMNS, HistoryRow, order_summary, order_to_row, row_to_history,
+                                   row_to_order)
+
+# orders and history SQL --------------------------------------------------------------------------
 
 
 def insert(conn: sqlite3.Connection, order: Order) -> int:
@@ -103,3 +114,188 @@ def unresolved_twins(conn: sqlite3.Connection, order: Order) -> list[Order]:
         "SELECT * FROM orders WHERE status IN ('SENDING', 'UNKNOWN') AND id != ? AND +account = ? AND +symbol = ?"
         " AND side = ? AND qty = ? ORDER BY id", (order.id, order.account, order.symbol, order.side.value, order.qty))
     return [o for o in map(row_to_order, as_dicts(cursor)) if confusable(o, order)]
+
+
+# writing one change ------------------------------------------------------------------------------
+
+
+ORDER_FIELDS = frozenset({"broker_order_no", "krx_orgno", "order_date", "reject_code", "reject_reason",
+                          "price_note", "price", "tags"})
+
+
+SPECIAL_FIELDS = frozenset({"cancel_qty"})  # cancel_qty: cancel that much of what remains
+
+
+@dataclass(frozen=True)
+class Change:
+    """Why an order changes: the history event text, the event/audit kind, who, and extra payload."""
+
+    event: str
+    kind: str
+    source: str
+    raw_payload: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def check_version(order: Order, expected_version: int | None) -> None:
+    """StaleOrder when the caller's view of the order is out of date."""
+    if expected_version is not None and order.version != expected_version:
+        raise StaleOrder(order.id, expected_version, order.version)
+
+
+def check_fields(fields: dict[str, Any]) -> None:
+    """Refuse order fields the ledger does not let callers set."""
+    unknown = set(fields) - ORDER_FIELDS - SPECIAL_FIELDS
+    if unknown:
+        raise LedgerError(f"cannot set order field(s) {sorted(unknown)}; allowed: {sorted(ORDER_FIELDS)}")
+
+
+def check_forward(order: Order, q: Quantities) -> None:
+    """CorrectionRefused when quantities would go backwards or the order quantity would change."""
+    problem = correction_problem(order.quantities, BrokerView(q.qty, q.filled, q.cancelled))
+    if problem:
+        raise CorrectionRefused(order.id, problem)
+
+
+def quantities_after(order: Order, quantities: Quantities | None, cancel_qty: int | None) -> Quantities:
+    """The quantities a change leaves. A cancel larger than what remains cancels what remains
+    (a fill beat it); reconcile brings broker truth later."""
+    q = quantities or order.quantities
+    check_forward(order, q)
+    n = min(int(cancel_qty or 0), q.remaining)
+    return q.with_cancel(n) if n > 0 else q
+
+
+def evolve(order: Order, *, status: OrderStatus, q: Quantities, filled_amount: int | None,
+           fields: dict[str, Any], ts: str) -> Order:
+    """The order after a change: new status, quantities, fields, time and version."""
+    plain = {k: v for k, v in fields.items() if k in ORDER_FIELDS}
+    changed = order.with_quantities(q, filled_amount)
+    return replace(changed, status=status, updated_at=from_iso(ts), version=order.version + 1, **plain)
+
+
+def _diff(before: Order | None, after: Order) -> dict[str, list[Any]]:
+    old = order_to_row(before) if before else {}
+    new = order_to_row(after)
+    return {k: [old.get(k), v] for k, v in new.items() if old.get(k) != v and k not in ("updated_at", "version")}
+
+
+def _event_payload(before: Order | None, after: Order, change: Change) -> dict[str, Any]:
+    return {"event": change.event, "prev_status": before.status.value if before else None,
+            "status": after.status.value, "version": after.version, "symbol": after.symbol,
+            "side": after.side.value, "qty": after.qty, "filled_qty": after.filled_qty,
+            "cancelled_qty": after.cancelled_qty, "filled_amount": after.filled_amount,
+            "source": change.source, **change.extra}
+
+
+def write(conn: sqlite3.Connection, before: Order | None, after: Order, change: Change, ts: str) -> Order:
+    """Insert (``before`` None) or update the order, then its history, audit and event rows."""
+    if before is None:
+        after = replace(after, id=insert(conn, after))
+    else:
+        update(conn, before, after)
+    prev = before.status.value if before else None
+    add_history(conn, after, prev_status=prev, event=change.event, ts=ts, source=change.source,
+                       raw_payload=change.raw_payload)
+    event_payload = _event_payload(before, after, change)
+    audit_payload = {**event_payload, "changed": _diff(before, after), "raw_payload": change.raw_payload}
+    if before is None:
+        audit_payload["order"] = order_summary(after)
+    record(conn, ts=ts, kind=change.kind, source=change.source, order_id=after.id,
+           event_payload=event_payload, audit_payload=audit_payload)
+    return after
+
+
+# the changes -------------------------------------------------------------------------------------
+
+
+def create_or_get(conn: sqlite3.Connection, order: Order, *, source: str, raw_payload: Any,
+                  ts: str) -> tuple[Order, bool]:
+    """Insert a NEW order unless its idempotency key is known; (order, created)."""
+    existing = by_key(conn, order.idempotency_key)
+    if existing is not None:
+        return existing, False
+    if order.status is not OrderStatus.NEW or order.filled_qty or order.cancelled_qty or order.filled_amount:
+        raise LedgerError(f"a new order must be NEW with nothing filled or cancelled, got {order.status.value}")
+    fresh = replace(order, id=0, version=1, created_at=from_iso(ts), updated_at=from_iso(ts))
+    try:
+        return write(conn, None, fresh, Change("created", "order.created", source, raw_payload), ts), True
+    except sqlite3.IntegrityError:  # backstop: the key appeared meanwhile (cannot under BEGIN IMMEDIATE)
+        again = by_key(conn, order.idempotency_key)
+        if again is None:
+            raise
+        return again, False
+
+
+def apply(conn: sqlite3.Connection, order: Order, event: OrderEvent, *, change: Change, ts: str,
+          quantities: Quantities | None = None, filled_amount: int | None = None,
+          fields: dict[str, Any] | None = None) -> Order:
+    """Apply one state-machine event to a loaded order and write it (InvalidTransition propagates)."""
+    fields = dict(fields or {})
+    check_fields(fields)
+    q = quantities_after(order, quantities, fields.get("cancel_qty"))
+    status = next_status(order.status, event, q)
+    after = evolve(order, status=status, q=q, filled_amount=filled_amount, fields=fields, ts=ts)
+    return write(conn, order, after, change, ts)
+
+
+def transition(conn: sqlite3.Connection, order_id: int, event: OrderEvent, *, source: str, raw_payload: Any,
+               expected_version: int | None, quantities: Quantities | None, filled_amount: int | None,
+               fields: dict[str, Any], ts: str) -> Order:
+    """Load, check the version, apply ``event``; one history/audit/event row each."""
+    order = load(conn, order_id)
+    check_version(order, expected_version)
+    change = Change(event.value, "order.transition", source, raw_payload)
+    return apply(conn, order, event, change=change, ts=ts, quantities=quantities, filled_amount=filled_amount,
+                 fields=fields)
+
+
+def correct(conn: sqlite3.Connection, order_id: int, target: OrderStatus, *, source: str, raw_payload: Any,
+            quantities: Quantities, filled_amount: int, inferred_fill: Fill | None,
+            expected_version: int | None, fields: dict[str, Any], ts: str) -> Order:
+    """Broker truth: move to ``target`` from any state; CorrectionRefused if quantities go backwards."""
+    order = load(conn, order_id)
+    check_version(order, expected_version)
+    check_fields(fields)
+    check_forward(order, quantities)
+    extra: dict[str, Any] = {}
+    if inferred_fill is not None:
+        _check_fill(order_id, inferred_fill)
+        extra["inferred_fill"] = {**asdict(inferred_fill), "recorded": fills.insert(conn, inferred_fill, ts)}
+    after = evolve(order, status=OrderStatus(target), q=quantities, filled_amount=filled_amount,
+                   fields=fields, ts=ts)
+    return write(conn, order, after, Change("corrected", "order.corrected", source, raw_payload, extra), ts)
+
+
+def _check_fill(order_id: int, fill: Fill) -> None:
+    if fill.order_id != order_id:
+        raise LedgerError(f"fill {fill.dedupe_key} belongs to order {fill.order_id}, not {order_id}")
+    if fill.qty <= 0 or fill.price < 0:
+        raise LedgerError(f"fill {fill.dedupe_key}: bad quantity {fill.qty} or price {fill.price}")
+
+
+def _flag_overfill(conn: sqlite3.Connection, order: Order, fill: Fill, raw_payload: Any, ts: str) -> None:
+    payload = {"fill": asdict(fill), "qty": order.qty, "filled_qty": order.filled_qty,
+               "status": order.status.value, "reason": f"fill of {fill.qty} would overfill "
+               f"({order.filled_qty}/{order.qty} filled); not applied"}
+    record(conn, ts=ts, kind="order.overfill_flagged", source=fill.source, order_id=order.id,
+           event_payload=payload, audit_payload={**payload, "raw_payload": raw_payload})
+
+
+def record_fill(conn: sqlite3.Connection, order_id: int, fill: Fill, *, raw_payload: Any,
+                ts: str) -> Order | None:
+    """Apply a fill once. None when its key is known (nothing written) or it would overfill (flagged)."""
+    _check_fill(order_id, fill)
+    if fills.exists(conn, fill.dedupe_key):
+        return None
+    order = load(conn, order_id)
+    if order.filled_qty + fill.qty > order.qty:
+        _flag_overfill(conn, order, fill, raw_payload, ts)
+        return None
+    q = order.quantities.with_fill(fill.qty)
+    status = next_status(order.status, OrderEvent.FILL, q)
+    fills.insert(conn, fill, ts)
+    after = evolve(order, status=status, q=q, filled_amount=order.filled_amount + fill.qty * fill.price,
+                   fields={}, ts=ts)
+    change = Change(OrderEvent.FILL.value, "order.fill", fill.source, raw_payload, {"fill": asdict(fill)})
+    return write(conn, order, after, change, ts)

@@ -1,4 +1,5 @@
-"""What the ledger hands back besides domain orders and fills: plain frozen records."""
+"""What the ledger hands back besides domain orders and fills (plain frozen records), and rows ↔ records:
+the only place that knows how each object is laid out in SQLite."""
 
 from __future__ import annotations
 
@@ -6,8 +7,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from kisoms.domain.codes import Exchange, OrderType, Side
+from kisoms.domain.order import Fill, Order
+from kisoms.domain.states import OrderStatus
+from kisoms.ledger.db import dumps, from_iso, loads, to_iso
+
 OPEN_REQUEST_STATES = ("sending", "unknown")
+
+
 REQUEST_STATES = ("sending", "unknown", "accepted", "rejected", "not_sent", "not_found")
+
+
 REQUEST_KINDS = ("new", "modify", "cancel")
 
 
@@ -17,7 +27,7 @@ class BrokerNumber:
 
     ``broker_order_no`` is None until the broker gives the number. ``state`` is one of
     ``REQUEST_STATES``; ``sending`` and ``unknown`` are open (outcome not yet known). ``owner`` is the
-    claiming process (``kisoms.ledger.owner``); ``last_attempt_at`` is stamped before each retry.
+    claiming process (``kisoms.ledger.control``); ``last_attempt_at`` is stamped before each retry.
     """
 
     id: int
@@ -101,3 +111,96 @@ class HaltState:
         resume = "kisoms resume" + (f" --account {self.account}" if self.account else "")
         return (f"sending for {self.scope} is halted since {self.set_at:%Y-%m-%d %H:%M:%S} UTC by {self.set_by}: "
                 f"{self.reason}. Check the broker, then `{resume}`.")
+
+
+# rows ↔ records ----------------------------------------------------------------------------------
+
+
+ORDER_COLUMNS = (
+    "idempotency_key", "account", "strategy_version", "symbol", "side", "order_type", "qty", "price",
+    "exchange", "signal_ts", "status", "filled_qty", "filled_amount", "cancelled_qty", "broker_order_no",
+    "krx_orgno", "order_date", "reject_code", "reject_reason", "price_note", "tags", "created_at",
+    "updated_at", "version",
+)
+
+
+def order_to_row(o: Order) -> dict[str, Any]:
+    """Column values of an order (without id)."""
+    return {
+        "idempotency_key": o.idempotency_key, "account": o.account, "strategy_version": o.strategy_version,
+        "symbol": o.symbol, "side": o.side.value, "order_type": o.order_type.value, "qty": o.qty,
+        "price": o.price, "exchange": o.exchange.value, "signal_ts": to_iso(o.signal_ts),
+        "status": o.status.value, "filled_qty": o.filled_qty, "filled_amount": o.filled_amount,
+        "cancelled_qty": o.cancelled_qty, "broker_order_no": o.broker_order_no, "krx_orgno": o.krx_orgno,
+        "order_date": o.order_date, "reject_code": o.reject_code, "reject_reason": o.reject_reason,
+        "price_note": o.price_note, "tags": dumps(o.tags or {}),
+        "created_at": to_iso(o.created_at), "updated_at": to_iso(o.updated_at), "version": o.version,
+    }
+
+
+def row_to_order(r: dict[str, Any]) -> Order:
+    """An order from its row."""
+    return Order(
+        id=r["id"], idempotency_key=r["idempotency_key"], account=r["account"],
+        strategy_version=r["strategy_version"], symbol=r["symbol"], side=Side(r["side"]),
+        order_type=OrderType(r["order_type"]), qty=r["qty"], price=r["price"], exchange=Exchange(r["exchange"]),
+        signal_ts=from_iso(r["signal_ts"]), status=OrderStatus(r["status"]), filled_qty=r["filled_qty"],
+        filled_amount=r["filled_amount"], cancelled_qty=r["cancelled_qty"], broker_order_no=r["broker_order_no"],
+        krx_orgno=r["krx_orgno"], order_date=r["order_date"], reject_code=r["reject_code"],
+        reject_reason=r["reject_reason"], price_note=r["price_note"], tags=loads(r["tags"]) or {},
+        created_at=from_iso(r["created_at"]), updated_at=from_iso(r["updated_at"]), version=r["version"],
+    )
+
+
+def order_summary(o: Order) -> dict[str, Any]:
+    """The order as audit and event payloads show it (all fields, JSON-ready)."""
+    row = order_to_row(o)
+    row["tags"] = dict(o.tags or {})
+    return {"id": o.id, **row}
+
+
+def fill_to_row(f: Fill, recorded_at: str) -> dict[str, Any]:
+    """Column values of a fill."""
+    return {"order_id": f.order_id, "broker_order_no": f.broker_order_no, "qty": f.qty, "price": f.price,
+            "fill_time": f.fill_time, "source": f.source, "dedupe_key": f.dedupe_key, "recorded_at": recorded_at}
+
+
+def row_to_fill(r: dict[str, Any]) -> Fill:
+    """A fill from its row."""
+    return Fill(order_id=r["order_id"], broker_order_no=r["broker_order_no"], qty=r["qty"], price=r["price"],
+                fill_time=r["fill_time"], source=r["source"], dedupe_key=r["dedupe_key"])
+
+
+def row_to_number(r: dict[str, Any]) -> BrokerNumber:
+    """A broker request from its broker_order_map row."""
+    return BrokerNumber(
+        id=r["id"], order_id=r["order_id"], kind=r["kind"], state=r["state"], tr_id=r["tr_id"],
+        request=loads(r["request"]) or {}, sent_at=from_iso(r["sent_at"]), broker_order_no=r["broker_order_no"],
+        krx_orgno=r["krx_orgno"], order_date=r["order_date"], resolved_at=from_iso(r["resolved_at"]),
+        response=loads(r["response"]), owner=r.get("owner"), last_attempt_at=from_iso(r.get("last_attempt_at")))
+
+
+def row_to_history(r: dict[str, Any]) -> HistoryRow:
+    """A history entry from its row."""
+    return HistoryRow(history_id=r["history_id"], order_id=r["order_id"], status=r["status"],
+                      prev_status=r["prev_status"], event=r["event"], event_ts=from_iso(r["event_ts"]),
+                      source=r["source"], raw_payload=loads(r["raw_payload"]), version=r["version"])
+
+
+def row_to_event(r: dict[str, Any]) -> LedgerEvent:
+    """An event from its row."""
+    return LedgerEvent(id=r["id"], ts=from_iso(r["ts"]), kind=r["kind"], order_id=r["order_id"],
+                       payload=loads(r["payload"]) or {})
+
+
+def row_to_halt(r: dict[str, Any]) -> HaltState | None:
+    """The kill switch from the control row or an account_halts row (None when off)."""
+    if not r or not r.get("halted", 1):
+        return None
+    return HaltState(reason=r["reason"] or "", set_by=r["set_by"] or "", set_at=from_iso(r["set_at"]),
+                     account=r.get("account"))
+
+
+def external_row(r: dict[str, Any]) -> dict[str, Any]:
+    """An external order as a dict (raw parsed)."""
+    return {**r, "raw": loads(r["raw"]), "first_seen": from_iso(r["first_seen"])}

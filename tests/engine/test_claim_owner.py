@@ -28,7 +28,7 @@ def _claim_as(rt, owner: str, now=None):
 
 
 def _tag(pid: int) -> str:
-    from kisoms.ledger.owner import tag_for
+    from kisoms.ledger.control import tag_for
 
     return tag_for(pid)
 

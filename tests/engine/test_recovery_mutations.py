@@ -17,7 +17,7 @@ from kisoms.engine.recovery import recover
 from kisoms.engine.runtime import open_runtime
 from kisoms.engine.submit import create_order, order_cash_request, submit
 from kisoms.ledger import Ledger
-from kisoms.ledger.owner import tag_for
+from kisoms.ledger.control import tag_for
 from mutation_helpers import StepClock, events, request_rows
 
 TR = "TTTC0012U"

@@ -9,7 +9,7 @@ from ledger_helpers import make_order
 
 from kisoms.domain.order import Fill
 from kisoms.domain.states import OrderEvent
-from kisoms.ledger import audit, events
+from kisoms.ledger import journal
 
 
 class Boom(Exception):
@@ -35,9 +35,9 @@ def breaker(request, monkeypatch):
     """Make either the audit append or the event append fail."""
     def arm():
         if request.param == "audit":
-            monkeypatch.setattr(audit, "append", _fail)
+            monkeypatch.setattr(journal, "append_audit", _fail)
         else:
-            monkeypatch.setattr(events, "append", _fail)
+            monkeypatch.setattr(journal, "append_event", _fail)
     return arm
 
 
@@ -86,7 +86,7 @@ def test_failed_fill_leaves_no_fill_row(ledger, path, breaker):
 
 def test_ledger_still_works_after_a_failed_write(ledger, monkeypatch):
     order, _ = ledger.create_or_get(make_order(), source="t")
-    monkeypatch.setattr(audit, "append", _fail)
+    monkeypatch.setattr(journal, "append_audit", _fail)
     with pytest.raises(Boom):
         ledger.transition(order.id, OrderEvent.CLAIM, source="t")
     monkeypatch.undo()

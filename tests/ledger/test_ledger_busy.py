@@ -11,8 +11,8 @@ import pytest
 from ledger_helpers import make_order
 
 from kisoms.errors import LedgerBusy
-from kisoms.ledger import Ledger, migrations
-from kisoms.ledger.identity import LedgerIdentity
+from kisoms.ledger import Ledger, schema
+from kisoms.ledger.schema import LedgerIdentity
 
 HOLDER = Path(__file__).with_name("ledger_lock_holder.py")
 
@@ -57,7 +57,7 @@ def test_a_writer_kept_waiting_past_the_busy_timeout_gets_a_retryable_error(path
 
 
 def test_an_open_that_must_migrate_while_the_lock_is_held_is_busy_not_broken(path, filled, monkeypatch):
-    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS + [lambda conn: None])
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS + [lambda conn: None])
     with write_lock_held(path):
         with pytest.raises(LedgerBusy):
             Ledger(path, busy_timeout=0.2)

@@ -8,8 +8,8 @@ import pytest
 from ledger_helpers import make_order
 
 from kisoms.errors import LedgerEnvMismatch
-from kisoms.ledger import Ledger, migrations
-from kisoms.ledger.identity import LedgerIdentity, recorded_identity
+from kisoms.ledger import Ledger, schema
+from kisoms.ledger.schema import LedgerIdentity, recorded_identity
 
 A, B, C = "50000001-01", "50000001-02", "60000001-01"
 KEY = "PSxxAPPKEY-paper-0000000000000000001"
@@ -107,7 +107,7 @@ def test_no_known_app_key_or_accounts_checks_the_env_alone(path):
 
 
 def test_a_ledger_from_before_the_record_adopts_the_env_it_is_next_opened_with(path, monkeypatch):
-    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:4])
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:4])
     with Ledger(path) as ledger:
         order, _ = ledger.create_or_get(make_order(), source="t")
     monkeypatch.undo()

@@ -8,7 +8,7 @@ import pytest
 from ledger_helpers import make_order
 
 from kisoms.errors import LedgerError, LedgerVersionError
-from kisoms.ledger import Ledger, default_ledger_path, migrations
+from kisoms.ledger import Ledger, default_ledger_path, schema
 
 TABLES = {"orders", "broker_order_map", "order_status_history", "fills", "events", "audit_log",
           "external_orders", "control"}
@@ -30,7 +30,7 @@ def test_fresh_file_gets_the_latest_schema_and_pragmas(path):
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 10_000
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert user_version(path) == migrations.latest_version()
+    assert user_version(path) == schema.latest_version()
 
 
 def test_reopen_keeps_data_and_version(path):
@@ -38,7 +38,7 @@ def test_reopen_keeps_data_and_version(path):
         order, _ = ledger.create_or_get(make_order(), source="t")
     with Ledger(path) as ledger:
         assert ledger.get(order.id) == order
-    assert user_version(path) == migrations.latest_version()
+    assert user_version(path) == schema.latest_version()
 
 
 def test_migrates_forward_from_the_previous_version(path, monkeypatch):
@@ -48,8 +48,8 @@ def test_migrates_forward_from_the_previous_version(path, monkeypatch):
     def v2(conn):
         conn.execute("ALTER TABLE orders ADD COLUMN note TEXT DEFAULT 'v2'")
 
-    before = migrations.latest_version()
-    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS + [v2])
+    before = schema.latest_version()
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS + [v2])
     with Ledger(path) as ledger:
         assert ledger.get(order.id) == order
         assert ledger.conn.execute("SELECT note FROM orders").fetchone()[0] == "v2"
@@ -57,7 +57,7 @@ def test_migrates_forward_from_the_previous_version(path, monkeypatch):
 
 
 def test_a_version_1_file_is_migrated_keeping_its_rows(path, monkeypatch):
-    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
     with Ledger(path) as ledger:
         order, _ = ledger.create_or_get(make_order(), source="t")
         ledger.record_external(order_date="20260105", broker_order_no="0000000042", account="12345678-01",
@@ -69,11 +69,11 @@ def test_a_version_1_file_is_migrated_keeping_its_rows(path, monkeypatch):
         [ext] = ledger.external_orders()
         assert ext["broker_order_no"] == "0000000042" and ext["claimed_by_order_id"] is None
         assert ledger.verify_audit_chain() > 0
-    assert user_version(path) == migrations.latest_version()
+    assert user_version(path) == schema.latest_version()
 
 
 def test_a_version_2_file_keeps_its_open_claims_with_no_owner(path, monkeypatch):
-    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:2])
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
     with Ledger(path) as ledger:
         order, _ = ledger.create_or_get(make_order(), source="t")
         with ledger.db.conn:
@@ -87,7 +87,7 @@ def test_a_version_2_file_keeps_its_open_claims_with_no_owner(path, monkeypatch)
         assert (req.owner, req.last_attempt_at, req.state) == (None, None, "sending")
         assert req.last_activity == req.sent_at  # recovery judges it by time, as v2 did
         assert ledger.stamp_attempt(req.id)
-    assert user_version(path) == migrations.latest_version()
+    assert user_version(path) == schema.latest_version()
 
 
 def test_a_failing_migration_changes_nothing(path, monkeypatch):
@@ -98,8 +98,8 @@ def test_a_failing_migration_changes_nothing(path, monkeypatch):
         conn.execute("ALTER TABLE orders ADD COLUMN half TEXT")
         conn.execute("THIS IS NOT SQL")
 
-    before = migrations.latest_version()
-    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS + [bad])
+    before = schema.latest_version()
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS + [bad])
     with pytest.raises(LedgerError):
         Ledger(path)
     assert user_version(path) == before

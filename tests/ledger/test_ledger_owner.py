@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 
-from kisoms.ledger.owner import OwnerState, current_owner, owner_state, tag_for
+from kisoms.ledger.control import OwnerState, current_owner, owner_state, tag_for
 
 _tag_of = tag_for
 

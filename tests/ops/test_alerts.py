@@ -21,7 +21,7 @@ from kisoms.engine.control import set_halt
 from kisoms.engine.runtime import open_runtime
 from kisoms.engine.submit import submit
 from kisoms.errors import ValidationError
-from kisoms.ledger.alerts import health
+from kisoms.ledger.outbox import health
 from test_processes import kisoms as run
 
 START = datetime(2026, 11, 25, 0, 30, tzinfo=timezone.utc)
@@ -171,8 +171,8 @@ def body_version(rt, order_id: int) -> int:
 
 
 def test_a_crash_after_sending_sends_again_with_the_same_id(sim, tmp_path, receiver):
-    from kisoms.ledger import alerts as outbox
-    from kisoms.ledger.codec import to_iso
+    from kisoms.ledger import outbox
+    from kisoms.ledger.db import to_iso
 
     clock = StepClock(START)
     with _rt(sim, tmp_path, clock, webhook=receiver.url) as rt:

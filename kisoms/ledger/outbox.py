@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from kisoms.domain.order import Order
-from kisoms.ledger import events, orders
-from kisoms.ledger.db import atomic
+from kisoms.ledger import journal, orders
+from kisoms.ledger.db import as_dicts, atomic
 from kisoms.ledger.records import LedgerEvent
-from kisoms.ledger.rows import as_dicts
 
 Mapper = Callable[[list[LedgerEvent], Callable[[int], Order]], list[dict[str, Any]]]
 
@@ -48,7 +47,7 @@ def scan(ledger, mapper: Mapper, targets: list[str], ts: str, batch: int = 500) 
     Returns how many rows were added."""
     with atomic(ledger.db) as conn:
         last = conn.execute("SELECT last_event_id FROM alert_cursor WHERE id = 1").fetchone()[0]
-        feed = events.since(conn, last, batch)
+        feed = journal.events_since(conn, last, batch)
         if not feed:
             return 0
         added = _insert(conn, mapper(feed, lambda order_id: orders.load(conn, order_id)), targets, ts)
@@ -101,7 +100,7 @@ def pending_work(conn, max_attempts: int) -> tuple[int, str | None]:
 def unscanned(conn) -> bool:
     """True when events exist past the cursor."""
     last = conn.execute("SELECT last_event_id FROM alert_cursor WHERE id = 1").fetchone()[0]
-    return events.last_id(conn) > last
+    return journal.last_event_id(conn) > last
 
 
 def health(conn, max_attempts: int) -> dict[str, Any]:
