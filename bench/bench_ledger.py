@@ -30,12 +30,12 @@ def _order(i: int) -> Order:
 
 
 def one_order(ledger: Ledger, i: int) -> int:
-    order, _ = ledger.create_or_get(_order(i), source="bench")
-    order, map_id = ledger.claim_request(order.id, event=OrderEvent.CLAIM, kind="new", request={}, tr_id="x",
-                                         source="bench")
-    ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
-                          source="bench", map_fields={"broker_order_no": f"{i:010d}", "order_date": "20261125"},
-                          order_fields={"broker_order_no": f"{i:010d}", "order_date": "20261125"})
+    order, _ = ledger.create(_order(i), source="bench")
+    order, map_id = ledger.claim(order.id, event=OrderEvent.CLAIM, kind="new", request={}, tr_id="x",
+                                 source="bench")
+    ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                  source="bench", map_fields={"broker_order_no": f"{i:010d}", "order_date": "20261125"},
+                  order_fields={"broker_order_no": f"{i:010d}", "order_date": "20261125"})
     for n in range(2):
         ledger.record_fill(order.id, Fill(order.id, f"{i:010d}", 5, 70000, f"0900{n:02d}", "bench", f"b{i}-{n}"))
     return 5  # state changes per order

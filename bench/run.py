@@ -489,12 +489,12 @@ def _ledger_order(ledger, i: int) -> None:
     order = Order(id=0, idempotency_key=f"bench-{i}", account=ACCOUNT, strategy_version="bench", symbol="005930",
                   side=Side.BUY, order_type=OrderType.LIMIT, qty=10, price=70000, exchange=Exchange.KRX,
                   signal_ts=T0 + timedelta(seconds=i))
-    order, _ = ledger.create_or_get(order, source="bench", raw_payload={"intent": {"symbol": "005930", "qty": 10}})
-    order, map_id = ledger.claim_request(order.id, event=OrderEvent.CLAIM, kind="new",
-                                         request={"symbol": "005930", "qty": 10}, tr_id="TTTC0012U", source="bench")
+    order, _ = ledger.create(order, source="bench", raw_payload={"intent": {"symbol": "005930", "qty": 10}})
+    order, map_id = ledger.claim(order.id, event=OrderEvent.CLAIM, kind="new",
+                                 request={"symbol": "005930", "qty": 10}, tr_id="TTTC0012U", source="bench")
     number = {"broker_order_no": f"{i:010d}", "order_date": "20261125"}
-    ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
-                          source="bench", map_fields=number, order_fields=number)
+    ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                  source="bench", map_fields=number, order_fields=number)
     for n in range(2):
         ledger.record_fill(order.id, Fill(order.id, f"{i:010d}", 5, 70000, f"0900{n:02d}", "bench", f"b{i}-{n}"))
 

@@ -13,7 +13,7 @@ from kisoms.domain.order import Order
 from kisoms.domain.policy import MarketReference
 from kisoms.domain.states import AMENDABLE, OrderEvent
 from kisoms.domain.ticks import is_on_tick, price_limits
-from kisoms.engine.resolution import resolve_request
+from kisoms.engine.resolution import resolve
 from kisoms.engine.crashpoints import crash_point
 from kisoms.engine.runtime import Runtime
 from kisoms.engine.sending import deliver, owning
@@ -60,9 +60,9 @@ def _rvsecncl_call(rt: Runtime, order: Order, kind: str, qty: int, price: int, a
 def _send_change(rt: Runtime, order: Order, kind: str, event: OrderEvent, request: dict,
                  accepted_fields: dict, source: str) -> Order:
     reduces_risk = kind == "cancel"  # a cancel only takes quantity off the book: the kill switch lets it out
-    claimed = rt.ledger.claim_request(order.id, event=event, kind=kind, request=request,
-                                      tr_id=rt.client.tr.rvsecncl, source=source, expected_version=order.version,
-                                      check_halt=not reduces_risk)  # Halted, inside the claim transaction
+    claimed = rt.ledger.claim(order.id, event=event, kind=kind, request=request,
+                              tr_id=rt.client.tr.rvsecncl, source=source, expected_version=order.version,
+                              check_halt=not reduces_risk)  # Halted, inside the claim transaction
     if claimed is None:
         raise ValidationError([Problem("CONCURRENT_CHANGE", f"order {order.id} changed meanwhile; look again")])
     order, map_id = claimed
@@ -72,7 +72,7 @@ def _send_change(rt: Runtime, order: Order, kind: str, event: OrderEvent, reques
                               request["price"], request["all_qty"])
         order, _ = deliver(rt, order, map_id, kind, call, source, accepted_fields)
         pending = [r for r in rt.ledger.open_requests(order.id) if r.id == map_id]
-        return resolve_request(rt, order, pending[0], source, wait=True) if pending else order
+        return resolve(rt, order, pending[0], source, wait=True) if pending else order
 
 
 def modify(rt: Runtime, order_id: int, *, price: int | None = None, qty: int | None = None) -> Order:

@@ -70,7 +70,7 @@ def resolve_unknown(rt: Runtime, order_id: int, *, resend: bool) -> Order:
         raise OutcomeUnknown(f"{len(match.candidates)} broker orders match order {order_id}; settle it by hand")
     if resend:
         return recovery_resend(rt, order, request, SOURCE, by_operator=True)
-    return rt.ledger.settle_request(
+    return rt.ledger.settle(
         request.id, state="not_found", order_id=order.id, event=OrderEvent.BROKER_NOT_FOUND, source=SOURCE,
         raw_payload={"verdict": "not at broker"},
         order_fields={"reject_code": "NOT_AT_BROKER", "reject_reason": "operator: not at the broker"})

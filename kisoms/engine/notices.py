@@ -78,7 +78,7 @@ def _apply_ack(rt: Runtime, order: Order, kind: str, notice) -> NoticeResult:
     event, fields = _ack_event(kind, notice)
     if not _legal(order, event) or (event is OrderEvent.ACKNOWLEDGED and order.status is not OrderStatus.SENT):
         return NoticeResult("ignored", order.id, f"{event.value} in {order.status.value}")
-    rt.ledger.apply_event(order.id, event, source=SOURCE, raw_payload=notice_payload(notice), order_fields=fields)
+    rt.ledger.transition(order.id, event, source=SOURCE, raw_payload=notice_payload(notice), **fields)
     return NoticeResult("applied", order.id, event.value)
 
 

@@ -294,9 +294,9 @@ class Reconciler:
         detail = f"{'cancel' if row.is_cancel else 'amend'} {row.odno} of {row.orgn_odno} found at the broker"
         self.report.changes.append(Change(order.id, order.status.value, order.status.value, detail))
         if not self.dry_run:
-            self.rt.ledger.map_change(order.id, kind="cancel" if row.is_cancel else "modify",
-                                      broker_order_no=row.odno, krx_orgno=row.ord_gno_brno, order_date=row.ord_dt,
-                                      raw_payload=row.raw, source=SOURCE)
+            self.rt.ledger.record_change(order.id, kind="cancel" if row.is_cancel else "modify",
+                                         broker_order_no=row.odno, krx_orgno=row.ord_gno_brno, order_date=row.ord_dt,
+                                         raw_payload=row.raw, source=SOURCE)
 
     def record_external(self, account: str, rows: list, claimed: set[tuple[str, str]]) -> None:
         """Record (report) each original order kisoms did not place; one already recorded is not reported

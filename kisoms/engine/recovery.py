@@ -30,7 +30,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from kisoms.engine.resolution import resolve_request
+from kisoms.engine.resolution import resolve
 from kisoms.engine.runtime import Runtime
 from kisoms.errors import AwaitingBooks, OutcomeUnknown, RequestNotOpen, TwinPending
 from kisoms.ledger.control import OwnerState, owner_state, pid_at_host
@@ -90,7 +90,7 @@ def recover(rt: Runtime, source: str, *, wait: bool = False) -> RecoveryReport:
             continue
         order = rt.ledger.get(request.order_id)
         try:
-            resolved = resolve_request(rt, order, request, source, wait=wait)
+            resolved = resolve(rt, order, request, source, wait=wait)
             report.resolved.append(f"order {order.id}: {request.kind} → {resolved.status.value}")
         except (AwaitingBooks, TwinPending) as exc:  # not yet in the books; a resend waits for its twin
             _skip(report, order.id, str(exc).removeprefix(f"order {order.id}: "))

@@ -1,7 +1,7 @@
 """The new-order path, and how one open request is resolved: never by a blind resend.
 
 A new order is sent once (``send_claimed_new``); when the send is ambiguous its request is looked up
-in the broker's books at once (``resolve_request``): a row that is ours is adopted, several that could
+in the broker's books at once (``resolve``): a row that is ours is adopted, several that could
 be are a halt, none within the lookup window is ``not found``, and a new order not found is resent
 (by policy or by the operator, ``resend``, which sends again through ``send_claimed_new``) or halted on.
 These call one another, so they live here together: ``submit`` (the first send) and ``recovery``
@@ -49,7 +49,7 @@ def send_claimed_new(rt: Runtime, order: Order, map_id: int, *, source: str = SO
         order, _ = deliver(rt, order, map_id, "new", _order_cash_call(rt, order), source)
         if order.status is OrderStatus.UNKNOWN:
             request = next(r for r in rt.ledger.open_requests(order.id) if r.id == map_id)
-            order = resolve_request(rt, order, request, source, wait=True)
+            order = resolve(rt, order, request, source, wait=True)
         return order
 
 
@@ -111,7 +111,7 @@ def request_order_fields(order: Order, request) -> dict:
     return {}
 
 
-def resolve_request(rt: Runtime, order: Order, request, source: str, *, wait: bool = True) -> Order:
+def resolve(rt: Runtime, order: Order, request, source: str, *, wait: bool = True) -> Order:
     """Resolve one open request; waits (bounded by the lookup window) when ``wait``."""
     if accepted_as(request):  # at the broker under a number the ledger gives another request
         raise OutcomeUnknown(f"order {order.id}: the broker accepted its {request.kind} request as number "
@@ -180,9 +180,9 @@ def _unknown_if_sending(rt: Runtime, order: Order, request, source: str) -> Orde
     """A crash left the claim and the books do not show it: its outcome is now officially unknown."""
     if order.status is not OrderStatus.SENDING:
         return order
-    return rt.ledger.settle_request(request.id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS,
-                                    source=source, raw_payload={"reason": "claimed, not found at the broker"},
-                                    expected_activity=request.last_activity)
+    return rt.ledger.settle(request.id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS,
+                            source=source, raw_payload={"reason": "claimed, not found at the broker"},
+                            expected_activity=request.last_activity)
 
 
 def _halt(rt: Runtime, order: Order, reason: str, source: str) -> Order:
@@ -197,9 +197,9 @@ def resend(rt: Runtime, order: Order, request, source: str, *, by_operator: bool
     resend respects the kill switch; an operator's explicit ``kisoms resolve --resend`` is the exception."""
     order = _unknown_if_sending(rt, order, request, source)
     try:
-        claimed = rt.ledger.reclaim_for_resend(request.id, order.id, request=request.request, tr_id=request.tr_id,
-                                               source=source, raw_payload={"reason": "not found; policy resend"},
-                                               expected_activity=request.last_activity, check_halt=not by_operator)
+        claimed = rt.ledger.claim(order.id, resend_of=request.id, request=request.request, tr_id=request.tr_id,
+                                  source=source, raw_payload={"reason": "not found; policy resend"},
+                                  expected_activity=request.last_activity, check_halt=not by_operator)
     except Halted as exc:  # the order stays UNKNOWN
         raise OutcomeUnknown(f"order {order.id}: not found at the broker; not resent: {exc}") from None
     return send_claimed_new(rt, *claimed, source=source)

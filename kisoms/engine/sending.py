@@ -135,8 +135,8 @@ def _number_taken(rt: Runtime, order: Order, map_id: int, kind: str, ack, source
     """The broker's number for our request is already another order's: the ledger is wrong somewhere.
     The request stays unknown, sending for the account stops, and the message says what to check."""
     event = OrderEvent.SEND_AMBIGUOUS if kind == "new" else None
-    rt.ledger.settle_request(map_id, state="unknown", order_id=order.id, event=event, source=source,
-                             raw_payload={ACCEPTED_AS: ack.odno, "reply": ack.raw, "problem": str(exc)})
+    rt.ledger.settle(map_id, state="unknown", order_id=order.id, event=event, source=source,
+                     raw_payload={ACCEPTED_AS: ack.odno, "reply": ack.raw, "problem": str(exc)})
     reason = (f"order {order.id}: the broker accepted its {kind} request as number {ack.odno}, which the ledger "
               f"already maps to another request")
     rt.ledger.set_halt(f"{reason}. kisoms will not settle it by itself (it is never resent): check both orders "
@@ -148,10 +148,10 @@ def _number_taken(rt: Runtime, order: Order, map_id: int, kind: str, ack, source
 def settle(rt: Runtime, map_id: int, *, event: OrderEvent | None, order_fields: dict, **kwargs) -> Order:
     """Settle a request; if a notice already moved the order past ``event``, close the request alone."""
     try:
-        return rt.ledger.settle_request(map_id, event=event, order_fields=order_fields, **kwargs)
+        return rt.ledger.settle(map_id, event=event, order_fields=order_fields, **kwargs)
     except InvalidTransition as exc:
         log.info("request %s settled without a state change: %s", map_id, exc)
-        return rt.ledger.settle_request(map_id, event=None, order_fields={}, **kwargs)
+        return rt.ledger.settle(map_id, event=None, order_fields={}, **kwargs)
 
 
 def settle_failure(rt: Runtime, order: Order, map_id: int, kind: str, attempt: Attempt, source: str) -> Order:
@@ -178,8 +178,8 @@ def mark_unknown(rt: Runtime, order: Order, map_id: int, kind: str, attempt: Att
     counted from now (the stamp), not from when the attempt began."""
     rt.ledger.stamp_attempt(map_id)
     event = OrderEvent.SEND_AMBIGUOUS if kind == "new" else None
-    order = rt.ledger.settle_request(map_id, state="unknown", order_id=order.id, event=event, source=source,
-                                     raw_payload=error_payload(attempt.error, attempt.tries))
+    order = rt.ledger.settle(map_id, state="unknown", order_id=order.id, event=event, source=source,
+                             raw_payload=error_payload(attempt.error, attempt.tries))
     crash_point("after_ambiguous")
     return order
 

@@ -15,7 +15,7 @@ from kisoms.engine.bands import band_cache
 from kisoms.engine.clock import kst_ymd
 from kisoms.engine.crashpoints import crash_point
 from kisoms.engine.recovery import is_abandoned
-from kisoms.engine.resolution import order_cash_request, order_cash_tr_id, resolve_request, send_claimed_new
+from kisoms.engine.resolution import order_cash_request, order_cash_tr_id, resolve, send_claimed_new
 from kisoms.engine.runtime import Runtime
 from kisoms.engine.sending import ensure_not_halted
 from kisoms.errors import Problem, ValidationError
@@ -89,8 +89,8 @@ def _record_invalid(rt: Runtime, intent: ApprovedOrderIntent, key: str, exc: Val
     shares (qty 0 or less) cannot exist there, so that refusal is only reported (nothing was sent)."""
     if intent.qty <= 0:
         return None
-    order, _ = rt.ledger.create_or_get(new_order(rt, intent, key, intent.price, None), source=SOURCE,
-                                       raw_payload={"intent": intent.model_dump(mode="json")})
+    order, _ = rt.ledger.create(new_order(rt, intent, key, intent.price, None), source=SOURCE,
+                                raw_payload={"intent": intent.model_dump(mode="json")})
     if order.status is OrderStatus.NEW:
         order = rt.ledger.transition(
             order.id, OrderEvent.VALIDATION_FAILED, source=SOURCE,
@@ -134,7 +134,7 @@ def create_order(rt: Runtime, intent: ApprovedOrderIntent) -> tuple[Order, bool]
     except ValidationError as exc:
         _record_invalid(rt, intent, key, exc)
         raise
-    order, created = rt.ledger.create_or_get(
+    order, created = rt.ledger.create(
         new_order(rt, intent, key, checked.price, checked.price_note), source=SOURCE,
         raw_payload={"intent": intent.model_dump(mode="json"), "reference": reference and reference.__dict__})
     crash_point("after_create")
@@ -147,7 +147,7 @@ def resolve_abandoned_twins(rt: Runtime, order: Order) -> None:
     for twin in rt.ledger.unresolved_twins(order):
         for request in rt.ledger.open_requests(twin.id):
             if request.kind == "new" and is_abandoned(rt, request):
-                resolve_request(rt, twin, request, SOURCE, wait=True)
+                resolve(rt, twin, request, SOURCE, wait=True)
 
 
 def send_order(rt: Runtime, order: Order) -> tuple[Order, bool]:
@@ -156,9 +156,9 @@ def send_order(rt: Runtime, order: Order) -> tuple[Order, bool]:
         return order, False
     ensure_not_halted(rt, order.account)
     resolve_abandoned_twins(rt, order)
-    claimed = rt.ledger.claim_request(order.id, event=OrderEvent.CLAIM, kind="new",
-                                      request=order_cash_request(order), tr_id=order_cash_tr_id(rt, order),
-                                      source=SOURCE, guards=rt.settings.guard_limits(order.account))
+    claimed = rt.ledger.claim(order.id, event=OrderEvent.CLAIM, kind="new",
+                              request=order_cash_request(order), tr_id=order_cash_tr_id(rt, order),
+                              source=SOURCE, guards=rt.settings.guard_limits(order.account))
     if claimed is None:
         return rt.ledger.get(order.id), False
     return send_claimed_new(rt, *claimed), True

@@ -1,12 +1,64 @@
 """The SQLite ledger: the durable record of every order, request, fill, event and audit entry.
 
-Only this package speaks SQL. See ``kisoms.ledger.ledger`` for the API and the event kinds.
+Only this package speaks SQL. ``Ledger`` (``ledger.py``) is the one front; its writes are the verbs below,
+each one BEGIN IMMEDIATE transaction (a SAVEPOINT inside ``Ledger.batch``) that commits whole or leaves
+no trace. Every write also appends one hash-chained ``audit_log`` row and one ``events`` row (payloads
+redacted first), in the same transaction.
+
+=================  ==============================================  ==========================================
+verb (module)      tables written                                  invariants
+=================  ==============================================  ==========================================
+create (orders)    orders, order_status_history                    one order per idempotency key (a known key
+                                                                   returns the order, nothing written); NEW,
+                                                                   version 1, nothing filled
+transition         orders, order_status_history                    legal state-machine moves only
+(orders)                                                           (InvalidTransition), ``expected_version``
+                                                                   compare-and-swap (StaleOrder), quantities
+                                                                   never go backwards; version + 1
+correct (orders)   orders, order_status_history; fills (an         broker truth: any state to the target;
+                   inferred fill)                                  quantities only forward
+                                                                   (CorrectionRefused); fill deduped by key
+record_fill        fills, orders, order_status_history             one execution once (``dedupe_key``
+(orders)                                                           UNIQUE); never overfills (flagged
+                                                                   ``order.overfill_flagged``, not applied)
+claim (requests)   orders, order_status_history, broker_order_map  claim before send: the ``sending`` row
+                   (``sending``, owner); with ``resend_of`` the    (owner recorded) commits before a request
+                   closed request too                              leaves; one open request per order;
+                                                                   refused while halted (Halted), while a
+                                                                   look-alike is unresolved (TwinPending);
+                                                                   a guard refusal commits REJECTED
+settle (requests)  broker_order_map; orders, order_status_history  only an open request (RequestNotOpen);
+                   with an ``event``                               a broker number maps to one request
+                                                                   (NumberTaken); ``expected_activity``:
+                                                                   a takeover's compare-and-swap
+record_change      broker_order_map (``accepted``)                 an amend/cancel number found at the
+(requests)                                                         broker is mapped once
+stamp_attempt,     broker_order_map (``last_attempt_at``,          only an open request; no audit or event
+release_request    ``owner``)                                      (lease bookkeeping)
+(requests)
+record_external    external_orders                                 a number known as ours or as external is
+(requests)                                                         not recorded again
+set_halt,          control, account_halts                          persistent; claims check it in their
+clear_halt                                                         own transaction
+(control)
+publish (journal)  (audit_log and events only)                     event ids grow by one, in commit order
+=================  ==============================================  ==========================================
+
+Opening a ledger may also write: the schema (``schema.migrate``, one transaction) and the identity record
+(``ledger_identity``, audited). The alert outbox (``outbox``: ``alert_outbox``, ``alert_cursor``) is driven
+by ``kisoms.engine.alerts``.
+
+Modules, lowest first: ``errors``; ``db`` (connection, transactions, value encoding, redaction);
+``records`` (returned records, rows ↔ records); ``journal`` (events, audit chain, reports); ``schema``
+(migrations, identity); ``control`` (kill switches, guard activity, claim owners); ``fills`` (the fills
+table); ``orders`` (orders, history, every order change); ``requests`` (broker requests and numbers,
+external orders); ``outbox`` (alerts); ``ledger`` (the front).
 """
 
 from kisoms.ledger.errors import CorrectionRefused, RequestNotOpen, StaleOrder
-from kisoms.ledger.schema import LedgerIdentity
 from kisoms.ledger.ledger import Ledger, default_ledger_path, utc_now
 from kisoms.ledger.records import BrokerNumber, HaltState, HistoryRow, LedgerEvent
+from kisoms.ledger.schema import LedgerIdentity
 
 __all__ = [
     "BrokerNumber", "CorrectionRefused", "HaltState", "HistoryRow", "Ledger", "LedgerEvent", "LedgerIdentity",

@@ -23,11 +23,13 @@ import sqlite3
 from datetime import datetime, time, timedelta, timezone
 from enum import Enum
 from pathlib import Path
+from typing import Callable
 
 from kisoms.domain.guards import AccountActivity
 from kisoms.domain.order import Order
 from kisoms.domain.states import NON_TERMINAL, OrderStatus
 from kisoms.ledger.db import as_dicts, first, to_iso
+from kisoms.ledger.journal import record
 from kisoms.ledger.records import HaltState, row_to_halt
 
 # kill switches -----------------------------------------------------------------------------------
@@ -80,6 +82,29 @@ def clear(conn: sqlite3.Connection, *, set_by: str, set_at: str, account: str | 
     if everything:
         conn.execute("DELETE FROM account_halts")
 
+
+
+def halt(conn: sqlite3.Connection, *, reason: str, source: str, account: str | None, ts: str) -> None:
+    """Turn a kill switch on and record it (``halt.set``): ``account``'s, or the global one."""
+    set_halt(conn, reason=reason, set_by=source, set_at=ts, account=account)
+    payload = {"reason": reason, "set_by": source, "account": account}
+    record(conn, ts=ts, kind="halt.set", source=source, order_id=None, event_payload=payload,
+           audit_payload=payload)
+
+
+def resume(conn: sqlite3.Connection, *, source: str, account: str | None, everything: bool,
+           now: Callable[[], str]) -> None:
+    """Turn ``account``'s switch off, or (no account) the global one, ``everything``: every switch, and record
+    it (``halt.cleared``). Nothing is written, and the clock is not read, when none of them is on."""
+    before = [h for h in all_states(conn) if everything or h.account == account]
+    if not before:
+        return
+    ts = now()
+    clear(conn, set_by=source, set_at=ts, account=account, everything=everything)
+    payload = {"previous_reason": "; ".join(f"{h.scope}: {h.reason}" for h in before),
+               "cleared_by": source, "account": account, "everything": everything}
+    record(conn, ts=ts, kind="halt.cleared", source=source, order_id=None, event_payload=payload,
+           audit_payload=payload)
 
 # account guards ----------------------------------------------------------------------------------
 

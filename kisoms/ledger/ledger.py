@@ -1,4 +1,6 @@
-"""``Ledger``: the one object the engine and the CLI use. Every write is one BEGIN IMMEDIATE transaction.
+"""``Ledger``: the one object the engine and the CLI use, a thin front over the ledger's modules. Every write
+is one BEGIN IMMEDIATE transaction; the verbs, the tables each writes and its invariants are tabled in the
+package docstring (``kisoms.ledger``).
 
 Event kinds written (``events.kind`` and ``audit_log.action``):
 ``order.created``, ``order.transition``, ``order.fill``, ``order.corrected``, ``order.overfill_flagged``,
@@ -20,7 +22,7 @@ import platformdirs
 from kisoms.domain.guards import GuardLimits
 from kisoms.domain.order import Fill, Order
 from kisoms.domain.states import OrderEvent, OrderStatus, Quantities
-from kisoms.errors import GuardTripped, LedgerError, RequestNotOpen
+from kisoms.errors import GuardTripped, LedgerError
 from kisoms.ledger import control, fills, journal, orders, requests
 from kisoms.ledger.control import current_owner
 from kisoms.ledger.db import BUSY_TIMEOUT, atomic, batch, busy_error, connect, enable_wal, is_busy, snapshot, to_iso
@@ -120,10 +122,10 @@ class Ledger:
         return to_iso(self._now())
 
     # orders --------------------------------------------------------------------------------------
-    def create_or_get(self, order: Order, *, source: str, raw_payload: dict | None = None) -> tuple[Order, bool]:
+    def create(self, order: Order, *, source: str, raw_payload: dict | None = None) -> tuple[Order, bool]:
         """Insert by idempotency key (``order.id`` ignored); (existing, False) if the key is known."""
         with atomic(self.db) as conn:
-            return orders.create_or_get(conn, order, source=source, raw_payload=raw_payload, ts=self._ts())
+            return orders.create(conn, order, source=source, raw_payload=raw_payload, ts=self._ts())
 
     def get(self, order_id: int) -> Order:
         """The order; OrderNotFound if there is none."""
@@ -147,14 +149,8 @@ class Ledger:
         reject_reason, price_note, price, tags, cancel_qty). InvalidTransition/StaleOrder leave no trace."""
         with atomic(self.db) as conn:
             return orders.transition(conn, order_id, event, source=source, raw_payload=raw_payload,
-                                          expected_version=expected_version, quantities=quantities,
-                                          filled_amount=filled_amount, fields=fields, ts=self._ts())
-
-    def apply_event(self, order_id: int, event: OrderEvent, *, source: str, raw_payload: Any = None,
-                    order_fields: dict | None = None, expected_version: int | None = None) -> Order:
-        """``transition`` with the fields as a dict."""
-        return self.transition(order_id, event, source=source, raw_payload=raw_payload,
-                               expected_version=expected_version, **(order_fields or {}))
+                                     expected_version=expected_version, quantities=quantities,
+                                     filled_amount=filled_amount, fields=fields, ts=self._ts())
 
     def correct(self, order_id: int, target_status: OrderStatus, *, source: str, raw_payload: Any,
                 quantities: Quantities, filled_amount: int, inferred_fill: Fill | None = None,
@@ -163,22 +159,34 @@ class Ledger:
         ``inferred_fill`` (deduped) is recorded in the same transaction; quantities already include it."""
         with atomic(self.db) as conn:
             return orders.correct(conn, order_id, target_status, source=source, raw_payload=raw_payload,
-                                       quantities=quantities, filled_amount=filled_amount,
-                                       inferred_fill=inferred_fill, expected_version=expected_version,
-                                       fields=fields, ts=self._ts())
+                                  quantities=quantities, filled_amount=filled_amount,
+                                  inferred_fill=inferred_fill, expected_version=expected_version,
+                                  fields=fields, ts=self._ts())
 
     # broker requests -----------------------------------------------------------------------------
-    def claim_request(self, order_id: int, *, event: OrderEvent, kind: str, request: dict, tr_id: str,
-                      source: str, expected_version: int | None = None,
-                      check_halt: bool = True, guards: GuardLimits | None = None) -> tuple[Order, int] | None:
-        """Write-ahead claim: the event (CLAIM/RESEND, MODIFY_REQUESTED, CANCEL_REQUESTED) plus a ``sending``
-        request row. (order, map_id), or None when the status/version moved or a request is open.
-        Halted (nothing written) while a kill switch stops the account, unless ``check_halt`` is off.
-        GuardTripped when an account guard refuses a first claim (the order is then REJECTED, committed)."""
+    def claim(self, order_id: int, *, kind: str = "new", event: OrderEvent | None = None, request: dict,
+              tr_id: str, source: str, expected_version: int | None = None, check_halt: bool = True,
+              guards: GuardLimits | None = None, resend_of: int | None = None, raw_payload: Any = None,
+              expected_activity: datetime | None = None) -> tuple[Order, int] | None:
+        """Write-ahead claim: the event (default: the usual one for ``kind``: CLAIM, MODIFY_REQUESTED,
+        CANCEL_REQUESTED) plus a ``sending`` request row. (order, map_id), or None when the status/version
+        moved or a request is open. Halted (nothing written) while a kill switch stops the account, unless
+        ``check_halt`` is off. GuardTripped when an account guard refuses a first claim (the order is then
+        REJECTED, committed).
+        ``resend_of``: the open request to close as ``not_found`` before claiming a resend (UNKNOWN → SENDING),
+        atomically, so a crash in between can never leave an order with no open request to resolve;
+        ``raw_payload`` and ``expected_activity`` (a takeover's compare-and-swap) apply to that close.
+        RequestNotOpen (nothing written) if another process got there first."""
+        if resend_of is not None:
+            with atomic(self.db) as conn:
+                return requests.claim_resend(conn, resend_of, order_id, request=request, tr_id=tr_id, source=source,
+                                             raw_payload=raw_payload, expected_activity=expected_activity,
+                                             check_halt=check_halt, ts=self._ts(), owner=self.owner)
         with atomic(self.db) as conn:
+            event = requests.KIND_EVENTS[kind] if event is None else event
             result = requests.claim(conn, order_id, event=event, kind=kind, request=request, tr_id=tr_id,
-                                      source=source, expected_version=expected_version, ts=self._ts(),
-                                      owner=self.owner, check_halt=check_halt, guards=guards)
+                                    source=source, expected_version=expected_version, ts=self._ts(),
+                                    owner=self.owner, check_halt=check_halt, guards=guards)
         if isinstance(result, GuardTripped):
             raise result
         return result
@@ -198,59 +206,30 @@ class Ledger:
         with atomic(self.db) as conn:
             return requests.release(conn, map_id)
 
-    def claim(self, order_id: int, *, kind: str = "new", request: dict, tr_id: str, source: str,
-              expected_version: int | None = None) -> tuple[Order, int] | None:
-        """``claim_request`` with the usual event for ``kind`` (new: CLAIM)."""
-        return self.claim_request(order_id, event=requests.KIND_EVENTS[kind], kind=kind, request=request,
-                                  tr_id=tr_id, source=source, expected_version=expected_version)
-
-    def settle_request(self, map_id: int, *, state: str, order_id: int | None = None,
-                       event: OrderEvent | None = None, source: str, raw_payload: Any = None,
-                       map_fields: dict | None = None, order_fields: dict | None = None,
-                       expected_version: int | None = None, expected_activity: datetime | None = None,
-                       **fields: Any) -> Order:
-        """Close (or mark ``unknown``) an open request and apply ``event`` to its order, atomically.
-        ``fields`` are merged into ``order_fields``. RequestNotOpen if it is not open, or (a takeover,
-        with ``expected_activity``) if its owner has tried again since."""
+    def settle(self, map_id: int, *, state: str, order_id: int | None = None,
+               event: OrderEvent | None = None, source: str, raw_payload: Any = None,
+               map_fields: dict | None = None, order_fields: dict | None = None,
+               expected_version: int | None = None, expected_activity: datetime | None = None,
+               **fields: Any) -> Order:
+        """Close (or mark ``unknown``) an open request and apply ``event`` to its order, atomically; with no
+        ``event`` the order stays as it is (``request.settled``). ``map_fields``: the broker number found
+        (broker_order_no, krx_orgno, order_date); ``fields`` are merged into ``order_fields``.
+        RequestNotOpen if it is not open, or (a takeover, with ``expected_activity``) if its owner has tried
+        again since."""
         with atomic(self.db) as conn:
             return requests.settle(conn, map_id, state=state, order_id=order_id, event=event, source=source,
-                                     raw_payload=raw_payload, map_fields=dict(map_fields or {}),
-                                     order_fields={**(order_fields or {}), **fields},
-                                     expected_version=expected_version, ts=self._ts(),
-                                     expected_activity=expected_activity)
+                                   raw_payload=raw_payload, map_fields=dict(map_fields or {}),
+                                   order_fields={**(order_fields or {}), **fields},
+                                   expected_version=expected_version, ts=self._ts(),
+                                   expected_activity=expected_activity)
 
-    def reclaim_for_resend(self, map_id: int, order_id: int, *, request: dict, tr_id: str, source: str,
-                           raw_payload: Any = None, expected_activity: datetime | None = None,
-                           check_halt: bool = True) -> tuple[Order, int]:
-        """Close an unknown request as ``not_found`` and claim a resend (UNKNOWN → SENDING), atomically:
-        a crash in between can never leave an order with no open request to resolve. RequestNotOpen
-        (nothing written) if another process got there first."""
-        with atomic(self.db) as conn:
-            ts = self._ts()
-            requests.settle(conn, map_id, state="not_found", order_id=order_id, event=None, source=source,
-                              raw_payload=raw_payload, map_fields={}, order_fields={}, expected_version=None, ts=ts,
-                              expected_activity=expected_activity)
-            claimed = requests.claim(conn, order_id, event=OrderEvent.RESEND, kind="new", request=request,
-                                       tr_id=tr_id, source=source, expected_version=None, ts=ts, owner=self.owner,
-                                       check_halt=check_halt)
-            if claimed is None:  # roll the settle back too
-                raise RequestNotOpen(f"order {order_id}: the resend could not be claimed")
-            return claimed
-
-    def resolve_request(self, map_id: int, *, state: str, broker_order_no: str | None = None,
-                        krx_orgno: str | None = None, order_date: str | None = None, raw_payload: Any = None,
-                        source: str = "ledger") -> Order:
-        """Settle a request without moving its order (``settle_request`` with no event)."""
-        numbers = {"broker_order_no": broker_order_no, "krx_orgno": krx_orgno, "order_date": order_date}
-        return self.settle_request(map_id, state=state, source=source, raw_payload=raw_payload, map_fields=numbers)
-
-    def map_change(self, order_id: int, *, kind: str, broker_order_no: str, krx_orgno: str | None,
-                   order_date: str, raw_payload: Any = None, source: str) -> bool:
+    def record_change(self, order_id: int, *, kind: str, broker_order_no: str, krx_orgno: str | None,
+                      order_date: str, raw_payload: Any = None, source: str) -> bool:
         """Map an amend/cancel number found at the broker to the order; False if already mapped."""
         with atomic(self.db) as conn:
-            return requests.map_change(conn, order_id, kind=kind, broker_order_no=broker_order_no,
-                                         krx_orgno=krx_orgno, order_date=order_date, raw_payload=raw_payload,
-                                         source=source, ts=self._ts())
+            return requests.record_change(conn, order_id, kind=kind, broker_order_no=broker_order_no,
+                                          krx_orgno=krx_orgno, order_date=order_date, raw_payload=raw_payload,
+                                          source=source, ts=self._ts())
 
     def open_requests(self, order_id: int | None = None) -> list[BrokerNumber]:
         """Requests in state sending/unknown (of one order, or all), oldest first."""
@@ -315,15 +294,9 @@ class Ledger:
                         qty: int, price: int | None, raw: Any) -> bool:
         """Record an order kisoms did not place; False if already known."""
         with atomic(self.db) as conn:
-            ts = self._ts()
-            new = requests.insert_external(conn, order_date=order_date, broker_order_no=broker_order_no, account=account,
-                                  symbol=symbol, side=side, qty=qty, price=price, raw=raw, first_seen=ts)
-            if new:
-                payload = {"order_date": order_date, "broker_order_no": broker_order_no, "account": account,
-                           "symbol": symbol, "side": side, "qty": qty, "price": price}
-                record(conn, ts=ts, kind="external.recorded", source="ledger", order_id=None,
-                       event_payload=payload, audit_payload={**payload, "raw": raw})
-            return new
+            return requests.record_external(conn, order_date=order_date, broker_order_no=broker_order_no,
+                                            account=account, symbol=symbol, side=side, qty=qty, price=price, raw=raw,
+                                            ts=self._ts())
 
     def external_orders(self, *, include_claimed: bool = False) -> list[dict]:
         """Every external order (raw parsed), first seen first; ``claimed_by_order_id`` is set on one that
@@ -334,25 +307,13 @@ class Ledger:
         """Turn a kill switch on (persistent): ``account``'s, or the global one. A second call replaces the
         reason (both are audited)."""
         with atomic(self.db) as conn:
-            ts = self._ts()
-            control.set_halt(conn, reason=reason, set_by=source, set_at=ts, account=account)
-            payload = {"reason": reason, "set_by": source, "account": account}
-            record(conn, ts=ts, kind="halt.set", source=source, order_id=None, event_payload=payload,
-                   audit_payload=payload)
+            control.halt(conn, reason=reason, source=source, account=account, ts=self._ts())
 
     def clear_halt(self, *, source: str, account: str | None = None, everything: bool = False) -> None:
         """Turn ``account``'s kill switch off, or (no account) the global one; ``everything``: every switch.
         Nothing is written when none of them is on."""
         with atomic(self.db) as conn:
-            before = [h for h in control.all_states(conn) if everything or h.account == account]
-            if not before:
-                return
-            ts = self._ts()
-            control.clear(conn, set_by=source, set_at=ts, account=account, everything=everything)
-            payload = {"previous_reason": "; ".join(f"{h.scope}: {h.reason}" for h in before),
-                       "cleared_by": source, "account": account, "everything": everything}
-            record(conn, ts=ts, kind="halt.cleared", source=source, order_id=None, event_payload=payload,
-                   audit_payload=payload)
+            control.resume(conn, source=source, account=account, everything=everything, now=self._ts)
 
     def unresolved_twins(self, order: Order) -> list[Order]:
         """SENDING/UNKNOWN orders a broker lookup could confuse with ``order`` (the claim waits for them)."""

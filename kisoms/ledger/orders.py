@@ -209,8 +209,8 @@ def write(conn: sqlite3.Connection, before: Order | None, after: Order, change: 
 # the changes -------------------------------------------------------------------------------------
 
 
-def create_or_get(conn: sqlite3.Connection, order: Order, *, source: str, raw_payload: Any,
-                  ts: str) -> tuple[Order, bool]:
+def create(conn: sqlite3.Connection, order: Order, *, source: str, raw_payload: Any,
+           ts: str) -> tuple[Order, bool]:
     """Insert a NEW order unless its idempotency key is known; (order, created)."""
     existing = by_key(conn, order.idempotency_key)
     if existing is not None:

@@ -226,8 +226,25 @@ def settle(conn: sqlite3.Connection, map_id: int, *, state: str, order_id: int |
     return apply(conn, order, event, change=change, ts=ts, fields=order_fields)
 
 
-def map_change(conn: sqlite3.Connection, order_id: int, *, kind: str, broker_order_no: str, krx_orgno: str | None,
-               order_date: str, raw_payload: Any, source: str, ts: str) -> bool:
+def claim_resend(conn: sqlite3.Connection, map_id: int, order_id: int, *, request: dict, tr_id: str, source: str,
+                 raw_payload: Any, expected_activity: datetime | None, check_halt: bool, ts: str,
+                 owner: str) -> tuple[Order, int]:
+    """Close an unknown request as ``not_found`` and claim a resend (UNKNOWN → SENDING), in the caller's
+    transaction: a crash in between can never leave an order with no open request to resolve.
+    RequestNotOpen if another process got there first (the caller's transaction rolls the close back)."""
+    settle(conn, map_id, state="not_found", order_id=order_id, event=None, source=source,
+           raw_payload=raw_payload, map_fields={}, order_fields={}, expected_version=None, ts=ts,
+           expected_activity=expected_activity)
+    claimed = claim(conn, order_id, event=OrderEvent.RESEND, kind="new", request=request,
+                    tr_id=tr_id, source=source, expected_version=None, ts=ts, owner=owner,
+                    check_halt=check_halt)
+    if claimed is None:  # roll the settle back too
+        raise RequestNotOpen(f"order {order_id}: the resend could not be claimed")
+    return claimed
+
+
+def record_change(conn: sqlite3.Connection, order_id: int, *, kind: str, broker_order_no: str,
+                  krx_orgno: str | None, order_date: str, raw_payload: Any, source: str, ts: str) -> bool:
     """Map an amend/cancel number found at the broker to the order (accepted). False if already mapped."""
     order = orders.load(conn, order_id)
     if by_number(conn, broker_order_no, order_date) is not None:
@@ -261,3 +278,16 @@ def external_orders(conn: sqlite3.Connection, *, include_claimed: bool = False) 
     """Every external order, first seen first (without those later found to be ours, unless asked)."""
     where = "" if include_claimed else " WHERE claimed_by_order_id IS NULL"
     return [external_row(r) for r in as_dicts(conn.execute(f"SELECT * FROM external_orders{where} ORDER BY id"))]
+
+
+def record_external(conn: sqlite3.Connection, *, order_date: str, broker_order_no: str, account: str, symbol: str,
+                    side: str, qty: int, price: int | None, raw: Any, ts: str) -> bool:
+    """Record an order kisoms did not place (``external.recorded``); False if already known."""
+    new = insert_external(conn, order_date=order_date, broker_order_no=broker_order_no, account=account,
+                          symbol=symbol, side=side, qty=qty, price=price, raw=raw, first_seen=ts)
+    if new:
+        payload = {"order_date": order_date, "broker_order_no": broker_order_no, "account": account,
+                   "symbol": symbol, "side": side, "qty": qty, "price": price}
+        record(conn, ts=ts, kind="external.recorded", source="ledger", order_id=None,
+               event_payload=payload, audit_payload={**payload, "raw": raw})
+    return new

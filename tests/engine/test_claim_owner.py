@@ -75,8 +75,8 @@ def test_a_claim_taken_over_while_waiting_to_retry_is_not_sent_again(rt):
     def call():
         calls.append(1)
         # meanwhile another process judged the claim and moved it on
-        rt.ledger.settle_request(map_id, state="unknown", order_id=order.id, source="other",
-                                 event=None)
+        rt.ledger.settle(map_id, state="unknown", order_id=order.id, source="other",
+                         event=None)
         raise BrokerTransportError("connection refused", maybe_sent=False)
 
     with pytest.raises(OutcomeUnknown, match="taken over"):
@@ -115,8 +115,8 @@ def test_a_policy_resend_waits_for_a_twin_in_flight_instead_of_halting(sim, tmp_
 
     with open_runtime(make_settings(sim, tmp_path, ambiguity={"policy": "resend", "lookup_window": 0.2})) as rt:
         lost, map_id = _claim_as(rt, "another-host|1|1")  # maybe sent; in fact never reached the broker
-        rt.ledger.settle_request(map_id, state="unknown", order_id=lost.id, event=OrderEvent.SEND_AMBIGUOUS,
-                                 source="test")
+        rt.ledger.settle(map_id, state="unknown", order_id=lost.id, event=OrderEvent.SEND_AMBIGUOUS,
+                         source="test")
         twin, _ = create_order(rt, intent(strategy_version="twin"))
         with rt.ledger.db.conn:  # both ambiguous at once: only a ledger from before the claim guard has that
             rt.ledger.db.conn.execute("UPDATE orders SET status = 'SENDING' WHERE id = ?", (twin.id,))

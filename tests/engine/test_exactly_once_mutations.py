@@ -223,13 +223,13 @@ def test_a_dead_owners_request_is_not_judged_before_the_lookup_window_closes(sim
     with open_runtime(settings, clock=clock) as rt:
         inject(sim, "reset_before_accept")
         with pytest.raises(AwaitingBooks, match="not yet in the broker's books"):
-            from kisoms.engine.recovery import resolve_request
+            from kisoms.engine.recovery import resolve
             from kisoms.engine.submit import create_order, order_cash_request
             order, _ = create_order(rt, intent())
             order, map_id = rt.ledger.claim(order.id, request=order_cash_request(order), tr_id="TTTC0012U",
                                             source="test")
             [request] = rt.ledger.open_requests(order.id)
-            resolve_request(rt, order, request, "test", wait=False)
+            resolve(rt, order, request, "test", wait=False)
         assert rt.ledger.get(order.id).status is OrderStatus.SENDING
         assert [r.state for r in rt.ledger.open_requests(order.id)] == ["sending"]
     assert broker_orders(sim) == []

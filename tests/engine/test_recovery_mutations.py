@@ -75,8 +75,8 @@ def test_a_released_sending_claim_waits_out_its_lease_then_is_recovered(srt, sim
 
 def test_a_released_unknown_request_waits_out_the_lookup_grace(srt, sim, clock):
     order, map_id = released_claim(srt)
-    srt.ledger.settle_request(map_id, state="unknown", order_id=order.id, event=sending.OrderEvent.SEND_AMBIGUOUS,
-                              source="test")
+    srt.ledger.settle(map_id, state="unknown", order_id=order.id, event=sending.OrderEvent.SEND_AMBIGUOUS,
+                      source="test")
     clock.offset = 5.5
     report = recover(srt, "test")
     assert report.skipped_live == [order.id]
@@ -111,8 +111,8 @@ def test_a_live_owner_is_named_in_the_report(srt, sim):
     host = os.uname().nodename
     assert report.waiting == [f"order {order.id}: new request {map_id}: process {os.getpid()} on {host} is still "
                               "sending it"]
-    srt.ledger.settle_request(map_id, state="unknown", order_id=order.id, event=sending.OrderEvent.SEND_AMBIGUOUS,
-                              source="test")
+    srt.ledger.settle(map_id, state="unknown", order_id=order.id, event=sending.OrderEvent.SEND_AMBIGUOUS,
+                      source="test")
     report = recover(srt, "test")
     assert report.waiting[0].endswith("is still resolving it")
     assert broker_orders(sim) == []
@@ -201,8 +201,8 @@ def test_an_order_accepted_under_a_number_the_ledger_already_maps_is_never_resen
     stale, _ = create_order(srt, intent(2, strategy_version="stale", price=68000))
     stale, map_id = srt.ledger.claim(stale.id, request=order_cash_request(stale), tr_id=TR, source="test")
     number = {"broker_order_no": taken, "krx_orgno": "91252", "order_date": kst_ymd(clock.now())}
-    srt.ledger.settle_request(map_id, state="accepted", order_id=stale.id, event=sending.OrderEvent.BROKER_ACCEPTED,
-                              source="test", map_fields=number, order_fields=number)
+    srt.ledger.settle(map_id, state="accepted", order_id=stale.id, event=sending.OrderEvent.BROKER_ACCEPTED,
+                      source="test", map_fields=number, order_fields=number)
     with pytest.raises(OutcomeUnknown, match=f"as number {taken}, which the ledger already maps"):
         submit(srt, intent())
     order = srt.ledger.get_by_key(srt.ledger.list_orders()[-1].idempotency_key)

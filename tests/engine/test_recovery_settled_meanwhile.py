@@ -13,7 +13,7 @@ from kisoms.domain.order import Fill
 from kisoms.domain.states import OrderEvent, OrderStatus
 from kisoms.engine.amend import modify
 from kisoms.engine.clock import kst_ymd
-from kisoms.engine.recovery import resolve_request
+from kisoms.engine.recovery import resolve
 from kisoms.engine.runtime import open_runtime
 from kisoms.engine.submit import create_order, order_cash_request, submit
 from kisoms.ledger import Ledger
@@ -40,8 +40,8 @@ def _unknown_new_order_booked_but_not_listed(rt):
     order, _ = create_order(rt, intent())
     order, map_id = rt.ledger.claim(order.id, request=order_cash_request(order), tr_id=TR, source="test")
     ack = rt.client.order_cash(ACCOUNT, order.symbol, order.side, "00", order.qty, str(order.price))
-    order = rt.ledger.settle_request(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS,
-                                     source="test", raw_payload={"reason": "reply lost"})
+    order = rt.ledger.settle(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS,
+                             source="test", raw_payload={"reason": "reply lost"})
     real_books = rt.client.inquire_daily_ccld
     rt.client.inquire_daily_ccld = lambda *a, **k: [r for r in real_books(*a, **k) if r.odno != ack.odno]
     return order, map_id, ack, real_books
@@ -57,14 +57,14 @@ def test_a_new_order_settled_by_another_process_during_the_lookup_is_returned_as
             fields = {"broker_order_no": ack.odno, "krx_orgno": ack.krx_fwdg_ord_orgno,
                       "order_date": kst_ymd(clock.now())}
             with Ledger(srt.ledger.path, now=clock.now) as other:
-                other.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
-                                     source="watcher", map_fields=fields, order_fields=fields)
+                other.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                             source="watcher", map_fields=fields, order_fields=fields)
         looked.append(1)
         return rows
 
     srt.client.inquire_daily_ccld = books_while_the_watcher_adopts_the_number
     [request] = srt.ledger.open_requests(order.id)
-    after = resolve_request(srt, order, request, "test", wait=True)
+    after = resolve(srt, order, request, "test", wait=True)
     assert after is not None and after.id == order.id
     assert after.status is OrderStatus.SENT and after.broker_order_no == ack.odno
     assert after.version == srt.ledger.get(order.id).version > order.version
@@ -82,7 +82,7 @@ def test_an_unknown_new_order_nobody_settles_is_looked_for_until_the_window_clos
     order, map_id, ack, _ = _unknown_new_order_booked_but_not_listed(srt)
     [request] = srt.ledger.open_requests(order.id)
     with pytest.raises(OutcomeUnknown, match="may or may not be at the broker"):
-        resolve_request(srt, order, request, "test", wait=True)
+        resolve(srt, order, request, "test", wait=True)
     assert sum(clock.slept) > 20.0
     assert srt.ledger.halt_state(ACCOUNT) is not None
     assert request_rows(srt, order.id) == [("new", "unknown", None)]

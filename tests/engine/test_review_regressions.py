@@ -34,8 +34,8 @@ def _yesterdays_order_with_number(rt, number: str):
     _, map_id = rt.ledger.claim(order.id, request=order_cash_request(order), tr_id="TTTC0012U", source="test")
     yesterday = kst_ymd(clocks.now() - timedelta(days=1))
     fields = {"broker_order_no": number, "krx_orgno": "91252", "order_date": yesterday}
-    return rt.ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
-                                    source="test", map_fields=fields, order_fields=fields)
+    return rt.ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                            source="test", map_fields=fields, order_fields=fields)
 
 
 def test_a_number_reused_today_belongs_to_todays_order_not_yesterdays(rt, sim):
@@ -100,8 +100,8 @@ def test_a_request_settled_by_another_process_during_recovery_is_skipped_not_rai
         with Ledger(rt.ledger.path, now=clocks.now) as other:  # ... as another process (say, the watcher) adopts it
             fields = {"broker_order_no": ack.odno, "krx_orgno": ack.krx_fwdg_ord_orgno,
                       "order_date": kst_ymd(clocks.now())}
-            other.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
-                                 source="other", map_fields=fields, order_fields=fields)
+            other.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                         source="other", map_fields=fields, order_fields=fields)
         return known
 
     rt.ledger.known_broker_numbers = settled_right_after_we_looked
@@ -125,8 +125,8 @@ def test_a_reply_with_a_number_the_ledger_gives_another_order_halts_the_account(
         wrong, _ = create_order(rt, intent(strategy_version="wrong", qty=2))
         _, map_id = rt.ledger.claim(wrong.id, request=order_cash_request(wrong), tr_id="TTTC0012U", source="test")
         fields = {"broker_order_no": upcoming, "krx_orgno": "91252", "order_date": first.order_date}
-        rt.ledger.settle_request(map_id, state="accepted", order_id=wrong.id, event=OrderEvent.BROKER_ACCEPTED,
-                                 source="test", map_fields=fields, order_fields=fields)
+        rt.ledger.settle(map_id, state="accepted", order_id=wrong.id, event=OrderEvent.BROKER_ACCEPTED,
+                         source="test", map_fields=fields, order_fields=fields)
         with pytest.raises(OutcomeUnknown, match=f"number {upcoming}"):
             submit(rt, intent(1, qty=3))
         order = rt.ledger.list_orders()[-1]

@@ -155,7 +155,7 @@ def test_same_terms_order_waits_while_a_twin_is_in_flight_then_sends(rt, sim):
     assert broker_orders(sim) == []
     waiting = rt.ledger.get(waits.value.order_id)
     assert waiting.status is OrderStatus.NEW  # kept; the same intent later sends it
-    rt.ledger.settle_request(map_id, state="not_sent", order_id=twin.id, event=OrderEvent.SEND_FAILED, source="test")
+    rt.ledger.settle(map_id, state="not_sent", order_id=twin.id, event=OrderEvent.SEND_FAILED, source="test")
     again = submit(rt, intent())
     assert again.order.id == waiting.id and again.sent and len(broker_orders(sim)) == 1
 

@@ -30,7 +30,7 @@ def main(mode: str, path: str, signals: str, name: str, order_id: str) -> None:
         _wait(go, ready)
     with Ledger(path) as ledger:
         if mode == "twin":  # each its own order (own key), all with the same terms
-            order_id = str(ledger.create_or_get(make_order(strategy=name), source=name)[0].id)
+            order_id = str(ledger.create(make_order(strategy=name), source=name)[0].id)
         if mode != "fresh":
             _wait(go, ready)
         if mode == "twin":
@@ -43,7 +43,7 @@ def main(mode: str, path: str, signals: str, name: str, order_id: str) -> None:
             won = ledger.claim(int(order_id), request={"by": name}, tr_id="order-cash", source=name)
             print(json.dumps({"won": won is not None, "map_id": won[1] if won else None}))
         else:
-            order, created = ledger.create_or_get(make_order(), source=name)
+            order, created = ledger.create(make_order(), source=name)
             print(json.dumps({"id": order.id, "created": created}))
 
 

@@ -42,7 +42,7 @@ def breaker(request, monkeypatch):
 
 
 def test_failed_transition_leaves_nothing(ledger, path, breaker):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     before = snapshot(path)
     breaker()
     with pytest.raises(Boom):
@@ -55,13 +55,13 @@ def test_failed_create_leaves_nothing(ledger, path, breaker):
     before = snapshot(path)
     breaker()
     with pytest.raises(Boom):
-        ledger.create_or_get(make_order(), source="t")
+        ledger.create(make_order(), source="t")
     assert snapshot(path) == before
     assert ledger.list_orders() == []
 
 
 def test_failed_claim_leaves_no_request_row(ledger, path, breaker):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     before = snapshot(path)
     breaker()
     with pytest.raises(Boom):
@@ -71,7 +71,7 @@ def test_failed_claim_leaves_no_request_row(ledger, path, breaker):
 
 
 def test_failed_fill_leaves_no_fill_row(ledger, path, breaker):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     ledger.transition(order.id, OrderEvent.CLAIM, source="t")
     ledger.transition(order.id, OrderEvent.BROKER_ACCEPTED, source="t", broker_order_no="1",
                       order_date="20261125", krx_orgno="9")
@@ -85,7 +85,7 @@ def test_failed_fill_leaves_no_fill_row(ledger, path, breaker):
 
 
 def test_ledger_still_works_after_a_failed_write(ledger, monkeypatch):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     monkeypatch.setattr(journal, "append_audit", _fail)
     with pytest.raises(Boom):
         ledger.transition(order.id, OrderEvent.CLAIM, source="t")

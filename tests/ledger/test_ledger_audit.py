@@ -16,7 +16,7 @@ from kisoms.ledger import Ledger
 def filled_path(path, clock):
     """A ledger with five audit rows."""
     with Ledger(path, now=clock) as ledger:
-        order, _ = ledger.create_or_get(make_order(), source="t")
+        order, _ = ledger.create(make_order(), source="t")
         ledger.transition(order.id, OrderEvent.CLAIM, source="t")
         ledger.transition(order.id, OrderEvent.SEND_AMBIGUOUS, source="t")
         ledger.publish("connection.up", {"detail": "x"})

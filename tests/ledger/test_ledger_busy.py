@@ -33,7 +33,7 @@ def write_lock_held(path):
 @pytest.fixture
 def filled(path):
     with Ledger(path, identity=LedgerIdentity.of("sim", ["50000001-01"], "k")) as ledger:
-        order, _ = ledger.create_or_get(make_order(), source="t")
+        order, _ = ledger.create(make_order(), source="t")
     return order
 
 

@@ -11,7 +11,7 @@ from kisoms.ledger import CorrectionRefused
 
 
 def errored(ledger):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     ledger.transition(order.id, OrderEvent.CLAIM, source="t")
     return ledger.transition(order.id, OrderEvent.SEND_FAILED, source="t", reject_code="NOT_SENT")
 
@@ -46,7 +46,7 @@ def test_backwards_quantities_are_refused_without_trace(ledger, q):
 
 
 def test_transition_refuses_backwards_quantities_too(ledger):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     ledger.correct(order.id, OrderStatus.PART_FILLED, source="reconcile", raw_payload={},
                    quantities=Quantities(10, 5, 0), filled_amount=350000)
     with pytest.raises(CorrectionRefused):

@@ -10,7 +10,7 @@ from kisoms.ledger import Ledger
 
 def test_events_are_monotonic_and_gap_free(ledger):
     for i in range(5):
-        order, _ = ledger.create_or_get(make_order(strategy=f"s{i}"), source="t")
+        order, _ = ledger.create(make_order(strategy=f"s{i}"), source="t")
         ledger.transition(order.id, OrderEvent.CLAIM, source="t")
     ledger.publish("connection.up", {"detail": "ok"})
     ids = [e.id for e in ledger.events_since(0)]
@@ -23,7 +23,7 @@ def test_events_are_monotonic_and_gap_free(ledger):
 
 
 def test_event_as_dict_and_summary(ledger):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     event = ledger.events_since(0)[0]
     d = event.as_dict()
     assert (d["id"], d["kind"], d["order_id"]) == (1, "order.created", order.id)

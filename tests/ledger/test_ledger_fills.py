@@ -11,11 +11,11 @@ from kisoms.errors import InvalidTransition, LedgerError
 
 
 def sent_order(ledger, qty=10):
-    order, _ = ledger.create_or_get(make_order(qty=qty), source="t")
+    order, _ = ledger.create(make_order(qty=qty), source="t")
     order, map_id = ledger.claim(order.id, request={"qty": qty}, tr_id="order-cash", source="t")
     number = {"broker_order_no": "0000123", "krx_orgno": "91252", "order_date": "20261125"}
-    return ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
-                                 source="t", map_fields=number, order_fields=number)
+    return ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                         source="t", map_fields=number, order_fields=number)
 
 
 def fill(order, qty, price=70000, t="090000"):
@@ -66,16 +66,16 @@ def test_fill_beats_the_cancel(ledger):
     assert order.status is OrderStatus.PENDING_CANCEL
     during = ledger.record_fill(order.id, fill(order, 3))
     assert during.status is OrderStatus.PENDING_CANCEL
-    done = ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.CANCEL_ACCEPTED,
-                                 source="t", map_fields={"broker_order_no": "0000124", "order_date": "20261125"},
-                                 order_fields={"cancel_qty": 10})
+    done = ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.CANCEL_ACCEPTED,
+                         source="t", map_fields={"broker_order_no": "0000124", "order_date": "20261125"},
+                         order_fields={"cancel_qty": 10})
     assert (done.status, done.filled_qty, done.cancelled_qty) == (OrderStatus.CANCELLED, 3, 7)
     late = ledger.record_fill(order.id, fill(order, 2, t="090005"))
     assert (late.status, late.filled_qty, late.cancelled_qty) == (OrderStatus.CANCELLED, 5, 5)
 
 
 def test_fill_in_an_illegal_state_raises_and_leaves_nothing(ledger):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     with pytest.raises(InvalidTransition):
         ledger.record_fill(order.id, fill(order, 1))
     assert ledger.fills(order.id) == [] and ledger.get(order.id).version == 1

@@ -50,7 +50,7 @@ def test_reopening_with_the_same_identity_writes_nothing(path):
                                             ("paper", "sim")])
 def test_another_env_is_refused_and_nothing_changes(path, recorded, asked):
     with Ledger(path, identity=ident(recorded)) as ledger:
-        ledger.create_or_get(make_order(), source="t")
+        ledger.create(make_order(), source="t")
     before = rows(path)
     with pytest.raises(LedgerEnvMismatch, match=f"belongs to env {recorded}, not env {asked}.*--env {recorded}"):
         Ledger(path, identity=ident(asked))
@@ -109,7 +109,7 @@ def test_no_known_app_key_or_accounts_checks_the_env_alone(path):
 def test_a_ledger_from_before_the_record_adopts_the_env_it_is_next_opened_with(path, monkeypatch):
     monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:4])
     with Ledger(path) as ledger:
-        order, _ = ledger.create_or_get(make_order(), source="t")
+        order, _ = ledger.create(make_order(), source="t")
     monkeypatch.undo()
     with Ledger(path, identity=ident("paper")) as ledger:
         assert ledger.get(order.id) == order

@@ -35,7 +35,7 @@ def test_fresh_file_gets_the_latest_schema_and_pragmas(path):
 
 def test_reopen_keeps_data_and_version(path):
     with Ledger(path) as ledger:
-        order, _ = ledger.create_or_get(make_order(), source="t")
+        order, _ = ledger.create(make_order(), source="t")
     with Ledger(path) as ledger:
         assert ledger.get(order.id) == order
     assert user_version(path) == schema.latest_version()
@@ -43,7 +43,7 @@ def test_reopen_keeps_data_and_version(path):
 
 def test_migrates_forward_from_the_previous_version(path, monkeypatch):
     with Ledger(path) as ledger:
-        order, _ = ledger.create_or_get(make_order(), source="t")
+        order, _ = ledger.create(make_order(), source="t")
 
     def v2(conn):
         conn.execute("ALTER TABLE orders ADD COLUMN note TEXT DEFAULT 'v2'")
@@ -59,7 +59,7 @@ def test_migrates_forward_from_the_previous_version(path, monkeypatch):
 def test_a_version_1_file_is_migrated_keeping_its_rows(path, monkeypatch):
     monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
     with Ledger(path) as ledger:
-        order, _ = ledger.create_or_get(make_order(), source="t")
+        order, _ = ledger.create(make_order(), source="t")
         ledger.record_external(order_date="20260105", broker_order_no="0000000042", account="12345678-01",
                                symbol="005930", side="buy", qty=1, price=70000, raw={})
     assert user_version(path) == 1
@@ -75,7 +75,7 @@ def test_a_version_1_file_is_migrated_keeping_its_rows(path, monkeypatch):
 def test_a_version_2_file_keeps_its_open_claims_with_no_owner(path, monkeypatch):
     monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
     with Ledger(path) as ledger:
-        order, _ = ledger.create_or_get(make_order(), source="t")
+        order, _ = ledger.create(make_order(), source="t")
         with ledger.db.conn:
             ledger.db.conn.execute("INSERT INTO broker_order_map (order_id, tr_id, kind, state, sent_at) "
                                    "VALUES (?, 'TTTC0012U', 'new', 'sending', '2026-11-25T00:00:01+00:00')",

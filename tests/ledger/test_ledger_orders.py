@@ -13,7 +13,7 @@ from kisoms.ledger import StaleOrder
 
 
 def test_create_round_trips_every_field(ledger, clock):
-    order, created = ledger.create_or_get(make_order(price_note="rounded to tick"), source="submit")
+    order, created = ledger.create(make_order(price_note="rounded to tick"), source="submit")
     assert created and order.id > 0 and order.version == 1
     again = ledger.get(order.id)
     assert again == order
@@ -23,9 +23,9 @@ def test_create_round_trips_every_field(ledger, clock):
 
 
 def test_same_key_returns_the_existing_order_and_writes_nothing(ledger):
-    first, _ = ledger.create_or_get(make_order(), source="submit")
+    first, _ = ledger.create(make_order(), source="submit")
     before = ledger.last_event_id()
-    second, created = ledger.create_or_get(make_order(qty=99), source="submit")
+    second, created = ledger.create(make_order(qty=99), source="submit")
     assert not created and second == first
     assert ledger.last_event_id() == before
     assert len(ledger.history(first.id)) == 1
@@ -34,7 +34,7 @@ def test_same_key_returns_the_existing_order_and_writes_nothing(ledger):
 
 
 def test_create_writes_history_audit_and_event(ledger):
-    order, _ = ledger.create_or_get(make_order(), source="submit", raw_payload={"intent": {"qty": 10}})
+    order, _ = ledger.create(make_order(), source="submit", raw_payload={"intent": {"qty": 10}})
     [h] = ledger.history(order.id)
     assert (h.status, h.prev_status, h.event, h.source) == ("NEW", None, "created", "submit")
     assert h.raw_payload == {"intent": {"qty": 10}}
@@ -45,7 +45,7 @@ def test_create_writes_history_audit_and_event(ledger):
 
 def test_create_refuses_an_order_that_is_not_new(ledger):
     with pytest.raises(LedgerError):
-        ledger.create_or_get(replace(make_order(), status=OrderStatus.SENT), source="x")
+        ledger.create(replace(make_order(), status=OrderStatus.SENT), source="x")
 
 
 def test_get_unknown_id(ledger):
@@ -54,9 +54,9 @@ def test_get_unknown_id(ledger):
 
 
 def test_list_orders_filters(ledger):
-    a, _ = ledger.create_or_get(make_order("005930", strategy="a"), source="t")
-    b, _ = ledger.create_or_get(make_order("000660", strategy="b"), source="t")
-    c, _ = ledger.create_or_get(make_order("000660", strategy="c"), source="t")
+    a, _ = ledger.create(make_order("005930", strategy="a"), source="t")
+    b, _ = ledger.create(make_order("000660", strategy="b"), source="t")
+    c, _ = ledger.create(make_order("000660", strategy="c"), source="t")
     ledger.transition(c.id, OrderEvent.VALIDATION_FAILED, source="t", reject_code="V", reject_reason="bad")
     assert [o.id for o in ledger.list_orders()] == [a.id, b.id, c.id]
     assert [o.id for o in ledger.list_orders(symbol="000660")] == [b.id, c.id]
@@ -68,7 +68,7 @@ def test_list_orders_filters(ledger):
 
 
 def test_transition_sets_fields_bumps_version_and_records(ledger):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     after = ledger.transition(order.id, OrderEvent.VALIDATION_FAILED, source="submit",
                               raw_payload={"problems": ["PRICE_OFF_TICK"]}, expected_version=1,
                               reject_code="VALIDATION:PRICE_OFF_TICK", reject_reason="off tick")
@@ -86,7 +86,7 @@ def _trace(ledger, order_id):
 
 
 def test_invalid_transition_leaves_no_trace(ledger):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     before = _trace(ledger, order.id)
     with pytest.raises(InvalidTransition):
         ledger.transition(order.id, OrderEvent.FILL, source="t", broker_order_no="1")
@@ -94,7 +94,7 @@ def test_invalid_transition_leaves_no_trace(ledger):
 
 
 def test_stale_version_is_refused_without_trace(ledger):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     before = _trace(ledger, order.id)
     with pytest.raises(StaleOrder) as info:
         ledger.transition(order.id, OrderEvent.CLAIM, source="t", expected_version=7)
@@ -103,7 +103,7 @@ def test_stale_version_is_refused_without_trace(ledger):
 
 
 def test_unknown_field_is_refused(ledger):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     with pytest.raises(LedgerError, match="status"):
         ledger.transition(order.id, OrderEvent.CLAIM, source="t", status="FILLED")
     assert ledger.get(order.id).status is OrderStatus.NEW
@@ -116,5 +116,5 @@ def test_naive_clock_is_refused(path):
 
     with Ledger(path, now=lambda: datetime(2026, 1, 1)) as ledger:
         with pytest.raises(ValueError, match="naive"):
-            ledger.create_or_get(make_order(), source="t")
+            ledger.create(make_order(), source="t")
         assert ledger.list_orders() == []

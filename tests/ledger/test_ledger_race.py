@@ -61,7 +61,7 @@ def test_eight_processes_open_a_fresh_file_and_create_once(path, tmp_path):
 
 def test_eight_processes_claim_the_same_order_once(path, tmp_path):
     with Ledger(path) as ledger:
-        order, _ = ledger.create_or_get(make_order(), source="test")
+        order, _ = ledger.create(make_order(), source="test")
     results = race("claim", path, tmp_path / "sig", order.id)
     winners = [r for r in results if r["won"]]
     assert len(winners) == 1

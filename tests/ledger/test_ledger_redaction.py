@@ -15,11 +15,11 @@ def payload() -> dict:
 
 
 def test_no_secret_is_written_anywhere(ledger, path):
-    order, _ = ledger.create_or_get(make_order(), source="t", raw_payload=payload())
+    order, _ = ledger.create(make_order(), source="t", raw_payload=payload())
     order, map_id = ledger.claim(order.id, request=payload(), tr_id="order-cash", source="t")
-    ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
-                          source="t", raw_payload=payload(),
-                          map_fields={"broker_order_no": "0000123", "krx_orgno": "91252", "order_date": "20261125"})
+    ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                  source="t", raw_payload=payload(),
+                  map_fields={"broker_order_no": "0000123", "krx_orgno": "91252", "order_date": "20261125"})
     ledger.publish("connection.up", payload())
     ledger.record_external(order_date="20261125", broker_order_no="9", account="50000001-01", symbol="005930",
                            side="buy", qty=1, price=1, raw=payload())
@@ -30,7 +30,7 @@ def test_no_secret_is_written_anywhere(ledger, path):
 
 
 def test_history_and_audit_keep_the_rest(ledger):
-    order, _ = ledger.create_or_get(make_order(), source="t", raw_payload=payload())
+    order, _ = ledger.create(make_order(), source="t", raw_payload=payload())
     [h] = ledger.history(order.id)
     assert h.raw_payload["headers"] == {k: "***" for k in SECRETS}
     assert h.raw_payload["body"] == {"ODNO": "0000123"}

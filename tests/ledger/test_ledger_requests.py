@@ -18,14 +18,14 @@ def number(no, orgno="91252"):
 
 
 def claimed(ledger):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     return ledger.claim(order.id, request={"qty": 10, "ord_dvsn": "00"}, tr_id="order-cash", source="submit")
 
 
 def accepted(ledger):
     order, map_id = claimed(ledger)
-    return ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
-                                 source="submit", map_fields=number("0000123"), order_fields=number("0000123"))
+    return ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                         source="submit", map_fields=number("0000123"), order_fields=number("0000123"))
 
 
 def test_claim_moves_to_sending_and_opens_a_request(ledger, clock):
@@ -47,15 +47,15 @@ def test_second_claim_gets_none_and_writes_nothing(ledger):
 
 def test_claim_with_a_stale_version_gets_none(ledger):
     order = accepted(ledger)
-    assert ledger.claim_request(order.id, event=OrderEvent.CANCEL_REQUESTED, kind="cancel", request={},
-                                tr_id="order-rvsecncl", source="t", expected_version=order.version - 1) is None
+    assert ledger.claim(order.id, event=OrderEvent.CANCEL_REQUESTED, kind="cancel", request={},
+                        tr_id="order-rvsecncl", source="t", expected_version=order.version - 1) is None
     assert ledger.get(order.id).status is OrderStatus.SENT
 
 
 def test_claim_kind_must_match_event(ledger):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     with pytest.raises(LedgerError):
-        ledger.claim_request(order.id, event=OrderEvent.CLAIM, kind="cancel", request={}, tr_id="x", source="t")
+        ledger.claim(order.id, event=OrderEvent.CLAIM, kind="cancel", request={}, tr_id="x", source="t")
 
 
 def test_accepted_request_maps_the_broker_number(ledger):
@@ -77,50 +77,50 @@ def test_accepted_request_maps_the_broker_number(ledger):
 
 def test_settled_request_cannot_be_settled_again(ledger):
     order, map_id = claimed(ledger)
-    ledger.settle_request(map_id, state="rejected", order_id=order.id, event=OrderEvent.BROKER_REJECTED,
-                          source="t", order_fields={"reject_code": "APBK0919", "reject_reason": "no money"})
+    ledger.settle(map_id, state="rejected", order_id=order.id, event=OrderEvent.BROKER_REJECTED,
+                  source="t", order_fields={"reject_code": "APBK0919", "reject_reason": "no money"})
     with pytest.raises(RequestNotOpen):
-        ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
-                              source="t")
+        ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                      source="t")
     got = ledger.get(order.id)
     assert (got.status, got.reject_code) == (OrderStatus.REJECTED, "APBK0919")
 
 
 def test_unknown_then_found(ledger):
     order, map_id = claimed(ledger)
-    order = ledger.settle_request(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS,
-                                  source="t", raw_payload={"error": "ReadTimeout"})
+    order = ledger.settle(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS,
+                          source="t", raw_payload={"error": "ReadTimeout"})
     assert order.status is OrderStatus.UNKNOWN
     [req] = ledger.open_requests(order.id)
     assert req.state == "unknown" and req.resolved_at is None
-    order = ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
-                                  source="recovery", map_fields=number("0000200"),
-                                  order_fields=number("0000200"))
+    order = ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                          source="recovery", map_fields=number("0000200"),
+                          order_fields=number("0000200"))
     assert order.status is OrderStatus.SENT and ledger.open_requests() == []
 
 
 def test_not_found_then_resend_claims_again(ledger):
     order, map_id = claimed(ledger)
-    ledger.settle_request(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
-    order = ledger.settle_request(map_id, state="not_found", order_id=order.id, event=None, source="recovery")
+    ledger.settle(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
+    order = ledger.settle(map_id, state="not_found", order_id=order.id, event=None, source="recovery")
     assert order.status is OrderStatus.UNKNOWN
     assert ledger.events_since(0)[-1].kind == "request.settled"
-    order, second = ledger.claim_request(order.id, event=OrderEvent.RESEND, kind="new", request={"qty": 10},
-                                         tr_id="order-cash", source="recovery")
+    order, second = ledger.claim(order.id, event=OrderEvent.RESEND, kind="new", request={"qty": 10},
+                                 tr_id="order-cash", source="recovery")
     assert order.status is OrderStatus.SENDING and second != map_id
     assert [r.state for r in ledger.broker_numbers(order.id)] == ["not_found", "sending"]
 
 
 def test_not_sent_with_fields_as_keywords(ledger):
     order, map_id = claimed(ledger)
-    order = ledger.settle_request(map_id, state="not_sent", order_id=order.id, event=OrderEvent.SEND_FAILED,
-                                  source="t", reject_code="NOT_SENT", reject_reason="not sent: refused")
+    order = ledger.settle(map_id, state="not_sent", order_id=order.id, event=OrderEvent.SEND_FAILED,
+                          source="t", reject_code="NOT_SENT", reject_reason="not sent: refused")
     assert (order.status, order.reject_code) == (OrderStatus.ERROR, "NOT_SENT")
 
 
-def test_resolve_request_without_an_order_event(ledger):
+def test_settle_without_an_order_event(ledger):
     order, map_id = claimed(ledger)
-    ledger.resolve_request(map_id, state="unknown")
+    ledger.settle(map_id, state="unknown", source="ledger")
     assert ledger.get(order.id).status is OrderStatus.SENDING
     assert ledger.open_requests()[0].state == "unknown"
 
@@ -128,8 +128,8 @@ def test_resolve_request_without_an_order_event(ledger):
 def test_illegal_settle_rolls_back_the_request_too(ledger):
     order, map_id = claimed(ledger)
     with pytest.raises(InvalidTransition):
-        ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.CANCEL_ACCEPTED,
-                              source="t", map_fields=number("0000123"))
+        ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.CANCEL_ACCEPTED,
+                      source="t", map_fields=number("0000123"))
     assert ledger.open_requests()[0].state == "sending"
     assert ledger.known_broker_numbers() == set()
 
@@ -137,46 +137,46 @@ def test_illegal_settle_rolls_back_the_request_too(ledger):
 def test_settle_checks_the_order_and_version(ledger):
     order, map_id = claimed(ledger)
     with pytest.raises(LedgerError):
-        ledger.settle_request(map_id, state="accepted", order_id=order.id + 1, event=None, source="t")
+        ledger.settle(map_id, state="accepted", order_id=order.id + 1, event=None, source="t")
     with pytest.raises(StaleOrder):
-        ledger.settle_request(map_id, state="accepted", order_id=order.id, event=None, source="t",
-                              expected_version=1)
+        ledger.settle(map_id, state="accepted", order_id=order.id, event=None, source="t",
+                      expected_version=1)
     with pytest.raises(LedgerError):
-        ledger.settle_request(map_id, state="bogus", order_id=order.id, event=None, source="t")
+        ledger.settle(map_id, state="bogus", order_id=order.id, event=None, source="t")
     assert ledger.open_requests()[0].state == "sending"
 
 
 def test_a_broker_number_maps_to_one_request(ledger):
     accepted(ledger)
-    other, _ = ledger.create_or_get(make_order(strategy="other"), source="t")
+    other, _ = ledger.create(make_order(strategy="other"), source="t")
     other, map_id = ledger.claim(other.id, request={}, tr_id="order-cash", source="t")
     with pytest.raises(LedgerError, match="already mapped"):
-        ledger.settle_request(map_id, state="accepted", order_id=other.id, event=OrderEvent.BROKER_ACCEPTED,
-                              source="t", map_fields=number("0000123"), order_fields=number("0000123"))
+        ledger.settle(map_id, state="accepted", order_id=other.id, event=OrderEvent.BROKER_ACCEPTED,
+                      source="t", map_fields=number("0000123"), order_fields=number("0000123"))
     assert ledger.get(other.id).status is OrderStatus.SENDING
 
 
 def test_modify_request_and_acceptance(ledger):
     order = accepted(ledger)
-    order, map_id = ledger.claim_request(order.id, event=OrderEvent.MODIFY_REQUESTED, kind="modify",
-                                         request={"orgn_odno": "0000123", "qty": 10, "price": 70100,
+    order, map_id = ledger.claim(order.id, event=OrderEvent.MODIFY_REQUESTED, kind="modify",
+                                 request={"orgn_odno": "0000123", "qty": 10, "price": 70100,
                                                   "all_qty": True}, tr_id="order-rvsecncl", source="modify",
-                                         expected_version=order.version)
+                                 expected_version=order.version)
     assert order.status is OrderStatus.PENDING_MODIFY
-    order = ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.MODIFY_ACCEPTED,
-                                  source="modify", map_fields=number("0000130"),
-                                  order_fields={**number("0000130"), "price": 70100})
+    order = ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.MODIFY_ACCEPTED,
+                          source="modify", map_fields=number("0000130"),
+                          order_fields={**number("0000130"), "price": 70100})
     assert (order.status, order.price, order.broker_order_no) == (OrderStatus.ACCEPTED, 70100, "0000130")
     assert [n.broker_order_no for n in ledger.broker_numbers(order.id)] == ["0000123", "0000130"]
     assert ledger.order_for_broker_number("0000123", DAY).id == order.id
 
 
-def test_map_change_found_at_the_broker(ledger):
+def test_record_change_found_at_the_broker(ledger):
     order = accepted(ledger)
-    assert ledger.map_change(order.id, kind="cancel", broker_order_no="0000150", krx_orgno="91252",
-                             order_date=DAY, raw_payload={"odno": "0000150"}, source="reconcile")
-    assert not ledger.map_change(order.id, kind="cancel", broker_order_no="0000150", krx_orgno="91252",
-                                 order_date=DAY, source="reconcile")
+    assert ledger.record_change(order.id, kind="cancel", broker_order_no="0000150", krx_orgno="91252",
+                                order_date=DAY, raw_payload={"odno": "0000150"}, source="reconcile")
+    assert not ledger.record_change(order.id, kind="cancel", broker_order_no="0000150", krx_orgno="91252",
+                                    order_date=DAY, source="reconcile")
     req = ledger.broker_numbers(order.id)[-1]
     assert (req.kind, req.state, req.broker_order_no) == ("cancel", "accepted", "0000150")
     assert ledger.events_since(0)[-1].kind == "request.mapped"
@@ -191,8 +191,8 @@ def _external(ledger, no):
 def test_an_external_number_that_turns_out_ours_is_claimed_when_mapped(ledger):
     order, map_id = claimed(ledger)
     assert _external(ledger, "0000123") is True  # its notice beat our reply
-    ledger.settle_request(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
-                          source="submit", map_fields=number("0000123"), order_fields=number("0000123"))
+    ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                  source="submit", map_fields=number("0000123"), order_fields=number("0000123"))
     assert ledger.external_orders() == []
     [ext] = ledger.external_orders(include_claimed=True)
     assert ext["claimed_by_order_id"] == order.id
@@ -201,14 +201,14 @@ def test_an_external_number_that_turns_out_ours_is_claimed_when_mapped(ledger):
 def test_a_mapped_number_is_never_recorded_as_external(ledger):
     order = accepted(ledger)
     assert _external(ledger, "0000123") is False
-    assert ledger.map_change(order.id, kind="cancel", broker_order_no="0000124", krx_orgno="91252",
-                             order_date=DAY, source="reconcile")
+    assert ledger.record_change(order.id, kind="cancel", broker_order_no="0000124", krx_orgno="91252",
+                                order_date=DAY, source="reconcile")
     assert _external(ledger, "0000124") is False
     assert ledger.external_orders(include_claimed=True) == []
 
 
 def _twin(ledger, **kw):
-    order, _ = ledger.create_or_get(make_order(strategy="twin", **kw), source="t")
+    order, _ = ledger.create(make_order(strategy="twin", **kw), source="t")
     return order
 
 
@@ -220,11 +220,11 @@ def test_claim_refuses_a_new_order_while_a_twin_is_unresolved(ledger):
         ledger.claim(twin.id, request={}, tr_id="order-cash", source="t")
     assert refused.value.twin_id == first.id and "SENDING" in str(refused.value)
     assert ledger.last_event_id() == last and ledger.get(twin.id).status is OrderStatus.NEW
-    ledger.settle_request(map_id, state="unknown", order_id=first.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
+    ledger.settle(map_id, state="unknown", order_id=first.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
     with pytest.raises(TwinPending):  # UNKNOWN is as unresolved as SENDING
         ledger.claim(twin.id, request={}, tr_id="order-cash", source="t")
-    ledger.settle_request(map_id, state="accepted", order_id=first.id, event=OrderEvent.BROKER_ACCEPTED,
-                          source="t", map_fields=number("0000123"), order_fields=number("0000123"))
+    ledger.settle(map_id, state="accepted", order_id=first.id, event=OrderEvent.BROKER_ACCEPTED,
+                  source="t", map_fields=number("0000123"), order_fields=number("0000123"))
     assert ledger.claim(twin.id, request={}, tr_id="order-cash", source="t") is not None
 
 
@@ -244,13 +244,13 @@ def test_amend_and_cancel_claims_are_not_refused_by_a_twin(ledger):
 
 def test_resend_claim_is_refused_while_a_twin_is_in_flight(ledger):
     first, map_id = claimed(ledger)
-    ledger.settle_request(map_id, state="unknown", order_id=first.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
+    ledger.settle(map_id, state="unknown", order_id=first.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
     twin_order = _twin(ledger)
     # the twin got in while the first was briefly not in flight (e.g. a ledger from before the guard)
     with ledger.db.conn:
         ledger.db.conn.execute("UPDATE orders SET status = 'SENDING' WHERE id = ?", (twin_order.id,))
     with pytest.raises(TwinPending):
-        ledger.reclaim_for_resend(map_id, first.id, request={}, tr_id="order-cash", source="t")
+        ledger.claim(first.id, resend_of=map_id, request={}, tr_id="order-cash", source="t")
     [still] = [r for r in ledger.open_requests() if r.id == map_id]
     assert still.state == "unknown" and ledger.get(first.id).status is OrderStatus.UNKNOWN  # rolled back
 
@@ -263,14 +263,14 @@ def test_claim_records_its_owner_and_retries_stamp_the_last_attempt(ledger, cloc
     assert ledger.stamp_attempt(map_id)
     [req] = ledger.open_requests()
     assert req.last_attempt_at > req.sent_at and req.last_activity == req.last_attempt_at
-    ledger.settle_request(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
+    ledger.settle(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
     assert not ledger.stamp_attempt(map_id)  # no longer sending: the owner must not try again
 
 
 def test_a_market_order_in_flight_holds_back_a_limit_order_of_the_same_size(ledger):
     """The lookup ignores the price of an order without one (and the order type), so a MARKET buy of 10 in
     doubt and a LIMIT buy of 10 could take each other's broker row: they are look-alikes."""
-    market, _ = ledger.create_or_get(make_order(strategy="mkt", price=None, order_type=OrderType.MARKET), source="t")
+    market, _ = ledger.create(make_order(strategy="mkt", price=None, order_type=OrderType.MARKET), source="t")
     ledger.claim(market.id, request={}, tr_id="order-cash", source="t")
     with pytest.raises(TwinPending):
         ledger.claim(_twin(ledger).id, request={}, tr_id="order-cash", source="t")
@@ -282,10 +282,10 @@ def test_a_takeover_is_refused_when_the_owner_tried_again_since(ledger):
     assert ledger.stamp_attempt(map_id)  # the owner retried meanwhile
     last = ledger.last_event_id()
     with pytest.raises(RequestNotOpen, match="tried again"):
-        ledger.settle_request(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS,
-                              source="recovery", expected_activity=judged.last_activity)
-    ledger.settle_request(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
+        ledger.settle(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS,
+                      source="recovery", expected_activity=judged.last_activity)
+    ledger.settle(map_id, state="unknown", order_id=order.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
     with pytest.raises(RequestNotOpen, match="tried again"):
-        ledger.reclaim_for_resend(map_id, order.id, request={}, tr_id="order-cash", source="recovery",
-                                  expected_activity=judged.last_activity)
+        ledger.claim(order.id, resend_of=map_id, request={}, tr_id="order-cash", source="recovery",
+                     expected_activity=judged.last_activity)
     assert ledger.get(order.id).status is OrderStatus.UNKNOWN and ledger.last_event_id() == last + 1

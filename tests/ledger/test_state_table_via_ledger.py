@@ -64,7 +64,7 @@ PAIRS = [(state, event) for state in S for event in E]
 
 
 def order_in(ledger, state: S):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     for event, quantities, fields in PATHS[state]:
         order = ledger.transition(order.id, event, source="t", quantities=quantities, **fields)
     assert order.status is state
@@ -137,7 +137,7 @@ CLAIMS = [(E.CLAIM, "new"), (E.MODIFY_REQUESTED, "modify"), (E.CANCEL_REQUESTED,
 @pytest.mark.parametrize("event, kind", CLAIMS, ids=[k for _, k in CLAIMS])
 def test_claims_are_allowed_exactly_where_the_lifecycle_allows_the_request(ledger, state, event, kind):
     order = order_in(ledger, state)
-    claimed = ledger.claim_request(order.id, event=event, kind=kind, request={"qty": 10}, tr_id="x", source="t")
+    claimed = ledger.claim(order.id, event=event, kind=kind, request={"qty": 10}, tr_id="x", source="t")
     expected = ALLOWED[state].get(event)
     if expected is None:
         assert claimed is None
@@ -146,7 +146,7 @@ def test_claims_are_allowed_exactly_where_the_lifecycle_allows_the_request(ledge
     after, map_id = claimed
     assert after.status is expected
     assert [(r.id, r.kind, r.state) for r in ledger.open_requests(order.id)] == [(map_id, kind, "sending")]
-    assert ledger.claim_request(order.id, event=event, kind=kind, request={}, tr_id="x", source="t") is None
+    assert ledger.claim(order.id, event=event, kind=kind, request={}, tr_id="x", source="t") is None
 
 
 @pytest.mark.parametrize("kind, pending", [("modify", S.PENDING_MODIFY), ("cancel", S.PENDING_CANCEL)])
@@ -158,12 +158,12 @@ def test_a_claim_by_kind_uses_that_kinds_request_event(ledger, kind, pending):
 
 
 def test_no_second_request_while_one_is_open_even_where_the_state_allows_it(ledger):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     order, map_id = ledger.claim(order.id, request={"qty": 10}, tr_id="x", source="t")
     order = ledger.transition(order.id, E.FILL, source="notice", quantities=Quantities(10, 4))  # beat the reply
     assert order.status is S.PART_FILLED  # a state that takes an amend, but the send is still open
-    assert ledger.claim_request(order.id, event=E.MODIFY_REQUESTED, kind="modify", request={}, tr_id="x",
-                                source="t") is None
+    assert ledger.claim(order.id, event=E.MODIFY_REQUESTED, kind="modify", request={}, tr_id="x",
+                        source="t") is None
     assert [r.id for r in ledger.open_requests(order.id)] == [map_id]
 
 
@@ -173,10 +173,10 @@ def test_a_claim_is_refused_while_the_accounts_kill_switch_is_on_unless_told_oth
     order = order_in(ledger, S.SENT)
     ledger.set_halt("checking", source="operator", account=order.account)
     with pytest.raises(Halted, match="checking"):
-        ledger.claim_request(order.id, event=E.MODIFY_REQUESTED, kind="modify", request={}, tr_id="x", source="t")
+        ledger.claim(order.id, event=E.MODIFY_REQUESTED, kind="modify", request={}, tr_id="x", source="t")
     assert ledger.get(order.id).status is S.SENT and ledger.open_requests(order.id) == []
-    after, _ = ledger.claim_request(order.id, event=E.CANCEL_REQUESTED, kind="cancel", request={}, tr_id="x",
-                                    source="t", check_halt=False)
+    after, _ = ledger.claim(order.id, event=E.CANCEL_REQUESTED, kind="cancel", request={}, tr_id="x",
+                            source="t", check_halt=False)
     assert after.status is S.PENDING_CANCEL
 
 
@@ -184,30 +184,30 @@ def test_settling_a_request_that_does_not_exist_is_refused_by_name(ledger):
     from kisoms.ledger import RequestNotOpen
 
     with pytest.raises(RequestNotOpen, match="request 999 is missing"):
-        ledger.settle_request(999, state="accepted", source="t")
-    order, _ = ledger.create_or_get(make_order(), source="t")
+        ledger.settle(999, state="accepted", source="t")
+    order, _ = ledger.create(make_order(), source="t")
     order, map_id = ledger.claim(order.id, request={}, tr_id="x", source="t")
-    ledger.settle_request(map_id, state="not_sent", event=E.SEND_FAILED, source="t")
+    ledger.settle(map_id, state="not_sent", event=E.SEND_FAILED, source="t")
     with pytest.raises(RequestNotOpen, match=f"request {map_id} is already not_sent"):
-        ledger.settle_request(map_id, state="accepted", source="t")
+        ledger.settle(map_id, state="accepted", source="t")
 
 
 @pytest.mark.parametrize("state", ["sending", "bogus", ""])
 def test_a_request_cannot_be_settled_as_sending_or_as_an_unknown_state(ledger, state):
     from kisoms.errors import LedgerError
 
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     order, map_id = ledger.claim(order.id, request={}, tr_id="x", source="t")
     with pytest.raises(LedgerError, match="cannot settle a request as"):
-        ledger.settle_request(map_id, state=state, event=E.SEND_FAILED, source="t")
+        ledger.settle(map_id, state=state, event=E.SEND_FAILED, source="t")
     assert [r.state for r in ledger.open_requests(order.id)] == ["sending"]
     assert ledger.get(order.id).status is S.SENDING
 
 
 def test_a_takeover_with_the_owners_last_attempt_goes_through(ledger):
-    order, _ = ledger.create_or_get(make_order(), source="t")
+    order, _ = ledger.create(make_order(), source="t")
     order, map_id = ledger.claim(order.id, request={}, tr_id="x", source="t")
     [request] = ledger.open_requests(order.id)
-    after = ledger.settle_request(map_id, state="unknown", event=E.SEND_AMBIGUOUS, source="recovery",
-                                  expected_activity=request.last_activity)
+    after = ledger.settle(map_id, state="unknown", event=E.SEND_AMBIGUOUS, source="recovery",
+                          expected_activity=request.last_activity)
     assert after.status is S.UNKNOWN

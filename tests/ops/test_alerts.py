@@ -153,8 +153,8 @@ def test_an_order_stuck_sending_alerts_once_per_version(sim, tmp_path, receiver)
         from kisoms.engine.submit import create_order, order_cash_request
 
         order, _ = create_order(rt, make_intent(1))
-        rt.ledger.claim_request(order.id, event=OrderEvent.CLAIM, kind="new", request=order_cash_request(order),
-                                tr_id="TTTC0012U", source="test")  # claimed, never sent: a crash before the send
+        rt.ledger.claim(order.id, event=OrderEvent.CLAIM, kind="new", request=order_cash_request(order),
+                        tr_id="TTTC0012U", source="test")  # claimed, never sent: a crash before the send
         clock.at += timedelta(seconds=29)
         assert deliver_due(rt.ledger, rt.settings, clock).delivered == 0
         clock.at += timedelta(seconds=1)
