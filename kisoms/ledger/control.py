@@ -110,11 +110,7 @@ def resume(conn: sqlite3.Connection, *, source: str, account: str | None, everyt
 
 
 KST = timezone(timedelta(hours=9), "KST")
-
-
 _SENT_OPEN = tuple(s.value for s in NON_TERMINAL if s is not OrderStatus.NEW)
-
-
 _IN_OPEN = f"({', '.join('?' for _ in _SENT_OPEN)})"
 
 

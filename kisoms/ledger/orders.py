@@ -121,8 +121,6 @@ def unresolved_twins(conn: sqlite3.Connection, order: Order) -> list[Order]:
 
 ORDER_FIELDS = frozenset({"broker_order_no", "krx_orgno", "order_date", "reject_code", "reject_reason",
                           "price_note", "price", "tags"})
-
-
 SPECIAL_FIELDS = frozenset({"cancel_qty"})  # cancel_qty: cancel that much of what remains
 
 

@@ -13,11 +13,7 @@ from kisoms.domain.states import OrderStatus
 from kisoms.ledger.db import dumps, from_iso, loads, to_iso
 
 OPEN_REQUEST_STATES = ("sending", "unknown")
-
-
 REQUEST_STATES = ("sending", "unknown", "accepted", "rejected", "not_sent", "not_found")
-
-
 REQUEST_KINDS = ("new", "modify", "cancel")
 
 

@@ -25,8 +25,6 @@ from kisoms.ledger.records import OPEN_REQUEST_STATES, REQUEST_STATES, BrokerNum
 
 
 _OPEN = "state IN (" + ", ".join(f"'{s}'" for s in OPEN_REQUEST_STATES) + ")"
-
-
 NUMBER_FIELDS = ("broker_order_no", "krx_orgno", "order_date")
 
 
@@ -120,8 +118,6 @@ def known_numbers(conn: sqlite3.Connection, order_date: str | None) -> set[str]:
 
 CLAIM_EVENTS = {OrderEvent.CLAIM: "new", OrderEvent.RESEND: "new", OrderEvent.MODIFY_REQUESTED: "modify",
                 OrderEvent.CANCEL_REQUESTED: "cancel"}
-
-
 KIND_EVENTS = {"new": OrderEvent.CLAIM, "modify": OrderEvent.MODIFY_REQUESTED, "cancel": OrderEvent.CANCEL_REQUESTED}
 
 

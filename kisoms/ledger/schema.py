@@ -39,8 +39,6 @@ from kisoms.ledger.journal import record
 
 _STATUSES = ("'NEW','SENDING','UNKNOWN','SENT','ACCEPTED','PART_FILLED','PENDING_MODIFY','PENDING_CANCEL',"
              "'FILLED','CANCELLED','REJECTED','ERROR'")
-
-
 V1_STATEMENTS: tuple[str, ...] = (
     f"""CREATE TABLE orders (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -270,8 +268,6 @@ def _v6(conn: sqlite3.Connection) -> None:
 
 
 Migration = Callable[[sqlite3.Connection], None]
-
-
 MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6]
 
 
