@@ -291,3 +291,66 @@ def test_a_failing_approval_call_ends_the_stream_with_that_error():
             await asyncio.wait_for(stream.__aiter__().__anext__(), TIMEOUT)
 
     asyncio.run(scenario())
+
+
+def already_subscribed_reply(tr_id: str = "H0STCNI0") -> str:
+    return json.dumps({"header": {"tr_id": tr_id, "tr_key": "hts01", "encrypt": "N"},
+                       "body": {"rt_cd": "1", "msg_cd": "OPSP0002", "msg1": "ALREADY IN SUBSCRIBE"}})
+
+
+def test_already_subscribed_after_a_reconnect_counts_as_connected_and_keeps_the_key():
+    async def script(ws, first):
+        if server.connections == 1:
+            await ws.send(subscribe_reply())
+            await ws.close()
+            return
+        await ws.send(already_subscribed_reply())
+        await ws.send(frame(record(ODER_NO="AFTER")))
+        await ws.wait_closed()
+
+    async def scenario():
+        stream = NoticeStream(conn_for(url_box[0]), lambda: "appr", base_backoff=0.01)
+        seen: list = []
+        try:
+            notice = await next_matching(stream, is_notice, seen)
+        finally:
+            await stream.close()
+        return notice, seen
+
+    async def run():
+        async with server as url:
+            url_box.append(url)
+            return await scenario()
+
+    server = CraftedServer(script)
+    url_box: list = []
+    notice, seen = asyncio.run(run())
+    assert notice.odno == "AFTER"
+    assert [s.kind for s in seen] == ["connected", "disconnected", "connected"]
+    assert seen[-1].detail == "already subscribed"
+    assert server.connections == 2
+
+
+def test_already_subscribed_without_a_known_key_is_connected_with_a_warning(caplog):
+    async def script(ws, first):
+        await ws.send(already_subscribed_reply())
+        await ws.send(frame(record(ODER_NO="UNREADABLE")))
+        await ws.send(json.dumps({"header": {"tr_id": "PINGPONG", "datetime": "20260102091500"}}))
+        await ws.wait_closed()
+
+    async def scenario():
+        server = CraftedServer(script)
+        async with server as url:
+            stream = NoticeStream(conn_for(url), lambda: "appr")
+            seen: list = []
+            try:
+                await next_matching(stream, state("heartbeat"), seen)
+            finally:
+                await stream.close()
+        assert [s.kind for s in seen] == ["connected"]
+        assert server.connections == 1
+
+    asyncio.run(scenario())
+    warned = [r.getMessage() for r in caplog.records if r.name == "kisoms.kis.ws"]
+    assert any("already subscribed" in m for m in warned)
+    assert any("skipped" in m for m in warned)
