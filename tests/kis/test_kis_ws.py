@@ -298,9 +298,29 @@ def already_subscribed_reply(tr_id: str = "H0STCNI0") -> str:
                        "body": {"rt_cd": "1", "msg_cd": "OPSP0002", "msg1": "ALREADY IN SUBSCRIBE"}})
 
 
+def until_match(script, predicate, **stream_options):
+    """Runs a crafted server with ``script``; returns (the first matching item, the items before it, server)."""
+    server = CraftedServer(script)
+
+    async def scenario():
+        async with server as url:
+            stream = NoticeStream(conn_for(url), lambda: "appr", **stream_options)
+            seen: list = []
+            try:
+                return await next_matching(stream, predicate, seen), seen
+            finally:
+                await stream.close()
+
+    item, seen = asyncio.run(scenario())
+    return item, seen, server
+
+
 def test_already_subscribed_after_a_reconnect_counts_as_connected_and_keeps_the_key():
+    connections = []
+
     async def script(ws, first):
-        if server.connections == 1:
+        connections.append(first)
+        if len(connections) == 1:
             await ws.send(subscribe_reply())
             await ws.close()
             return
@@ -308,23 +328,7 @@ def test_already_subscribed_after_a_reconnect_counts_as_connected_and_keeps_the_
         await ws.send(frame(record(ODER_NO="AFTER")))
         await ws.wait_closed()
 
-    async def scenario():
-        stream = NoticeStream(conn_for(url_box[0]), lambda: "appr", base_backoff=0.01)
-        seen: list = []
-        try:
-            notice = await next_matching(stream, is_notice, seen)
-        finally:
-            await stream.close()
-        return notice, seen
-
-    async def run():
-        async with server as url:
-            url_box.append(url)
-            return await scenario()
-
-    server = CraftedServer(script)
-    url_box: list = []
-    notice, seen = asyncio.run(run())
+    notice, seen, server = until_match(script, is_notice, base_backoff=0.01)
     assert notice.odno == "AFTER"
     assert [s.kind for s in seen] == ["connected", "disconnected", "connected"]
     assert seen[-1].detail == "already subscribed"
@@ -338,19 +342,9 @@ def test_already_subscribed_without_a_known_key_is_connected_with_a_warning(capl
         await ws.send(json.dumps({"header": {"tr_id": "PINGPONG", "datetime": "20260102091500"}}))
         await ws.wait_closed()
 
-    async def scenario():
-        server = CraftedServer(script)
-        async with server as url:
-            stream = NoticeStream(conn_for(url), lambda: "appr")
-            seen: list = []
-            try:
-                await next_matching(stream, state("heartbeat"), seen)
-            finally:
-                await stream.close()
-        assert [s.kind for s in seen] == ["connected"]
-        assert server.connections == 1
-
-    asyncio.run(scenario())
+    _, seen, server = until_match(script, state("heartbeat"))
+    assert [s.kind for s in seen] == ["connected"]
+    assert server.connections == 1
     warned = [r.getMessage() for r in caplog.records if r.name == "kisoms.kis.ws"]
     assert any("already subscribed" in m for m in warned)
     assert any("skipped" in m for m in warned)
