@@ -110,15 +110,19 @@ def relaxed(db: Database, on: bool = True) -> Iterator[None]:
     """``synchronous=NORMAL`` for the block (outside any transaction), ``FULL`` again after it. In WAL
     mode a NORMAL commit is appended to the WAL without an fsync; the next FULL commit's fsync covers it,
     since the WAL is written in order. Only commits whose loss recovery resolves from the broker's books
-    use it (a request's settle)."""
+    use it (a request's settle). A connection set to less than FULL keeps its own setting."""
     if not on:
+        yield
+        return
+    level = db.conn.execute("PRAGMA synchronous").fetchone()[0]
+    if level <= 1:  # already NORMAL or OFF
         yield
         return
     db.conn.execute("PRAGMA synchronous = NORMAL")
     try:
         yield
     finally:
-        db.conn.execute("PRAGMA synchronous = FULL")
+        db.conn.execute(f"PRAGMA synchronous = {int(level)}")
 
 
 @contextmanager

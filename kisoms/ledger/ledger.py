@@ -330,7 +330,7 @@ class Ledger:
         """An event and an audit row on their own; returns the event id."""
         with atomic(self.db) as conn:
             return record(conn, ts=self._ts(), kind=kind, source=source, order_id=order_id,
-                          event_payload=payload, audit_payload=payload)
+                          event_payload=payload, audit_payload=payload)[0]
 
     def verify_audit_chain(self) -> int:
         """Rows checked; AuditChainBroken names the first edited, inserted or deleted row."""
