@@ -21,7 +21,7 @@ from typing import Any
 
 from kisoms.errors import AuditChainBroken
 from kisoms.ledger.codec import dumps
-from kisoms.ledger.redaction import clean
+from kisoms.ledger.redaction import clean_text
 
 GENESIS = "0" * 64
 EVENT_KEY = "$event"  # the event a row covers (sorts before every letter: always the payload's first key)
@@ -63,12 +63,11 @@ def append(conn: sqlite3.Connection, *, ts: str, source: str, action: str, order
     (id, stored payload text) of the event written with it, which the row then covers instead of
     repeating (``ts``, ``action`` and ``order_id`` are the event's too)."""
     row_id, prev = _head(conn)
-    body = clean(payload) or {}
+    text = clean_text(payload or {}) or "{}"
     covered = None
-    if event is not None:
-        body = {EVENT_KEY: event[0], **body}
+    if event is not None:  # the event's id first: what marks (and finds) a row that covers one
+        text = f"{_LINKED}{event[0]}" + ("}" if text == "{}" else "," + text[1:])
         covered = (ts, action, order_id, event[1])
-    text = dumps(body)
     digest = row_hash(prev, row_id, ts, source, action, order_id, text, covered)
     conn.execute("INSERT INTO audit_log (id, ts, source, action, order_id, payload, prev_hash, hash) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

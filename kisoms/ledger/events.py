@@ -9,15 +9,14 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from kisoms.ledger.codec import dumps
 from kisoms.ledger.records import LedgerEvent
-from kisoms.ledger.redaction import clean
+from kisoms.ledger.redaction import clean_text
 from kisoms.ledger.rows import as_dicts, row_to_event
 
 
 def encode(payload: Any) -> str:
     """The stored text of an event payload (redacted, canonical JSON)."""
-    return dumps(clean(payload) or {})
+    return clean_text(payload or {}) or "{}"
 
 
 def append(conn: sqlite3.Connection, *, ts: str, kind: str, order_id: int | None, payload: Any,
