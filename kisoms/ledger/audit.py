@@ -51,10 +51,12 @@ def _hex(value: Any) -> str:
 
 def _head(conn: sqlite3.Connection) -> tuple[int, str]:
     """(next id, hash of the last row). Ids continue after the highest id ever issued."""
-    seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'").fetchone()
-    last = conn.execute("SELECT id, CAST(hash AS BLOB) FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-    next_id = max(seq[0] if seq else 0, last[0] if last else 0) + 1
-    return next_id, _hex(last[1]) if last else GENESIS
+    seq, last_id, last_hash = conn.execute(_HEAD_SQL).fetchone()
+    return max(seq or 0, last_id or 0) + 1, GENESIS if last_hash is None else _hex(last_hash)
+
+
+_HEAD_SQL = ("SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'), l.id, CAST(l.hash AS BLOB) "
+             "FROM (SELECT 1) LEFT JOIN (SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1) l")
 
 
 def append(conn: sqlite3.Connection, *, ts: str, source: str, action: str, order_id: int | None,

@@ -313,6 +313,10 @@ class Ledger:
         """An order's fills, oldest first."""
         return fills.for_order(self.conn, order_id)
 
+    def has_fills_from(self, order_id: int, source: str) -> bool:
+        """Whether the order has a fill recorded from ``source`` (e.g. fills reconcile inferred)."""
+        return fills.any_from(self.conn, order_id, source)
+
     def history(self, order_id: int) -> list[HistoryRow]:
         """An order's status history, oldest first."""
         return orders.history(self.conn, order_id)

@@ -42,8 +42,9 @@ def by_key(conn: sqlite3.Connection, key: str) -> Order | None:
 
 def update(conn: sqlite3.Connection, before: Order, after: Order) -> None:
     """Write ``after`` over ``before``; refuses if the row is no longer at ``before.version``."""
-    row = order_to_row(after)
-    columns = [c for c in ORDER_COLUMNS if c != "idempotency_key"]
+    row, old = order_to_row(after), order_to_row(before)
+    # only the columns that change: SQLite then leaves the indexes of the others alone
+    columns = [c for c in ORDER_COLUMNS if c != "idempotency_key" and row[c] != old[c]] or ["version"]
     sets = ", ".join(f"{c} = ?" for c in columns)
     cursor = conn.execute(f"UPDATE orders SET {sets} WHERE id = ? AND version = ?",
                           [row[c] for c in columns] + [before.id, before.version])
