@@ -71,9 +71,7 @@ def evolve(order: Order, *, status: OrderStatus, q: Quantities, filled_amount: i
     return replace(changed, status=status, updated_at=from_iso(ts), version=order.version + 1, **plain)
 
 
-def _diff(before: Order | None, after: Order) -> dict[str, list[Any]]:
-    old = order_to_row(before) if before else {}
-    new = order_to_row(after)
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[Any]]:
     return {k: [old.get(k), v] for k, v in new.items() if old.get(k) != v and k not in ("updated_at", "version")}
 
 
@@ -102,13 +100,14 @@ def _event_payload(before: Order | None, after: Order, change: Change) -> dict[s
     return {**payload, **change.extra}
 
 
-def _audit_payload(before: Order | None, after: Order, change: Change, event: dict[str, Any]) -> dict[str, Any]:
+def _audit_payload(before: Order | None, after: Order, change: Change, event: dict[str, Any],
+                   rows: tuple[dict[str, Any], dict[str, Any]] | None) -> dict[str, Any]:
     """What the audit row adds to the event it covers: the new order's every field, or the fields a change
     moved that the event does not state already (with their old values), and the raw payload."""
-    if before is None:
+    if before is None or rows is None:
         payload: dict[str, Any] = {"order": _snapshot(after)}
     else:
-        diff = {k: v for k, v in _diff(before, after).items() if k not in event or event[k] != v[1]}
+        diff = {k: v for k, v in _diff(*rows).items() if k not in event or event[k] != v[1]}
         payload = {"changed": diff} if diff else {}
     if change.raw_payload is not None:
         payload["raw_payload"] = change.raw_payload
@@ -130,13 +129,15 @@ def record(conn: sqlite3.Connection, *, ts: str, kind: str, source: str, order_i
 def write(conn: sqlite3.Connection, before: Order | None, after: Order, change: Change, ts: str) -> Order:
     """Insert (``before`` None) or update the order, then its event, audit and history rows. The raw
     payload is stored once, in the audit row; the history row points at it."""
+    rows = None
     if before is None:
         after = replace(after, id=orders.insert(conn, after))
     else:
-        orders.update(conn, before, after)
+        rows = (order_to_row(before), order_to_row(after))
+        orders.update(conn, before, after, rows)
     event = _event_payload(before, after, change)
     _, audit_id = record(conn, ts=ts, kind=change.kind, source=change.source, order_id=after.id,
-                         event_payload=event, audit_payload=_audit_payload(before, after, change, event))
+                         event_payload=event, audit_payload=_audit_payload(before, after, change, event, rows))
     orders.add_history(conn, after, prev_status=before.status.value if before else None, event=change.event,
                        ts=ts, source=change.source, raw_ref=audit_id if change.raw_payload is not None else None)
     return after

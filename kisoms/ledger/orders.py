@@ -40,9 +40,11 @@ def by_key(conn: sqlite3.Connection, key: str) -> Order | None:
     return row_to_order(row) if row else None
 
 
-def update(conn: sqlite3.Connection, before: Order, after: Order) -> None:
-    """Write ``after`` over ``before``; refuses if the row is no longer at ``before.version``."""
-    row, old = order_to_row(after), order_to_row(before)
+def update(conn: sqlite3.Connection, before: Order, after: Order,
+           rows: tuple[dict[str, Any], dict[str, Any]] | None = None) -> None:
+    """Write ``after`` over ``before``; refuses if the row is no longer at ``before.version``. ``rows``:
+    (``order_to_row(before)``, ``order_to_row(after)``) when the caller has them."""
+    old, row = rows or (order_to_row(before), order_to_row(after))
     # only the columns that change: SQLite then leaves the indexes of the others alone
     columns = [c for c in ORDER_COLUMNS if c != "idempotency_key" and row[c] != old[c]] or ["version"]
     sets = ", ".join(f"{c} = ?" for c in columns)
