@@ -3,8 +3,9 @@ for many changes in one transaction, each a SAVEPOINT).
 
 Durability choice: ``journal_mode=WAL`` with ``synchronous=FULL``. WAL with NORMAL survives a process
 crash but may lose the last commits on power loss or an OS crash. Losing the commit of NEW → SENDING
-after the request left would let a restart send the order a second time, so every commit is fsynced.
-The cost (one fsync of the WAL per transaction) is small next to a broker round trip.
+after the request left would let a restart send the order a second time, so every commit is fsynced,
+except a request's settle (``atomic(durable=False)``): losing it leaves the request ``sending``, which
+recovery resolves from the broker's books (never by a resend), and the next fsynced commit covers it.
 
 Readers never wait for a writer: in WAL mode a read sees the last commit while another process holds the
 write lock, and opening the file takes no write lock unless there is something to migrate or record. A
@@ -87,10 +88,12 @@ def enable_wal(db: Database, attempts: int = 50) -> None:
 
 
 @contextmanager
-def atomic(db: Database) -> Iterator[sqlite3.Connection]:
+def atomic(db: Database, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
     """One write transaction. BEGIN IMMEDIATE takes the write lock first, so writers serialise across
     processes and a read-then-write inside never works on a stale read. Inside ``batch`` it is a SAVEPOINT:
-    a failure undoes this change alone, and the batch's COMMIT makes every surviving change durable at once."""
+    a failure undoes this change alone, and the batch's COMMIT makes every surviving change durable at once.
+    ``durable=False`` commits with ``synchronous=NORMAL`` (no fsync): a power loss may take back this commit
+    and any later non-durable ones, never one before the last durable commit (see ``relaxed``)."""
     conn = db.conn
     if conn.in_transaction:
         if not db.batching:
@@ -98,8 +101,28 @@ def atomic(db: Database) -> Iterator[sqlite3.Connection]:
         with _savepoint(db) as nested:
             yield nested
         return
-    with _transaction(db) as conn:
+    with relaxed(db, not durable), _transaction(db) as conn:
         yield conn
+
+
+@contextmanager
+def relaxed(db: Database, on: bool = True) -> Iterator[None]:
+    """``synchronous=NORMAL`` for the block (outside any transaction), ``FULL`` again after it. In WAL
+    mode a NORMAL commit is appended to the WAL without an fsync; the next FULL commit's fsync covers it,
+    since the WAL is written in order. Only commits whose loss recovery resolves from the broker's books
+    use it (a request's settle). A connection set to less than FULL keeps its own setting."""
+    if not on:
+        yield
+        return
+    level = db.conn.execute("PRAGMA synchronous").fetchone()[0]
+    if level <= 1:  # already NORMAL or OFF
+        yield
+        return
+    db.conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        yield
+    finally:
+        db.conn.execute(f"PRAGMA synchronous = {int(level)}")
 
 
 @contextmanager

@@ -9,16 +9,22 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from kisoms.ledger.codec import dumps
 from kisoms.ledger.records import LedgerEvent
-from kisoms.ledger.redaction import clean
+from kisoms.ledger.redaction import clean_text
 from kisoms.ledger.rows import as_dicts, row_to_event
 
 
-def append(conn: sqlite3.Connection, *, ts: str, kind: str, order_id: int | None, payload: Any) -> int:
-    """Append one event (payload redacted) inside the caller's transaction. Returns its id."""
+def encode(payload: Any) -> str:
+    """The stored text of an event payload (redacted, canonical JSON)."""
+    return clean_text(payload or {}) or "{}"
+
+
+def append(conn: sqlite3.Connection, *, ts: str, kind: str, order_id: int | None, payload: Any,
+           text: str | None = None) -> int:
+    """Append one event (payload redacted; ``text``: its ``encode`` when the caller has it already) inside the
+    caller's transaction. Returns its id."""
     cursor = conn.execute("INSERT INTO events (ts, kind, order_id, payload) VALUES (?, ?, ?, ?)",
-                          (ts, kind, order_id, dumps(clean(payload) or {})))
+                          (ts, kind, order_id, encode(payload) if text is None else text))
     return int(cursor.lastrowid)
 
 

@@ -6,8 +6,7 @@ import sqlite3
 from typing import Any
 
 from kisoms.ledger import requests
-from kisoms.ledger.codec import dumps
-from kisoms.ledger.redaction import clean
+from kisoms.ledger.redaction import clean_text
 from kisoms.ledger.rows import as_dicts, external_row
 
 
@@ -19,7 +18,7 @@ def insert(conn: sqlite3.Connection, *, order_date: str, broker_order_no: str, a
     cursor = conn.execute(
         "INSERT OR IGNORE INTO external_orders (order_date, broker_order_no, account, symbol, side, qty, price,"
         " raw, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (order_date, broker_order_no, account, symbol, side, qty, price, dumps(clean(raw)), first_seen))
+        (order_date, broker_order_no, account, symbol, side, qty, price, clean_text(raw), first_seen))
     return cursor.rowcount == 1
 
 

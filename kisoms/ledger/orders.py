@@ -7,9 +7,7 @@ from typing import Any, Iterable
 
 from kisoms.domain.order import Order, confusable
 from kisoms.errors import LedgerError, OrderNotFound
-from kisoms.ledger.codec import dumps
 from kisoms.ledger.records import HistoryRow
-from kisoms.ledger.redaction import clean
 from kisoms.ledger.rows import ORDER_COLUMNS, as_dicts, first, order_to_row, row_to_history, row_to_order
 
 
@@ -42,10 +40,13 @@ def by_key(conn: sqlite3.Connection, key: str) -> Order | None:
     return row_to_order(row) if row else None
 
 
-def update(conn: sqlite3.Connection, before: Order, after: Order) -> None:
-    """Write ``after`` over ``before``; refuses if the row is no longer at ``before.version``."""
-    row = order_to_row(after)
-    columns = [c for c in ORDER_COLUMNS if c != "idempotency_key"]
+def update(conn: sqlite3.Connection, before: Order, after: Order,
+           rows: tuple[dict[str, Any], dict[str, Any]] | None = None) -> None:
+    """Write ``after`` over ``before``; refuses if the row is no longer at ``before.version``. ``rows``:
+    (``order_to_row(before)``, ``order_to_row(after)``) when the caller has them."""
+    old, row = rows or (order_to_row(before), order_to_row(after))
+    # only the columns that change: SQLite then leaves the indexes of the others alone
+    columns = [c for c in ORDER_COLUMNS if c != "idempotency_key" and row[c] != old[c]] or ["version"]
     sets = ", ".join(f"{c} = ?" for c in columns)
     cursor = conn.execute(f"UPDATE orders SET {sets} WHERE id = ? AND version = ?",
                           [row[c] for c in columns] + [before.id, before.version])
@@ -77,23 +78,30 @@ def select(conn: sqlite3.Connection, *, statuses=None, symbol=None, account=None
     return [row_to_order(r) for r in reversed(as_dicts(conn.execute(sql, params)))]
 
 
+RAW_REF = "@"  # a history row's raw_payload "@<id>": the payload is the audit row <id>'s (JSON never starts so)
+
+
 def add_history(conn: sqlite3.Connection, order: Order, *, prev_status: str | None, event: str, ts: str,
-                source: str, raw_payload: Any) -> int:
-    """One timeline entry: the order's status (and version) after ``event``. Payload redacted."""
-    raw = clean(raw_payload)
+                source: str, raw_ref: int | None = None) -> int:
+    """One timeline entry: the order's status (and version) after ``event``; its raw payload, if any, is
+    the one in audit row ``raw_ref`` (stored once, redacted there)."""
     cursor = conn.execute(
         "INSERT INTO order_status_history (order_id, status, prev_status, event, event_ts, source, raw_payload,"
         " version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (order.id, order.status.value, prev_status, event, ts, source, None if raw is None else dumps(raw),
-         order.version))
+        (order.id, order.status.value, prev_status, event, ts, source,
+         None if raw_ref is None else f"{RAW_REF}{raw_ref}", order.version))
     return int(cursor.lastrowid)
 
 
+_HISTORY_SQL = (
+    "SELECT h.*, a.payload AS audit_payload FROM order_status_history h LEFT JOIN audit_log a "
+    f"ON substr(h.raw_payload, 1, 1) = '{RAW_REF}' AND a.id = CAST(substr(h.raw_payload, 2) AS INTEGER) "
+    "WHERE h.order_id = ? ORDER BY h.history_id")
+
+
 def history(conn: sqlite3.Connection, order_id: int) -> list[HistoryRow]:
-    """An order's timeline, oldest first."""
-    cursor = conn.execute("SELECT * FROM order_status_history WHERE order_id = ? ORDER BY history_id",
-                          (order_id,))
-    return [row_to_history(r) for r in as_dicts(cursor)]
+    """An order's timeline, oldest first (raw payloads read from the audit rows that hold them)."""
+    return [row_to_history(r) for r in as_dicts(conn.execute(_HISTORY_SQL, (order_id,)))]
 
 
 def unresolved_twins(conn: sqlite3.Connection, order: Order) -> list[Order]:

@@ -75,7 +75,7 @@ def claim(conn: sqlite3.Connection, order_id: int, *, event: OrderEvent, kind: s
         return refusal
     map_id = requests.insert(conn, order_id=order_id, kind=kind, tr_id=tr_id, request=request,
                              state="sending", sent_at=ts, owner=owner)
-    extra = {"map_id": map_id, "request_kind": kind, "tr_id": tr_id, "request": request, "owner": owner}
+    extra = {"map_id": map_id, "request_kind": kind, "owner": owner}  # (request, tr_id: the raw payload's)
     change = Change(event.value, "order.transition", source, {"request": request, "tr_id": tr_id}, extra)
     return apply(conn, order, event, change=change, ts=ts), map_id
 

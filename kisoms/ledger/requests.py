@@ -6,9 +6,8 @@ import sqlite3
 from typing import Any
 
 from kisoms.errors import NumberTaken
-from kisoms.ledger.codec import dumps
 from kisoms.ledger.records import OPEN_REQUEST_STATES, BrokerNumber
-from kisoms.ledger.redaction import clean
+from kisoms.ledger.redaction import clean_text
 from kisoms.ledger.rows import as_dicts, first, row_to_number
 
 _OPEN = "state IN (" + ", ".join(f"'{s}'" for s in OPEN_REQUEST_STATES) + ")"
@@ -25,8 +24,8 @@ def insert(conn: sqlite3.Connection, *, order_id: int, kind: str, tr_id: str, re
     cursor = conn.execute(
         "INSERT INTO broker_order_map (order_id, broker_order_no, krx_orgno, order_date, tr_id, kind, request,"
         " state, response, sent_at, resolved_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (order_id, broker_order_no, krx_orgno, order_date, tr_id, kind, dumps(clean(request) or {}), state,
-         None if response is None else dumps(clean(response)), sent_at, resolved_at, owner))
+        (order_id, broker_order_no, krx_orgno, order_date, tr_id, kind, clean_text(request or {}), state,
+         clean_text(response), sent_at, resolved_at, owner))
     return int(cursor.lastrowid)
 
 
@@ -57,7 +56,7 @@ def settle(conn: sqlite3.Connection, map_id: int, *, state: str, resolved_at: st
     sets = "".join(f", {k} = ?" for k in allowed)
     try:
         conn.execute(f"UPDATE broker_order_map SET state = ?, resolved_at = ?, response = ?{sets} WHERE id = ?",
-                     [state, resolved_at, None if response is None else dumps(clean(response)),
+                     [state, resolved_at, clean_text(response),
                       *allowed.values(), map_id])
     except sqlite3.IntegrityError as exc:
         raise NumberTaken(f"request {map_id}: broker number {allowed.get('broker_order_no')} of "

@@ -103,5 +103,7 @@ def record_fill(conn: sqlite3.Connection, order_id: int, fill: Fill, *, raw_payl
     fills.insert(conn, fill, ts)
     after = evolve(order, status=status, q=q, filled_amount=order.filled_amount + fill.qty * fill.price,
                    fields={}, ts=ts)
-    change = Change(OrderEvent.FILL.value, "order.fill", fill.source, raw_payload, {"fill": asdict(fill)})
+    shown = {"broker_order_no": fill.broker_order_no, "dedupe_key": fill.dedupe_key, "fill_time": fill.fill_time,
+             "price": fill.price, "qty": fill.qty}  # (order_id and source: the event's own)
+    change = Change(OrderEvent.FILL.value, "order.fill", fill.source, raw_payload, {"fill": shown})
     return write(conn, order, after, change, ts)
