@@ -36,7 +36,7 @@ from kisoms.engine.recovery import lookup_grace, recover
 from kisoms.engine.runtime import Runtime
 from kisoms.errors import CorrectionRefused, StaleOrder
 from kisoms.ledger.records import OPEN_REQUEST_STATES
-from kisoms.ledger.snapshot import orders_by_id, requests_by_order
+from kisoms.ledger.bulk import orders_by_id, requests_by_order
 
 SOURCE = "reconcile"
 BATCH = 200  # orders per write transaction (bounds how long other processes wait for the write lock)
