@@ -3,7 +3,9 @@ a script or a pipe asking for the newest orders, answered in a few milliseconds 
 
 It takes only what it can answer exactly as the full command would: ``[--config P] [--ledger P]
 [--env E] status [--open] [--symbol S] [--limit N]`` with ``--json`` anywhere, a simple config
-(``kisoms.configfile.quick_settings``), output to a pipe or a file (or ``--json``). Anything else (an
+(``kisoms.configfile.quick_settings``), a ledger that has recorded its app key (the key is not read here:
+keyring stays unloaded; a reissued key is noticed by the next command that reads it), output to a pipe or
+a file (or ``--json``). Anything else (an
 order id, ``--help``, ``--limit=N``, a terminal, a config with more in it, any error) returns None and the
 full command runs instead, from the start: nothing has been printed by then.
 """
@@ -63,11 +65,20 @@ def _read(opts: dict):
     settings = quick_settings(opts["config"] or os.environ.get("KISOMS_CONFIG") or None, env=opts["env"])
     if settings is None or _foreign(ledger_path(settings, opts["ledger"])):
         return None
-    from kisoms.engine.queries import open_ledger, orders
+    from kisoms.ledger.peek import recorded_identity_at
 
-    with open_ledger(settings, opts["ledger"]) as ledger:
+    recorded = recorded_identity_at(ledger_path(settings, opts["ledger"]))
+    if recorded is None or not recorded.app_key_fingerprint:
+        return None  # a new ledger records its app key: the full command reads it (keyring included)
+    from kisoms.engine.envledger import open_env_ledger
+    from kisoms.engine.queries import orders
+
+    ledger = open_env_ledger(settings, opts["ledger"])  # (no app key: the recorded one stands)
+    try:
         found = orders(ledger, open_only=opts["open"], symbol=opts["symbol"], limit=opts["limit"])
         return settings, found, list(ledger.warnings), ledger.halts()
+    finally:
+        ledger.close()
 
 
 def _write(opts: dict, found: list) -> None:

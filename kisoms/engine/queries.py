@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from kisoms.domain.order import Order
 from kisoms.domain.states import NON_TERMINAL
-from kisoms.engine.envledger import open_env_ledger
+from kisoms.engine.envledger import app_key_if_known, open_env_ledger
 from kisoms.ledger import Ledger
 
 if TYPE_CHECKING:  # (pydantic stays unloaded for a read-only view; kisoms.configfile.QuickSettings also fits)
@@ -17,10 +17,8 @@ if TYPE_CHECKING:  # (pydantic stays unloaded for a read-only view; kisoms.confi
 
 @contextmanager
 def open_ledger(settings: Settings, flag: str | None = None) -> Iterator[Ledger]:
-    """The ledger alone (status, history, audit): opening it never contacts the broker, nor needs the app
-    key (keyring stays unloaded): its env and accounts are checked; a new app key is noticed and recorded by
-    the next command that uses one."""
-    ledger = open_env_ledger(settings, flag)
+    """The ledger alone (status, history, audit): opening it never contacts the broker."""
+    ledger = open_env_ledger(settings, flag, app_key=app_key_if_known(settings))
     try:
         yield ledger
     finally:
