@@ -36,7 +36,7 @@ from kisoms.engine.recovery import lookup_grace, recover
 from kisoms.engine.runtime import Runtime
 from kisoms.errors import CorrectionRefused, StaleOrder
 from kisoms.ledger.records import OPEN_REQUEST_STATES
-from kisoms.ledger.bulk import orders_by_id, requests_by_order
+from kisoms.ledger.bulk import orders_by_id, request_keys_by_order, versions_by_id
 
 SOURCE = "reconcile"
 BATCH = 200  # orders per write transaction (bounds how long other processes wait for the write lock)
@@ -219,10 +219,14 @@ class Reconciler:
         self.record_external(account, rows, claimed)
 
     def _snapshot(self, orders: list[Order]) -> list[Order]:
-        """The orders re-read now, and their requests, in a few queries (not a few per order)."""
-        ids = [o.id for o in orders]
-        fresh = orders_by_id(self.rt.ledger.conn, ids) if not self.dry_run else {}
-        self.requests = requests_by_order(self.rt.ledger.conn, ids)
+        """The orders as they are now (only those whose version moved are read again) and their requests,
+        in a few queries (not a few per order)."""
+        conn, ids = self.rt.ledger.conn, [o.id for o in orders]
+        self.requests = request_keys_by_order(conn, ids)
+        if self.dry_run:
+            return orders
+        versions = versions_by_id(conn, ids)
+        fresh = orders_by_id(conn, [o.id for o in orders if versions.get(o.id) != o.version])
         return [fresh.get(o.id, o) for o in orders]
 
     def _batch(self):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from kisoms.domain.order import Order
 from kisoms.ledger.records import BrokerNumber
@@ -42,4 +42,33 @@ def requests_by_order(conn: sqlite3.Connection, order_ids: Iterable[int], *,
     found: dict[int, list[BrokerNumber]] = defaultdict(list)
     for number in map(row_to_number, rows):
         found[number.order_id].append(number)
+    return found
+
+
+class RequestKey(NamedTuple):
+    """What a pass over many orders needs of a request: no payloads decoded."""
+
+    order_id: int
+    kind: str
+    state: str
+    broker_order_no: str | None
+
+
+def request_keys_by_order(conn: sqlite3.Connection, order_ids: Iterable[int]) -> dict[int, list[RequestKey]]:
+    """Each order's requests (kind, state, number), oldest first, in one query per ``CHUNK`` orders."""
+    found: dict[int, list[RequestKey]] = defaultdict(list)
+    for part in _chunks(order_ids):
+        sql = (f"SELECT order_id, kind, state, broker_order_no FROM broker_order_map "
+               f"WHERE order_id IN ({', '.join('?' * len(part))}) ORDER BY id")
+        for row in conn.execute(sql, part):
+            found[row[0]].append(RequestKey(*row))
+    return found
+
+
+def versions_by_id(conn: sqlite3.Connection, order_ids: Iterable[int]) -> dict[int, int]:
+    """Each order's version now (to re-read only the orders that moved since a snapshot)."""
+    found: dict[int, int] = {}
+    for part in _chunks(order_ids):
+        sql = f"SELECT id, version FROM orders WHERE id IN ({', '.join('?' * len(part))})"
+        found.update(conn.execute(sql, part).fetchall())
     return found
