@@ -167,23 +167,30 @@ class RateLimiter:
     def _grant(self, slot: _Slot, now: float, *, finished: bool = True) -> float:
         """Record a grant if one is due now (finished at once, or open until ``finish``); otherwise
         return how long to wait."""
-        wait = max(self._window_wait(slot, now), self._pace_wait(slot, now))
+        window_wait, free = self._window_wait(slot, now)
+        wait = max(window_wait, self._pace_wait(slot, now))
         if wait > 0:
             return max(wait, 1e-6)
         gap = self._pace(slot, now)
         slot.next_at = max(slot.next_at, now) + gap if gap and slot.next_at - now < 2 * gap else now + gap
         if self.kept:
-            free = min(range(self.kept), key=lambda i: (self._counts(slot.spans[i], now), slot.spans[i][1]))
             slot.spans[free] = [now, now if finished else 0.0]
         return 0.0
 
-    def _counts(self, span: list[float], now: float) -> bool:
-        """Whether a tracked request may still share a server window with one granted ``now``: unfinished
-        (and not stale), or finished within the last window. Times far ahead mean the clock jumped back."""
-        granted, finished = span
-        if not finished:
-            return now - STALE_SECONDS < granted <= now + self.window
-        return now - self.window < finished <= now + self.window
+    def _tally(self, slot: _Slot, now: float) -> tuple[list[float], int, int]:
+        """The tracked requests that may still share a server window with one granted ``now``: (the finish
+        times of those finished within the last window, how many are unfinished and not stale), and the
+        index of one that no longer counts. Times far ahead mean the clock jumped back: they do not count."""
+        low, high, stale = now - self.window, now + self.window, now - STALE_SECONDS
+        ends, unfinished, free = [], 0, -1
+        for at, (granted, finished) in enumerate(slot.spans):
+            if finished and low < finished <= high:
+                ends.append(finished)
+            elif not finished and stale < granted <= high:
+                unfinished += 1
+            else:
+                free = at
+        return ends, unfinished, free
 
     def _pace_wait(self, slot: _Slot, now: float) -> float:
         """Paced: until the next grant is due, less the slack the margin leaves for a late wake-up (never
@@ -192,20 +199,19 @@ class RateLimiter:
         due = slot.next_at - max(0.0, gap - self.spacing * (1 + 1e-5))  # (1e-5: float noise)
         return due - now if gap and now < due and slot.next_at - now < 2 * gap + self.window else 0.0
 
-    def _window_wait(self, slot: _Slot, now: float) -> float:
-        """Until fewer than ``slots`` tracked requests count (see ``_counts``): the finished ones leave the
-        window one by one; an unfinished one may finish any moment, so that wait is polled."""
+    def _window_wait(self, slot: _Slot, now: float) -> tuple[float, int]:
+        """(How long until fewer than ``slots`` tracked requests count, the index a grant may take): the
+        finished ones leave the window one by one; an unfinished one may finish any moment (polled)."""
         if not self.kept:
-            return 0.0
-        counting = [span for span in slot.spans if self._counts(span, now)]
-        excess = len(counting) - self.slots + 1
+            return 0.0, -1
+        ends, unfinished, free = self._tally(slot, now)
+        excess = len(ends) + unfinished - self.slots + 1
         if excess <= 0:
-            return 0.0
-        ends = sorted(finished for _, finished in counting if finished)
+            return 0.0, free
         if len(ends) < excess:
-            return POLL
-        wait = ends[excess - 1] + self.window - now
-        return min(wait, POLL) if len(ends) < len(counting) else wait
+            return POLL, free
+        wait = sorted(ends)[excess - 1] + self.window - now
+        return (min(wait, POLL) if unfinished else wait), free
 
     def acquire(self) -> None:
         """Wait (by ``sleep``) until this request fits the rate, and count it (as finished at once)."""
