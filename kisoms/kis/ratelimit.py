@@ -59,7 +59,7 @@ class _Slot:
     next_at: float = 0.0  # paced mode: the earliest time the next grant is due
     slow: float = 1.0  # 1.0, or the learned slow-down factor while ``slow_until`` is ahead
     slow_until: float = 0.0
-    spans: list[list[float]] = field(default_factory=list)  # the last requests: [granted, finished or 0]
+    spans: list[float] = field(default_factory=list)  # the last requests, flat: granted, finished (0: not yet)
 
 
 @functools.lru_cache(maxsize=None)
@@ -68,9 +68,8 @@ def _packer(slots: int) -> struct.Struct:
 
 
 def _encode(key: bytes, slot: _Slot, slots: int) -> bytes:
-    spans = (slot.spans + [[0.0, 0.0]] * slots)[:slots]
-    nums = [t for span in spans for t in span]
-    return key + binascii.hexlify(_packer(slots).pack(slot.next_at, slot.slow, slot.slow_until, *nums)) + b"\n"
+    spans = (slot.spans + [0.0] * (2 * slots))[:2 * slots]
+    return key + binascii.hexlify(_packer(slots).pack(slot.next_at, slot.slow, slot.slow_until, *spans)) + b"\n"
 
 
 def _decode(line: bytes, slots: int) -> _Slot:
@@ -81,7 +80,7 @@ def _decode(line: bytes, slots: int) -> _Slot:
         return _Slot()
     if not math.isfinite(sum(nums)) or not 0 < nums[1] <= 1:  # (a NaN or an infinity anywhere)
         return _Slot()
-    return _Slot(nums[0], nums[1], nums[2], [[nums[i], nums[i + 1]] for i in range(3, len(nums), 2)])
+    return _Slot(nums[0], nums[1], nums[2], list(nums[3:]))
 
 
 class RateLimiter:
@@ -174,16 +173,17 @@ class RateLimiter:
         gap = self._pace(slot, now)
         slot.next_at = max(slot.next_at, now) + gap if gap and slot.next_at - now < 2 * gap else now + gap
         if self.kept:
-            slot.spans[free] = [now, now if finished else 0.0]
+            slot.spans[free:free + 2] = [now, now if finished else 0.0]
         return 0.0
 
     def _tally(self, slot: _Slot, now: float) -> tuple[list[float], int, int]:
         """The tracked requests that may still share a server window with one granted ``now``: (the finish
         times of those finished within the last window, how many are unfinished and not stale), and the
-        index of one that no longer counts. Times far ahead mean the clock jumped back: they do not count."""
+        index (into the flat list) of one that no longer counts. Times far ahead mean the clock jumped back: they do not count."""
         low, high, stale = now - self.window, now + self.window, now - STALE_SECONDS
-        ends, unfinished, free = [], 0, -1
-        for at, (granted, finished) in enumerate(slot.spans):
+        ends, unfinished, free, spans = [], 0, -1, slot.spans
+        for at in range(0, len(spans), 2):
+            granted, finished = spans[at], spans[at + 1]
             if finished and low < finished <= high:
                 ends.append(finished)
             elif not finished and stale < granted <= high:
@@ -236,13 +236,21 @@ class RateLimiter:
         """The request granted by ``begin()`` is over: from now on it only counts for one window."""
         if not self.kept:
             return
-
-        def close(slot: _Slot, now: float) -> float:
-            for span in slot.spans:
-                if span == [ticket, 0.0]:
-                    span[1] = max(now, ticket)
-            return 0.0
-        self._locked(close)
+        wanted = binascii.hexlify(struct.pack("<d", ticket)) + b"0" * FIELD  # (granted, 0.0: unfinished)
+        fd = self._open()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:  # one field rewritten in place, nothing decoded
+            at = self._offset if self._offset is not None else self._find(fd)
+            line = os.pread(fd, self._width(), at)
+            if len(line) != self._width() or line[:KEY] != self.key:
+                return  # the file was started over: the request is no longer tracked
+            pos = line.find(wanted, HEAD)
+            while pos >= 0 and (pos - HEAD) % (2 * FIELD):
+                pos = line.find(wanted, pos + 1)
+            if pos >= 0:
+                os.pwrite(fd, binascii.hexlify(struct.pack("<d", max(self.clock(), ticket))), at + pos + FIELD)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     def penalize(self) -> None:
         """The server refused a request for the rate (EGW00201): slow every process on this app key."""
