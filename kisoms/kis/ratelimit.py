@@ -14,14 +14,18 @@ grants a request only while fewer than ``slots`` of them are unfinished or finis
 A request reaches the server between its grant and its reply, so whatever pauses a process between the
 two (descheduling, a GC, a slow connect), no window of the server's clock can hold more than ``slots``
 arrivals: ``begin()`` / ``finish()`` bracket a request; ``acquire()`` counts a grant as finished at once.
-An unfinished request older than ``STALE_SECONDS`` (its process died mid-request) stops counting.
+(Why: of any ``slots + 1`` arrivals within one server window, take the one granted last; it was granted no
+later than it arrived, so each of the other ``slots`` was then unfinished or had finished less than a
+window before, and the grant would have waited.) An unfinished request older than ``STALE_SECONDS`` (its
+process died mid-request) stops counting. Above ``TRACKED_MAX`` requests per window only the pace limits.
 
 The limiter learns from the server: ``penalize()`` (called on EGW00201) slows every process sharing the
 app key to ``SLOW_FACTOR`` of its pace for ``SLOW_SECONDS`` (compounding while refusals keep coming).
 
 Cost: the state is one fixed-width text line per app key in ``RATE_FILE`` (its id, then the hex of its
 numbers), read and rewritten in place (``pread``/``pwrite``) under an ``fcntl`` lock on a file descriptor
-kept open: a few microseconds, no JSON, no rename, no fsync (losing it in a power cut only costs a pause).
+kept open: tens of microseconds per request (the grant and the finish each take the lock once), no JSON, no
+rename, no fsync (losing it in a power cut only costs a pause).
 """
 
 from __future__ import annotations
