@@ -14,29 +14,20 @@ file or ``--env real``: never by default, never through ``KISOMS_ENV``, never by
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticValidationError, model_validator
 
 from kisoms.domain.codes import Exchange, OrderType, Side
 from kisoms.domain.guards import GuardLimits
 from kisoms.domain.policy import AccountPolicy, PricePolicy
+from kisoms.configfile import (  # noqa: F401  (re-exported: kisoms.config is where callers find them)
+    ENVS, KEYRING_SERVICE, PAPER_REST_URL, PAPER_WS_URL, REAL_REST_URL, REAL_WS_URL, SIM_DEFAULT_ACCOUNT,
+    SIM_DEFAULT_APP_KEY, SIM_DEFAULT_APP_SECRET, SIM_DEFAULT_HTS_ID, _check_env, _env_overrides, _keyring_get,
+    _read_toml, _sim_defaults, credentials, default_config_path, default_state_dir, default_urls,
+    existing_default_config, ledger_path, legacy_ledger_path, user_data_root)
 from kisoms.errors import ConfigError
-
-KEYRING_SERVICE = "kisoms"
-SIM_DEFAULT_APP_KEY = "PSSIMREAL000000000000000000000000001"
-SIM_DEFAULT_APP_SECRET = "SIMREALSECRET-not-a-secret-".ljust(179, "0") + "1"  # 180 characters, as at KIS
-SIM_DEFAULT_ACCOUNT = "50000001-01"
-SIM_DEFAULT_HTS_ID = "simuser"
-
-REAL_REST_URL = "https://openapi.koreainvestment.com:9443"
-REAL_WS_URL = "ws://ops.koreainvestment.com:21000"
-PAPER_REST_URL = "https://openapivts.koreainvestment.com:29443"
-PAPER_WS_URL = "ws://ops.koreainvestment.com:31000"
-
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -72,7 +63,6 @@ class WatchConfig(_Section):
     reconnect_max_delay: float = Field(default=30.0, gt=0)
 
 
-ENVS = ("sim", "paper", "real")
 Env = Literal["sim", "paper", "real"]
 
 
@@ -161,72 +151,12 @@ class Settings(_Section):
         return tuple(sorted(named))
 
 
-def user_data_root() -> Path:
-    """``<platform user data dir>/kisoms``, the parent of each env's state dir."""
-    return Path(platformdirs.user_data_dir("kisoms", appauthor=False))
-
-
-def default_state_dir(env: str) -> Path:
-    """Each env's own state dir: ``<user data dir>/kisoms/<env>``."""
-    return user_data_root() / env
-
-
-def legacy_ledger_path() -> Path:
-    """Where every env's ledger lived before each env had its own: ``<user data dir>/kisoms/ledger.db``."""
-    return user_data_root() / "ledger.db"
-
-
 def _format_pydantic(err: PydanticValidationError, source: str) -> str:
     parts = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
         parts.append(f"{key}: {e['msg']}")
     return f"{source}: " + "; ".join(parts)
-
-
-def _read_toml(path: Path) -> dict:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-
-
-def _sim_defaults(data: dict) -> dict:
-    """A sim setup that works with no file at all: the simulator's default account, allowed to trade."""
-    if data.get("env", "sim") != "sim":
-        return data
-    data = dict(data)
-    data.setdefault("hts_id", SIM_DEFAULT_HTS_ID)
-    data.setdefault("default_account", SIM_DEFAULT_ACCOUNT)
-    data.setdefault("accounts", {SIM_DEFAULT_ACCOUNT: {}})
-    return data
-
-
-def _check_env(value: object, where: str, *, real_allowed: bool = True) -> str:
-    """An env name exactly as written (no case folding: "Real" is a typo, not a request for real money)."""
-    if value not in ENVS:
-        raise ConfigError(f"{where}: {value!r} is not an environment; use one of sim, paper, real (lower case)")
-    if value == "real" and not real_allowed:
-        raise ConfigError(f"{where} cannot select real trading: set env = \"real\" in the config file "
-                          "or pass --env real")
-    return str(value)
-
-
-def _env_overrides(data: dict, environ: os._Environ | dict, source: str) -> dict:
-    data = dict(data)
-    if "env" in data:
-        _check_env(data["env"], f"{source}: env")
-    file_says_real = data.get("env") == "real"
-    for key, var in (("rest_url", "KISOMS_REST_URL"), ("ws_url", "KISOMS_WS_URL"), ("env", "KISOMS_ENV"),
-                     ("state_dir", "KISOMS_STATE_DIR")):
-        if environ.get(var):
-            data[key] = environ[var]
-    if environ.get("KISOMS_ENV"):
-        _check_env(environ["KISOMS_ENV"], "KISOMS_ENV", real_allowed=file_says_real)
-    return data
 
 
 def load_settings(path: str | Path | None = None, environ: dict | None = None, *, env: str | None = None) -> Settings:
@@ -245,51 +175,3 @@ def load_settings(path: str | Path | None = None, environ: dict | None = None, *
         raise ConfigError(_format_pydantic(exc, source)) from None
 
 
-def default_config_path() -> Path:
-    """Where `kisoms init` writes the config and every command looks when neither --config nor
-    KISOMS_CONFIG names one: the platform's user config dir (e.g. ~/.config/kisoms/config.toml)."""
-    return Path(platformdirs.user_config_dir("kisoms", appauthor=False)) / "config.toml"
-
-
-def existing_default_config() -> Path | None:
-    """``default_config_path()`` if that file exists."""
-    path = default_config_path()
-    return path if path.is_file() else None
-
-
-def _keyring_get(user: str) -> str | None:
-    try:
-        import keyring
-
-        return keyring.get_password(KEYRING_SERVICE, user)
-    except Exception:  # no backend, locked store, dbus missing: fall back to env vars
-        return None
-
-
-def credentials(settings: Settings, environ: dict | None = None) -> tuple[str, str]:
-    """(app_key, app_secret) from keyring, then env vars; sim falls back to the simulator defaults."""
-    environ = os.environ if environ is None else environ
-    key = _keyring_get(f"{settings.env}:app_key") or environ.get("KISOMS_APP_KEY")
-    secret = _keyring_get(f"{settings.env}:app_secret") or environ.get("KISOMS_APP_SECRET")
-    if settings.env == "sim":
-        return key or SIM_DEFAULT_APP_KEY, secret or SIM_DEFAULT_APP_SECRET
-    if not key or not secret:
-        raise ConfigError(
-            f"no app key/secret for env {settings.env}: store them with `keyring set kisoms {settings.env}:app_key` "
-            "and `... :app_secret`, or set KISOMS_APP_KEY and KISOMS_APP_SECRET")
-    return key, secret
-
-
-def default_urls(settings: Settings) -> tuple[str | None, str | None]:
-    """REST and WebSocket URLs: explicit settings, else KIS's hosts for paper/real (sim: None = auto)."""
-    fixed = {"real": (REAL_REST_URL, REAL_WS_URL), "paper": (PAPER_REST_URL, PAPER_WS_URL)}
-    rest, ws = fixed.get(settings.env, (None, None))
-    return settings.rest_url or rest, settings.ws_url or ws
-
-
-def ledger_path(settings: Settings, flag: str | None, environ: dict | None = None) -> Path:
-    """Ledger location: --ledger > KISOMS_LEDGER > config ``ledger`` > ``<state dir>/ledger.db`` (by default
-    ``<user data dir>/kisoms/<env>/ledger.db``: one per env)."""
-    environ = os.environ if environ is None else environ
-    chosen = flag or environ.get("KISOMS_LEDGER") or settings.ledger
-    return Path(chosen).expanduser() if chosen else settings.state_path / "ledger.db"

@@ -28,6 +28,12 @@ def run() -> None:
     previous = signal.getsignal(signal.SIGINT)
     if previous is signal.default_int_handler:  # leave an ignored SIGINT (nohup, cron &) ignored
         signal.signal(signal.SIGINT, _interrupted_while_loading)
+    if "status" in sys.argv[1:]:  # a plain listing to a pipe is answered before typer and rich load
+        from kisoms.cli.quick import run_quick
+
+        rc = run_quick(sys.argv[1:])
+        if rc is not None:
+            sys.exit(rc)
     from kisoms.cli.app import load_commands, main
 
     load_commands()

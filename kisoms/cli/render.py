@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Callable, Iterable
 
 from rich import box
@@ -18,8 +17,9 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from kisoms.cli.cells import (NOT_SENT_NOTE, NOTE_MAX, ORDER_CELLS, kst, order_dict,  # noqa: F401  (re-exported)
+                              plain_cell)
 from kisoms.cli.report import env_badge, print_json, with_env  # noqa: F401  (print_json re-exported)
-from kisoms.engine.clock import KST
 
 console = Console(soft_wrap=True, highlight=False, emoji=False)
 
@@ -28,33 +28,6 @@ STATUS_STYLE = {
     "REJECTED": "red", "ERROR": "bold red", "UNKNOWN": "bold yellow", "SENDING": "yellow",
     "PENDING_MODIFY": "magenta", "PENDING_CANCEL": "magenta", "NEW": "white",
 }
-NOTE_MAX = 60
-NOT_SENT_NOTE = "not sent: submit the same intent again to send it"
-
-
-def kst(value: datetime | None) -> str:
-    """A time in KST with its offset (2026-11-25T09:01:02+09:00); '' for none."""
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        return value.isoformat(timespec="seconds")
-    return value.astimezone(KST).isoformat(timespec="seconds")
-
-
-def order_dict(order) -> dict[str, Any]:
-    """An order as JSON-ready data (with the env it belongs to)."""
-    return with_env({
-        "id": order.id, "idempotency_key": order.idempotency_key, "account": order.account,
-        "strategy_version": order.strategy_version, "symbol": order.symbol, "side": order.side.value,
-        "order_type": order.order_type.value, "qty": order.qty, "price": order.price,
-        "exchange": order.exchange.value, "signal_ts": kst(order.signal_ts), "status": order.status.value,
-        "filled_qty": order.filled_qty, "avg_fill_price": order.avg_fill_price, "filled_amount": order.filled_amount,
-        "cancelled_qty": order.cancelled_qty, "remaining_qty": order.remaining_qty,
-        "broker_order_no": order.broker_order_no, "order_date": order.order_date,
-        "reject_code": order.reject_code, "reject_reason": order.reject_reason, "price_note": order.price_note,
-        "tags": order.tags, "version": order.version,
-        "created_at": kst(order.created_at) or None, "updated_at": kst(order.updated_at) or None,
-    })
 
 
 def event_dict(event) -> dict[str, Any]:
@@ -95,8 +68,7 @@ class Column:
 
 
 def _plain(value: str | Text) -> str:
-    text = value.plain if isinstance(value, Text) else str(value)
-    return " ".join(text.split("\t")).replace("\n", " ")
+    return plain_cell(value.plain if isinstance(value, Text) else str(value))
 
 
 def _width(column: Column, cells: list) -> int:
@@ -165,31 +137,8 @@ def _status(text: str) -> Text:
     return Text(text, style=STATUS_STYLE.get(text, "white"))
 
 
-def _avg(order) -> str:
-    return f"{order.avg_fill_price:,.2f}" if order.avg_fill_price is not None else "-"
-
-
-def _note(order) -> str:
-    note = order.reject_reason or order.price_note or (NOT_SENT_NOTE if order.status.value == "NEW" else "")
-    return note if len(note) <= NOTE_MAX else note[:NOTE_MAX - 1] + "…"
-
-
-ORDER_COLUMNS = [
-    Column("id", lambda o: str(o.id), right=True),
-    Column("symbol", lambda o: o.symbol),
-    Column("side", lambda o: o.side.value),
-    Column("type", lambda o: o.order_type.value, drop=4),
-    Column("qty", lambda o: f"{o.qty:,}", right=True),
-    Column("price", lambda o: f"{o.price:,}" if o.price else "-", right=True),
-    Column("filled", lambda o: f"{o.filled_qty:,}", right=True, drop=2),  # = qty - left - cxl
-    Column("left", lambda o: f"{o.remaining_qty:,}", right=True),
-    Column("cxl", lambda o: f"{o.cancelled_qty:,}", right=True),
-    Column("avg", _avg, right=True, drop=5),
-    Column("status", lambda o: _status(o.status.value)),
-    Column("broker no", lambda o: o.broker_order_no or "-"),
-    Column("updated", lambda o: kst(o.updated_at), drop=6),
-    Column("note", _note, drop=7),
-]
+ORDER_COLUMNS = [Column(name, (lambda o: _status(o.status.value)) if name == "status" else cell, drop=drop,
+                        right=right) for name, cell, drop, right in ORDER_CELLS]
 
 
 def print_orders(orders: list, title: str = "Orders") -> None:

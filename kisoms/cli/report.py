@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import Any
-
-from rich.console import Console
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from kisoms.engine.clock import KST
 from kisoms.errors import AuthError
+
+if TYPE_CHECKING:  # (rich loads when something is rendered: a plain or JSON answer never needs it)
+    from rich.console import Console
+    from rich.text import Text
 
 ENV_STYLE = {"sim": "bold cyan", "paper": "bold yellow", "real": "bold white on red"}
 _current: dict[str, str | None] = {"env": None}
@@ -23,6 +24,8 @@ _current: dict[str, str | None] = {"env": None}
 
 def console_for(stream) -> Console:
     """A console that never hard-wraps, honours NO_COLOR and writes plain text when not on a terminal."""
+    from rich.console import Console
+
     return Console(file=stream, soft_wrap=True, highlight=False, emoji=False)
 
 
@@ -37,6 +40,8 @@ def current_env() -> str | None:
 
 def env_badge() -> Text:
     """SIM / PAPER / REAL, coloured where the terminal allows."""
+    from rich.text import Text
+
     env = _current["env"] or "sim"
     return Text(env.upper(), style=ENV_STYLE.get(env, "bold"))
 
@@ -80,6 +85,8 @@ def report_error(message: str, code, as_json: bool, kind: str | None = None) -> 
         body = {"code": code.name.lower(), "exit": int(code), "message": text}
         print_json(with_env({**body, "kind": kind} if kind else body), err=True)
     else:
+        from rich.text import Text
+
         line = Text("error", style="bold red") + Text(f": {text}")
         if _current["env"]:
             line = Text("[") + env_badge() + Text("] ") + line

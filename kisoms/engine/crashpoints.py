@@ -17,3 +17,8 @@ def crash_point(name: str) -> None:
     """Die here if the environment asks for it."""
     if os.environ.get(CRASH_ENV) == name:
         os._exit(CRASH_EXIT_CODE)
+
+
+def armed(name: str) -> bool:
+    """Whether the environment asks to die at ``name`` (a path may then keep that point reachable)."""
+    return os.environ.get(CRASH_ENV) == name

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from kisoms.config import Settings, credentials, default_state_dir, ledger_path, legacy_ledger_path
+from kisoms.configfile import credentials, default_state_dir, ledger_path, legacy_ledger_path
 from kisoms.errors import ConfigError
 from kisoms.ledger import Ledger, LedgerIdentity, utc_now
+
+if TYPE_CHECKING:
+    from kisoms.config import Settings
 
 
 def app_key_if_known(settings: Settings) -> str | None:

@@ -40,7 +40,7 @@ def _legal(order: Order, event: OrderEvent) -> bool:
 
 def _covered_by_inference(rt: Runtime, order: Order) -> bool:
     """True when reconcile already inferred fills for this order: a late notice may be one of them."""
-    return any(f.source == "reconcile" for f in rt.ledger.fills(order.id))
+    return rt.ledger.has_fills_from(order.id, "reconcile")
 
 
 def _apply_fill(rt: Runtime, order: Order, notice, ymd: str) -> NoticeResult:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from kisoms.config import Settings
 from kisoms.domain.order import Order
 from kisoms.domain.states import NON_TERMINAL
 from kisoms.engine.envledger import app_key_if_known, open_env_ledger
 from kisoms.ledger import Ledger
+
+if TYPE_CHECKING:  # (pydantic stays unloaded for a read-only view; kisoms.configfile.QuickSettings also fits)
+    from kisoms.config import Settings
 
 
 @contextmanager

@@ -11,11 +11,18 @@
 5. Rows that chain to none of our numbers are orders kisoms did not place: recorded as external.
 
 A second run right after the first changes nothing.
+
+Cost: per account, one read of the books and a few ledger queries for all its orders (their fresh rows,
+broker numbers and open requests), matching by (date, number) index; the corrections go in batched
+transactions of ``BATCH`` orders, each order in its own savepoint (a failing order leaves no trace, one
+fsync per batch). Orders whose snapshot turned out stale get their second look (a fresh inquiry) after
+the batch has committed, so no write lock is held across a broker call.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Callable
@@ -28,8 +35,12 @@ from kisoms.engine.book_matching import is_original
 from kisoms.engine.recovery import lookup_grace, recover
 from kisoms.engine.runtime import Runtime
 from kisoms.errors import CorrectionRefused, StaleOrder
+from kisoms.ledger.orders import orders_by_id, versions_by_id
+from kisoms.ledger.records import OPEN_REQUEST_STATES
+from kisoms.ledger.requests import request_keys_by_order
 
 SOURCE = "reconcile"
+BATCH = 200  # orders per write transaction (bounds how long other processes wait for the write lock)
 
 
 @dataclass
@@ -148,6 +159,7 @@ class Reconciler:
         self.rt, self.dry_run, self.progress = rt, dry_run, progress or (lambda done, total: None)
         self.report = ReconcileReport(dry_run=dry_run)
         self.doubts: dict[str, list[str]] = defaultdict(list)  # account → what reconcile may not fix
+        self.requests: dict[int, list] | None = None  # the account's requests by order (the pass's snapshot)
 
     def orders_to_check(self) -> list[Order]:
         today = kst_ymd(self.rt.clock.now())
@@ -191,36 +203,79 @@ class Reconciler:
         return self.rt.client.inquire_daily_ccld(account, start, today)
 
     def reconcile_account(self, account: str, orders: list[Order]) -> None:
-        rows = self.fetch(account, orders)
+        rows = self.fetch(account, orders)  # (the books first: any request behind a row is in the snapshot)
         rows_by_number, rows_by_origin = _by_number(rows), _by_origin(rows)
+        orders = self._snapshot(orders)
         claimed: set[tuple[str, str]] = set()
-        for order in orders:
-            claimed |= {(order.order_date, n) for n in self.reconcile_order(order, rows_by_number, rows_by_origin)}
-            self.report.checked += 1
+        stale: list[Order] = []
+        for at in range(0, len(orders), BATCH):
+            with self._batch():
+                for order in orders[at:at + BATCH]:
+                    owned = self._one(order, rows_by_number, rows_by_origin, stale)
+                    claimed |= {(order.order_date, n) for n in owned}
+                    self.report.checked += 1
+        self.requests = None  # second looks read the ledger afresh
+        for order in stale:
+            self.second_look(order)
         self.record_external(account, rows, claimed)
 
-    def reconcile_order(self, order: Order, rows_by_number: dict, rows_by_origin: dict) -> set[str]:
+    def _snapshot(self, orders: list[Order]) -> list[Order]:
+        """The orders as they are now (only those whose version moved are read again) and their requests,
+        in a few queries (not a few per order)."""
+        conn, ids = self.rt.ledger.conn, [o.id for o in orders]
+        self.requests = request_keys_by_order(conn, ids)
+        if self.dry_run:
+            return orders
+        versions = versions_by_id(conn, ids)
+        fresh = orders_by_id(conn, [o.id for o in orders if versions.get(o.id) != o.version])
+        return [fresh.get(o.id, o) for o in orders]
+
+    def _batch(self):
+        return nullcontext() if self.dry_run else self.rt.ledger.batch()
+
+    def _one(self, order: Order, rows_by_number: dict, rows_by_origin: dict, stale: list[Order]) -> set[str]:
+        """One order inside the batch, in its own savepoint: its writes stay or go together."""
+        if self.dry_run:
+            return self.reconcile_order(order, rows_by_number, rows_by_origin, stale)
+        with self.rt.ledger.savepoint():
+            return self.reconcile_order(order, rows_by_number, rows_by_origin, stale)
+
+    def _requests(self, order_id: int) -> list:
+        if self.requests is not None:
+            return self.requests.get(order_id, [])
+        return self.rt.ledger.broker_numbers(order_id)
+
+    def _open_requests(self, order_id: int) -> list:
+        return [r for r in self._requests(order_id) if r.state in OPEN_REQUEST_STATES]
+
+    def reconcile_order(self, order: Order, rows_by_number: dict, rows_by_origin: dict,
+                        stale: list[Order] | None = None) -> set[str]:
         mine, extra = self.rows_of(order, rows_by_number, rows_by_origin)
         owned = self.numbers_of(order) | {r.odno for r in extra}
-        open_kinds = {r.kind for r in self.rt.ledger.open_requests(order.id)}
+        open_kinds = {r.kind for r in self._open_requests(order.id)}
         if any(("cancel" if r.is_cancel else "modify") in open_kinds for r in extra):
             # its own process (or recovery, after the lease) settles that request; never take its number
             self.report.in_flight.append(f"order {order.id}: an amend/cancel is in flight")
             return owned
         for row in extra:
             self.adopt_change(order, row)
+        if extra and not self.dry_run:
+            order = self.rt.ledger.get(order.id)  # (re-read after writing to it)
         try:
             view = broker_order(order, mine + extra, kst_ymd(self.rt.clock.now()))
         except ValueError as exc:  # the broker's rows contradict themselves (e.g. filled more than ordered)
             self._doubt(order, f"the broker's rows do not add up: {exc}")
             return owned
-        if view is not None and not self.apply_view(order, view) and not self.dry_run:
-            self.second_look(order)
+        if view is not None and not self.apply_view(order, view, fresh=True) and not self.dry_run:
+            if stale is None:
+                self.second_look(order)
+            else:
+                stale.append(order)  # after the batch's commit: no write lock held across a broker call
         return owned
 
     def numbers_of(self, order: Order) -> set[str]:
         """Every broker number the ledger maps to ``order`` (new, amends, cancels)."""
-        return {n.broker_order_no for n in self.rt.ledger.broker_numbers(order.id) if n.broker_order_no}
+        return {n.broker_order_no for n in self._requests(order.id) if n.broker_order_no}
 
     def rows_of(self, order: Order, rows_by_number: dict, rows_by_origin: dict) -> tuple[list, list]:
         """The order's rows: those under numbers we mapped (looked up by date and number, in the books'
@@ -244,14 +299,15 @@ class Reconciler:
         if view is not None and not self.apply_view(order, view, last_look=True):
             self.report.in_flight.append(f"order {order.id}: kept changing while reconcile looked; next run checks it")
 
-    def apply_view(self, order: Order, bo: BrokerOrder, *, last_look: bool = False) -> bool:
+    def apply_view(self, order: Order, bo: BrokerOrder, *, last_look: bool = False, fresh: bool = False) -> bool:
         """Force one order to ``bo``. False when the snapshot may be stale (the ledger moved past it, or
-        moved while we wrote): a second look is due, or on the last look, the next run."""
-        order = order if self.dry_run else self.rt.ledger.get(order.id)
+        moved while we wrote): a second look is due, or on the last look, the next run. ``fresh``: ``order``
+        was just read (the pass's snapshot); otherwise it is read again here."""
+        order = order if self.dry_run or fresh else self.rt.ledger.get(order.id)
         if order.broker_order_no not in {r.odno for r in bo.rows}:
             return self.number_missing(order, last_look)
         target = broker_status(bo.view)
-        if order.status in PENDING and self.rt.ledger.open_requests(order.id):
+        if order.status in PENDING and self._open_requests(order.id):
             target = order.status if target not in (OrderStatus.FILLED,) else target
         moved = {k: v for k, v in bo.live_fields.items() if getattr(order, k) != v}
         if not moved and (target, bo.view.filled, bo.view.cancelled, bo.amount) == (

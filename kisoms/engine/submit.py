@@ -13,7 +13,7 @@ from kisoms.domain.states import OrderEvent, OrderStatus
 from kisoms.domain.validation import validate
 from kisoms.engine.bands import band_cache
 from kisoms.engine.clock import kst_ymd
-from kisoms.engine.crashpoints import crash_point
+from kisoms.engine.crashpoints import armed, crash_point
 from kisoms.engine.recovery import is_abandoned
 from kisoms.engine.resolution import order_cash_request, order_cash_tr_id, resolve, send_claimed_new
 from kisoms.engine.runtime import Runtime
@@ -115,15 +115,19 @@ def replayed_reject(order: Order) -> ValidationError | None:
     return error
 
 
-def create_order(rt: Runtime, intent: ApprovedOrderIntent) -> tuple[Order, bool]:
-    """Create-or-return the order for ``intent``; a new one is validated first (a reject is recorded)."""
+Claimed = tuple[Order, int]  # an order claimed for its first send, and its request's map id
+
+
+def _known_or_new(rt: Runtime, intent: ApprovedOrderIntent) -> tuple[Order | None, Order | None, dict]:
+    """(the known order, None, {}) for a replayed intent, else (None, the validated new order, the create's
+    raw payload); a refused intent raises ValidationError (and is recorded REJECTED where it can be)."""
     key = intent_key(intent)
     existing = rt.ledger.get_by_key(key)
     if existing is not None:
         rejected = replayed_reject(existing)
         if rejected is not None:
             raise rejected
-        return existing, False
+        return existing, None, {}
     if intent.qty <= 0:  # refused by the rules alone, before the broker is asked anything (and never recorded)
         validate(intent, account=rt.settings.account_policy(intent.account),
                  price_policy=rt.settings.price_policy, reference=None)
@@ -134,11 +138,35 @@ def create_order(rt: Runtime, intent: ApprovedOrderIntent) -> tuple[Order, bool]
     except ValidationError as exc:
         _record_invalid(rt, intent, key, exc)
         raise
-    order, created = rt.ledger.create(
-        new_order(rt, intent, key, checked.price, checked.price_note), source=SOURCE,
-        raw_payload={"intent": intent.model_dump(mode="json"), "reference": reference and reference.__dict__})
+    payload = {"intent": intent.model_dump(mode="json"), "reference": reference and reference.__dict__}
+    return None, new_order(rt, intent, key, checked.price, checked.price_note), payload
+
+
+def create_order(rt: Runtime, intent: ApprovedOrderIntent) -> tuple[Order, bool]:
+    """Create-or-return the order for ``intent``; a new one is validated first (a reject is recorded).
+    Nothing is claimed (``kisoms create``, and orders sent later)."""
+    existing, order, payload = _known_or_new(rt, intent)
+    if existing is not None:
+        return existing, False
+    order, created = rt.ledger.create(order, source=SOURCE, raw_payload=payload)
     crash_point("after_create")
     return order, created
+
+
+def create_and_claim(rt: Runtime, intent: ApprovedOrderIntent) -> tuple[Order, bool, Claimed | None]:
+    """``create_order``, and for a new order its write-ahead claim in the same durable commit
+    (``Ledger.create_and_claim``): (order, created, the claim or None when nothing was claimed). Twins
+    whose owner is gone are resolved first (the claim itself refuses while one is unresolved)."""
+    if armed("after_create"):  # the crash tests' point between a create and its claim needs them apart
+        return (*create_order(rt, intent), None)
+    existing, order, payload = _known_or_new(rt, intent)
+    if existing is not None:
+        return existing, False, None
+    resolve_abandoned_twins(rt, order)
+    order, created, map_id = rt.ledger.create_and_claim(
+        order, source=SOURCE, raw_payload=payload, request=order_cash_request(order),
+        tr_id=order_cash_tr_id(rt, order), guards=rt.settings.guard_limits(order.account))
+    return order, created, None if map_id is None else (order, map_id)
 
 
 def resolve_abandoned_twins(rt: Runtime, order: Order) -> None:
@@ -170,8 +198,11 @@ def submit(rt: Runtime, intent: ApprovedOrderIntent) -> SubmitResult:
     claim checks the switch again, atomically; an order that loses that race stays NEW, and the same intent
     submitted after `kisoms resume` sends it)."""
     ensure_not_halted(rt, intent.account)
-    order, created = create_order(rt, intent)
-    order, sent = send_order(rt, order)
+    order, created, claimed = create_and_claim(rt, intent)
+    if claimed is not None:
+        order, sent = send_claimed_new(rt, *claimed), True
+    else:
+        order, sent = send_order(rt, order)
     forget_band_if_refused(rt, order)
     return SubmitResult(order=order, created=created, sent=sent)
 

@@ -6,16 +6,26 @@ KIS counts requests per second per app key at its own gateway (EGW00201 when exc
   instead of going out in bursts, so transit jitter cannot crowd more than ``rate`` into one second at
   the server. Consecutive grants are never closer than ``1 / rate`` on the shared clock; a late wake-up
   is absorbed by the margin, so the average holds at ``(1 - margin) × rate``.
-* ``margin == 0``: a sliding window, the last ``slots`` grant times per key; a request goes when the
-  oldest has left the window (``slots = floor(rate)`` per second, or one per ``1 / rate`` seconds below
-  1/s). Up to ``slots`` may go at once.
+* ``margin == 0``: a sliding window only; up to ``slots`` may go at once (``slots = floor(rate)`` per
+  second, or one per ``1 / rate`` seconds below 1/s).
+
+In both modes the limiter also keeps the last ``slots`` requests per key as (granted, finished) pairs and
+grants a request only while fewer than ``slots`` of them are unfinished or finished within the last window.
+A request reaches the server between its grant and its reply, so whatever pauses a process between the
+two (descheduling, a GC, a slow connect), no window of the server's clock can hold more than ``slots``
+arrivals: ``begin()`` / ``finish()`` bracket a request; ``acquire()`` counts a grant as finished at once.
+(Why: of any ``slots + 1`` arrivals within one server window, take the one granted last; it was granted no
+later than it arrived, so each of the other ``slots`` was then unfinished or had finished less than a
+window before, and the grant would have waited.) An unfinished request older than ``STALE_SECONDS`` (its
+process died mid-request) stops counting. Above ``TRACKED_MAX`` requests per window only the pace limits.
 
 The limiter learns from the server: ``penalize()`` (called on EGW00201) slows every process sharing the
 app key to ``SLOW_FACTOR`` of its pace for ``SLOW_SECONDS`` (compounding while refusals keep coming).
 
 Cost: the state is one fixed-width text line per app key in ``RATE_FILE`` (its id, then the hex of its
 numbers), read and rewritten in place (``pread``/``pwrite``) under an ``fcntl`` lock on a file descriptor
-kept open: a few microseconds, no JSON, no rename, no fsync (losing it in a power cut only costs a pause).
+kept open: tens of microseconds per request (the grant and the finish each take the lock once), no JSON, no
+rename, no fsync (losing it in a power cut only costs a pause).
 """
 
 from __future__ import annotations
@@ -41,6 +51,9 @@ SLOW_SECONDS = 10.0  # and the slow-down lasts this long after the last refusal
 KEY = 32  # characters of the key id that starts a line
 FIELD = 16  # characters per number: the hex of a double
 HEAD = KEY + 3 * FIELD  # key id, next grant time, slow factor, slow-until
+STALE_SECONDS = 30.0  # an unfinished request older than this no longer counts (its process died)
+TRACKED_MAX = 100  # above this many requests per window, only the pace limits (no per-request pairs)
+POLL = 0.002  # how long to wait while only unfinished requests fill the window
 
 
 @dataclass
@@ -50,17 +63,17 @@ class _Slot:
     next_at: float = 0.0  # paced mode: the earliest time the next grant is due
     slow: float = 1.0  # 1.0, or the learned slow-down factor while ``slow_until`` is ahead
     slow_until: float = 0.0
-    times: list[float] = field(default_factory=list)  # window mode: the last grants
+    spans: list[float] = field(default_factory=list)  # the last requests, flat: granted, finished (0: not yet)
 
 
 @functools.lru_cache(maxsize=None)
 def _packer(slots: int) -> struct.Struct:
-    return struct.Struct(f"<{3 + slots}d")
+    return struct.Struct(f"<{3 + 2 * slots}d")
 
 
 def _encode(key: bytes, slot: _Slot, slots: int) -> bytes:
-    times = (slot.times + [0.0] * slots)[:slots]
-    return key + binascii.hexlify(_packer(slots).pack(slot.next_at, slot.slow, slot.slow_until, *times)) + b"\n"
+    spans = (slot.spans + [0.0] * (2 * slots))[:2 * slots]
+    return key + binascii.hexlify(_packer(slots).pack(slot.next_at, slot.slow, slot.slow_until, *spans)) + b"\n"
 
 
 def _decode(line: bytes, slots: int) -> _Slot:
@@ -71,7 +84,7 @@ def _decode(line: bytes, slots: int) -> _Slot:
         return _Slot()
     if not math.isfinite(sum(nums)) or not 0 < nums[1] <= 1:  # (a NaN or an infinity anywhere)
         return _Slot()
-    return _Slot(nums[0], nums[1], nums[2], [t for t in nums[3:] if t > 0])
+    return _Slot(nums[0], nums[1], nums[2], list(nums[3:]))
 
 
 class RateLimiter:
@@ -88,7 +101,7 @@ class RateLimiter:
         self.slots = max(1, math.floor(rate))
         self.window = max(1.0, 1.0 / rate)
         self.spacing = self.window / self.slots  # the closest two grants may ever be
-        self.kept = 0 if margin else self.slots  # grant times stored (window mode only)
+        self.kept = self.slots if self.slots <= TRACKED_MAX else 0  # (granted, finished) pairs stored
         self.clock, self.sleep = clock, sleep
         self._fd: int | None = None
         self._offset: int | None = None
@@ -102,7 +115,7 @@ class RateLimiter:
         return self._fd
 
     def _width(self) -> int:
-        return HEAD + self.kept * FIELD + 1
+        return HEAD + 2 * self.kept * FIELD + 1
 
     def _find(self, fd: int) -> int:
         """The byte offset of this key's line, appending one (or starting the file over) if needed."""
@@ -154,16 +167,34 @@ class RateLimiter:
             return 0.0
         return self.spacing / ((1.0 - self.margin) * slow)
 
-    def _grant(self, slot: _Slot, now: float) -> float:
-        """Record a grant if one is due now; otherwise return how long to wait."""
-        wait = max(self._window_wait(slot, now), self._pace_wait(slot, now))
+    def _grant(self, slot: _Slot, now: float, *, finished: bool = True) -> float:
+        """Record a grant if one is due now (finished at once, or open until ``finish``); otherwise
+        return how long to wait."""
+        window_wait, free = self._window_wait(slot, now)
+        wait = max(window_wait, self._pace_wait(slot, now))
         if wait > 0:
             return max(wait, 1e-6)
         gap = self._pace(slot, now)
         slot.next_at = max(slot.next_at, now) + gap if gap and slot.next_at - now < 2 * gap else now + gap
         if self.kept:
-            slot.times = (slot.times + [now])[-self.kept:]
+            slot.spans[free:free + 2] = [now, now if finished else 0.0]
         return 0.0
+
+    def _tally(self, slot: _Slot, now: float) -> tuple[list[float], int, int]:
+        """The tracked requests that may still share a server window with one granted ``now``: (the finish
+        times of those finished within the last window, how many are unfinished and not stale), and the
+        index (into the flat list) of one that no longer counts. Times far ahead mean the clock jumped back: they do not count."""
+        low, high, stale = now - self.window, now + self.window, now - STALE_SECONDS
+        ends, unfinished, free, spans = [], 0, -1, slot.spans
+        for at in range(0, len(spans), 2):
+            granted, finished = spans[at], spans[at + 1]
+            if finished and low < finished <= high:
+                ends.append(finished)
+            elif not finished and stale < granted <= high:
+                unfinished += 1
+            else:
+                free = at
+        return ends, unfinished, free
 
     def _pace_wait(self, slot: _Slot, now: float) -> float:
         """Paced: until the next grant is due, less the slack the margin leaves for a late wake-up (never
@@ -172,17 +203,58 @@ class RateLimiter:
         due = slot.next_at - max(0.0, gap - self.spacing * (1 + 1e-5))  # (1e-5: float noise)
         return due - now if gap and now < due and slot.next_at - now < 2 * gap + self.window else 0.0
 
-    def _window_wait(self, slot: _Slot, now: float) -> float:
-        """Window mode: until the oldest of the last ``slots`` grants leaves the window."""
+    def _window_wait(self, slot: _Slot, now: float) -> tuple[float, int]:
+        """(How long until fewer than ``slots`` tracked requests count, the index a grant may take): the
+        finished ones leave the window one by one; an unfinished one may finish any moment (polled)."""
         if not self.kept:
-            return 0.0
-        slot.times = sorted(t for t in slot.times if now - self.window < t <= now + self.window)
-        return slot.times[-self.slots] + self.window - now if len(slot.times) >= self.slots else 0.0
+            return 0.0, -1
+        ends, unfinished, free = self._tally(slot, now)
+        excess = len(ends) + unfinished - self.slots + 1
+        if excess <= 0:
+            return 0.0, free
+        if len(ends) < excess:
+            return POLL, free
+        wait = sorted(ends)[excess - 1] + self.window - now
+        return (min(wait, POLL) if unfinished else wait), free
 
     def acquire(self) -> None:
-        """Wait (by ``sleep``) until this request fits the rate, and count it."""
+        """Wait (by ``sleep``) until this request fits the rate, and count it (as finished at once)."""
         while (wait := self._locked(self._grant)) > 0:
             self.sleep(wait)
+
+    def begin(self) -> float:
+        """Like ``acquire``, for a request about to be sent: it counts until ``finish(ticket)`` (call it
+        once the reply, or the failure, is in). Returns the ticket."""
+        granted: list[float] = []
+
+        def grant(slot: _Slot, now: float) -> float:
+            wait = self._grant(slot, now, finished=False)
+            granted.append(now)
+            return wait
+
+        while (wait := self._locked(grant)) > 0:
+            self.sleep(wait)
+        return granted[-1]
+
+    def finish(self, ticket: float) -> None:
+        """The request granted by ``begin()`` is over: from now on it only counts for one window."""
+        if not self.kept:
+            return
+        wanted = binascii.hexlify(struct.pack("<d", ticket)) + b"0" * FIELD  # (granted, 0.0: unfinished)
+        fd = self._open()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:  # one field rewritten in place, nothing decoded
+            at = self._offset if self._offset is not None else self._find(fd)
+            line = os.pread(fd, self._width(), at)
+            if len(line) != self._width() or line[:KEY] != self.key:
+                return  # the file was started over: the request is no longer tracked
+            pos = line.find(wanted, HEAD)
+            while pos >= 0 and (pos - HEAD) % (2 * FIELD):
+                pos = line.find(wanted, pos + 1)
+            if pos >= 0:
+                os.pwrite(fd, binascii.hexlify(struct.pack("<d", max(self.clock(), ticket))), at + pos + FIELD)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     def penalize(self) -> None:
         """The server refused a request for the rate (EGW00201): slow every process on this app key."""

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 wire_log = logging.getLogger(f"{__name__}.wire")
 wire_log.setLevel(logging.INFO)
 PINGPONG = "PINGPONG"
+# KIS's reply when the approval key already holds this subscription (e.g. the server kept it across a
+# reconnect). The subscription is live, so it counts as connected; the AES key/IV of the earlier reply stay.
+ALREADY_SUBSCRIBED = "OPSP0002"
 _END = object()
 
 
@@ -156,9 +159,19 @@ class NoticeStream:
         self._subscribe_reply(header, body)
 
     def _subscribe_reply(self, header: dict, body: dict) -> None:
+        if body.get("msg_cd") == ALREADY_SUBSCRIBED:
+            self._already_subscribed(header.get("tr_id", self.tr_id))
+            return
         if str(body.get("rt_cd", "")) != "0":
             raise BrokerProtocolError(f"subscribe refused: [{body.get('msg_cd')}] {body.get('msg1')}")
         output = body.get("output") if isinstance(body.get("output"), dict) else {}
         if output.get("key") and output.get("iv"):
             self.keys[header.get("tr_id", self.tr_id)] = (output["key"], output["iv"])
         self.queue.put_nowait(ConnectionState("connected", str(body.get("msg1", "")).strip()))
+
+    def _already_subscribed(self, tr_id: str) -> None:
+        """Live already: connected, with a warning when no AES key is known to decrypt its notices."""
+        if tr_id not in self.keys:
+            log.warning("KIS says %s is already subscribed but sent no AES key; encrypted notices will be "
+                        "skipped until a reconnect (reconcile's gap-fill still finds the fills)", tr_id)
+        self.queue.put_nowait(ConnectionState("connected", "already subscribed"))

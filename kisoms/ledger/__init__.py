@@ -2,8 +2,10 @@
 
 Only this package speaks SQL. ``Ledger`` (``ledger.py``) is the one front; its writes are the verbs below,
 each one BEGIN IMMEDIATE transaction (a SAVEPOINT inside ``Ledger.batch``) that commits whole or leaves
-no trace. Every write also appends one hash-chained ``audit_log`` row and one ``events`` row (payloads
-redacted first), in the same transaction.
+no trace, fsynced (``synchronous=FULL``) except ``settle`` (NORMAL: a lost settle leaves the request open,
+and recovery resolves it from the broker's books). Every write also appends one ``events`` row and one
+hash-chained ``audit_log`` row that covers it (payloads redacted first, each thing stored once), in the same
+transaction.
 
 =================  ==============================================  ==========================================
 verb (module)      tables written                                  invariants
@@ -11,6 +13,13 @@ verb (module)      tables written                                  invariants
 create (orders)    orders, order_status_history                    one order per idempotency key (a known key
                                                                    returns the order, nothing written); NEW,
                                                                    version 1, nothing filled
+create_and_claim   orders, order_status_history, broker_order_map  ``create`` then, for a new order, its
+(requests)         (``sending``, owner)                            first ``claim`` in ONE fsynced commit
+                                                                   before the request leaves; a known key
+                                                                   writes nothing (map_id None); a kill
+                                                                   switch or look-alike refuses the claim
+                                                                   alone (the NEW order commits); a guard
+                                                                   refusal commits REJECTED
 transition         orders, order_status_history                    legal state-machine moves only
 (orders)                                                           (InvalidTransition), ``expected_version``
                                                                    compare-and-swap (StaleOrder), quantities
@@ -30,7 +39,8 @@ claim (requests)   orders, order_status_history, broker_order_map  claim before 
 settle (requests)  broker_order_map; orders, order_status_history  only an open request (RequestNotOpen);
                    with an ``event``                               a broker number maps to one request
                                                                    (NumberTaken); ``expected_activity``:
-                                                                   a takeover's compare-and-swap
+                                                                   a takeover's compare-and-swap; commits
+                                                                   with ``synchronous=NORMAL`` (no fsync)
 record_change      broker_order_map (``accepted``)                 an amend/cancel number found at the
 (requests)                                                         broker is mapped once
 stamp_attempt,     broker_order_map (``last_attempt_at``,          only an open request; no audit or event
@@ -45,8 +55,10 @@ publish (journal)  (audit_log and events only)                     event ids gro
 =================  ==============================================  ==========================================
 
 Opening a ledger may also write: the schema (``schema.migrate``, one transaction) and the identity record
-(``ledger_identity``, audited). The alert outbox (``outbox``: ``alert_outbox``, ``alert_cursor``) is driven
-by ``kisoms.engine.alerts``.
+(``ledger_identity``, audited); ``schema.recorded_identity_at`` reads that record without opening the file
+as a ledger (the quick ``kisoms status``). The alert outbox (``outbox``: ``alert_outbox``, ``alert_cursor``)
+is driven by ``kisoms.engine.alerts``. A pass over many orders (reconcile) reads them in a few queries for
+all of them: ``orders.orders_by_id``, ``orders.versions_by_id``, ``requests.request_keys_by_order``.
 
 Modules, lowest first: ``errors``; ``db`` (connection, transactions, value encoding, redaction);
 ``records`` (returned records, rows ↔ records); ``journal`` (events, audit chain, reports); ``schema``

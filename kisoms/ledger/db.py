@@ -8,8 +8,9 @@
 
 Durability choice: ``journal_mode=WAL`` with ``synchronous=FULL``. WAL with NORMAL survives a process
 crash but may lose the last commits on power loss or an OS crash. Losing the commit of NEW → SENDING
-after the request left would let a restart send the order a second time, so every commit is fsynced.
-The cost (one fsync of the WAL per transaction) is small next to a broker round trip.
+after the request left would let a restart send the order a second time, so every commit is fsynced,
+except a request's settle (``atomic(durable=False)``): losing it leaves the request ``sending``, which
+recovery resolves from the broker's books (never by a resend), and the next fsynced commit covers it.
 
 Readers never wait for a writer: in WAL mode a read sees the last commit while another process holds the
 write lock, and opening the file takes no write lock unless there is something to migrate or record. A
@@ -27,9 +28,9 @@ from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
-from kisoms.domain.redact import redact
+from kisoms.domain.redact import SECRET_KEYS, SECRET_SUFFIXES, redact
 from kisoms.errors import LedgerBusy, LedgerError
 
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for another process's write lock
@@ -97,10 +98,12 @@ def enable_wal(db: Database, attempts: int = 50) -> None:
 
 
 @contextmanager
-def atomic(db: Database) -> Iterator[sqlite3.Connection]:
+def atomic(db: Database, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
     """One write transaction. BEGIN IMMEDIATE takes the write lock first, so writers serialise across
     processes and a read-then-write inside never works on a stale read. Inside ``batch`` it is a SAVEPOINT:
-    a failure undoes this change alone, and the batch's COMMIT makes every surviving change durable at once."""
+    a failure undoes this change alone, and the batch's COMMIT makes every surviving change durable at once.
+    ``durable=False`` commits with ``synchronous=NORMAL`` (no fsync): a power loss may take back this commit
+    and any later non-durable ones, never one before the last durable commit (see ``relaxed``)."""
     conn = db.conn
     if conn.in_transaction:
         if not db.batching:
@@ -108,8 +111,28 @@ def atomic(db: Database) -> Iterator[sqlite3.Connection]:
         with _savepoint(db) as nested:
             yield nested
         return
-    with _transaction(db) as conn:
+    with relaxed(db, not durable), _transaction(db) as conn:
         yield conn
+
+
+@contextmanager
+def relaxed(db: Database, on: bool = True) -> Iterator[None]:
+    """``synchronous=NORMAL`` for the block (outside any transaction), ``FULL`` again after it. In WAL
+    mode a NORMAL commit is appended to the WAL without an fsync; the next FULL commit's fsync covers it,
+    since the WAL is written in order. Only commits whose loss recovery resolves from the broker's books
+    use it (a request's settle). A connection set to less than FULL keeps its own setting."""
+    if not on:
+        yield
+        return
+    level = db.conn.execute("PRAGMA synchronous").fetchone()[0]
+    if level <= 1:  # already NORMAL or OFF
+        yield
+        return
+    db.conn.execute("PRAGMA synchronous = NORMAL")
+    try:
+        yield
+    finally:
+        db.conn.execute(f"PRAGMA synchronous = {int(level)}")
 
 
 @contextmanager
@@ -241,6 +264,25 @@ def clean(payload: Any) -> Any:
     return None if payload is None else redact(plain(payload))
 
 
+# Every text ``redact`` could change contains one of these once lower-cased without "-" and "_": a secret
+# key's name (keys are compared so normalised) or the start of a bearer token or a JWT.
+_NEEDLES = tuple(sorted(SECRET_KEYS | set(SECRET_SUFFIXES) | {"bearer", "eyj"}))
+
+
+def _may_hold_secrets(text: str) -> bool:
+    folded = text.lower().replace("-", "").replace("_", "")
+    return any(needle in folded for needle in _NEEDLES)
+
+
+def clean_text(payload: Any) -> str | None:
+    """``dumps(clean(payload))`` (None stays None), in one pass when the serialised payload has nothing
+    ``redact`` would change (no secret key name, no bearer token, no JWT anywhere in it)."""
+    if payload is None:
+        return None
+    text = dumps(payload)
+    return dumps(clean(payload)) if _may_hold_secrets(text) else text
+
+
 def as_dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     """All rows of a cursor as column → value dicts."""
     names = [d[0] for d in cursor.description]
@@ -251,3 +293,18 @@ def first(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
     """The first row of a cursor as a dict, or None."""
     rows = as_dicts(cursor)
     return rows[0] if rows else None
+
+
+CHUNK = 900  # ids per query (SQLite's default bound on host parameters is 999)
+
+
+def chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    """Distinct ids, sorted, in lists of at most ``CHUNK``: one ``IN (...)`` query each."""
+    ids = sorted(set(ids))
+    for at in range(0, len(ids), CHUNK):
+        yield ids[at:at + CHUNK]
+
+
+def marks(ids: list[int]) -> str:
+    """The ``?, ?, ...`` of an ``IN`` list for these ids."""
+    return ", ".join("?" * len(ids))

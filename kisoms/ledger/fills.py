@@ -19,6 +19,12 @@ def exists(conn: sqlite3.Connection, dedupe_key: str) -> bool:
     return conn.execute("SELECT 1 FROM fills WHERE dedupe_key = ?", (dedupe_key,)).fetchone() is not None
 
 
+def any_from(conn: sqlite3.Connection, order_id: int, source: str) -> bool:
+    """True when the order has a fill recorded from ``source``."""
+    return conn.execute("SELECT 1 FROM fills WHERE order_id = ? AND source = ? LIMIT 1",
+                        (order_id, source)).fetchone() is not None
+
+
 def insert(conn: sqlite3.Connection, fill: Fill, recorded_at: str) -> bool:
     """Record a fill; False (nothing written) when its key is already known."""
     row = fill_to_row(fill, recorded_at)

@@ -127,6 +127,21 @@ class Ledger:
         with atomic(self.db) as conn:
             return orders.create(conn, order, source=source, raw_payload=raw_payload, ts=self._ts())
 
+    def create_and_claim(self, order: Order, *, source: str, raw_payload: dict | None = None, request: dict,
+                         tr_id: str, guards: GuardLimits | None = None) -> tuple[Order, bool, int | None]:
+        """``create`` and, for a new order, its first ``claim`` (CLAIM, a ``sending`` request row) in ONE
+        durable transaction, committed before anything may leave. (order, created, map_id): map_id is None
+        when the key was known (nothing written; the caller claims as usual). A kill switch or an unresolved
+        look-alike refuses the claim alone: the order stays NEW, committed, and Halted / TwinPending is
+        raised; a guard refusal is committed (REJECTED) and GuardTripped raised."""
+        with atomic(self.db) as conn:
+            order, created, map_id, refusal = requests.create_and_claim(
+                conn, order, source=source, raw_payload=raw_payload, request=request, tr_id=tr_id,
+                ts=self._ts(), owner=self.owner, guards=guards)
+        if refusal is not None:
+            raise refusal
+        return order, created, map_id
+
     def get(self, order_id: int) -> Order:
         """The order; OrderNotFound if there is none."""
         return orders.load(self.conn, order_id)
@@ -215,8 +230,9 @@ class Ledger:
         ``event`` the order stays as it is (``request.settled``). ``map_fields``: the broker number found
         (broker_order_no, krx_orgno, order_date); ``fields`` are merged into ``order_fields``.
         RequestNotOpen if it is not open, or (a takeover, with ``expected_activity``) if its owner has tried
-        again since."""
-        with atomic(self.db) as conn:
+        again since. Committed with ``synchronous=NORMAL`` (no fsync): a settle lost to a power cut leaves
+        the request open, which recovery resolves from the broker's books (``db.relaxed``)."""
+        with atomic(self.db, durable=False) as conn:
             return requests.settle(conn, map_id, state=state, order_id=order_id, event=event, source=source,
                                    raw_payload=raw_payload, map_fields=dict(map_fields or {}),
                                    order_fields={**(order_fields or {}), **fields},
@@ -265,6 +281,10 @@ class Ledger:
         """An order's fills, oldest first."""
         return fills.for_order(self.conn, order_id)
 
+    def has_fills_from(self, order_id: int, source: str) -> bool:
+        """Whether the order has a fill recorded from ``source`` (e.g. fills reconcile inferred)."""
+        return fills.any_from(self.conn, order_id, source)
+
     def history(self, order_id: int) -> list[HistoryRow]:
         """An order's status history, oldest first."""
         return orders.history(self.conn, order_id)
@@ -282,7 +302,7 @@ class Ledger:
         """An event and an audit row on their own; returns the event id."""
         with atomic(self.db) as conn:
             return record(conn, ts=self._ts(), kind=kind, source=source, order_id=order_id,
-                          event_payload=payload, audit_payload=payload)
+                          event_payload=payload, audit_payload=payload)[0]
 
     def verify_audit_chain(self) -> int:
         """Rows checked; AuditChainBroken names the first edited, inserted or deleted row."""

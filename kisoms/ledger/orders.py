@@ -1,8 +1,9 @@
 """Orders and their history: the ``orders`` and ``order_status_history`` SQL, and every change to an order
 (create, transition, correct, fill), each run inside the caller's transaction.
 
-Writing one change (``write``): order row, history row, audit row and event, all in the caller's
-transaction; a failure anywhere rolls back all four.
+Writing one change (``write``): order row, event, audit row and history row, all in the caller's
+transaction; a failure anywhere rolls back all four. The raw payload is stored once, in the audit row; the
+history row points at it (``@<audit id>``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from kisoms.domain.order import Fill, Order, confusable
 from kisoms.domain.states import BrokerView, OrderEvent, OrderStatus, Quantities, correction_problem, next_status
 from kisoms.errors import LedgerError, OrderNotFound
 from kisoms.ledger import fills
-from kisoms.ledger.db import as_dicts, clean, dumps, first, from_iso
+from kisoms.ledger.db import as_dicts, chunks, first, from_iso, marks
 from kisoms.ledger.errors import CorrectionRefused, StaleOrder
 from kisoms.ledger.journal import record
 from kisoms.ledger.records import (ORDER_COLUMNS, HistoryRow, order_summary, order_to_row, row_to_history,
@@ -53,10 +54,31 @@ def by_key(conn: sqlite3.Connection, key: str) -> Order | None:
     return row_to_order(row) if row else None
 
 
-def update(conn: sqlite3.Connection, before: Order, after: Order) -> None:
-    """Write ``after`` over ``before``; refuses if the row is no longer at ``before.version``."""
-    row = order_to_row(after)
-    columns = [c for c in ORDER_COLUMNS if c != "idempotency_key"]
+def orders_by_id(conn: sqlite3.Connection, order_ids: Iterable[int]) -> dict[int, Order]:
+    """The orders with these ids (those that exist), in one query per ``db.CHUNK`` ids (a pass over many
+    orders: reconcile). A snapshot: writers still guard with ``expected_version``."""
+    found: dict[int, Order] = {}
+    for part in chunks(order_ids):
+        rows = as_dicts(conn.execute(f"SELECT * FROM orders WHERE id IN ({marks(part)})", part))
+        found.update((order.id, order) for order in map(row_to_order, rows))
+    return found
+
+
+def versions_by_id(conn: sqlite3.Connection, order_ids: Iterable[int]) -> dict[int, int]:
+    """Each order's version now (to re-read only the orders that moved since a snapshot)."""
+    found: dict[int, int] = {}
+    for part in chunks(order_ids):
+        found.update(conn.execute(f"SELECT id, version FROM orders WHERE id IN ({marks(part)})", part).fetchall())
+    return found
+
+
+def update(conn: sqlite3.Connection, before: Order, after: Order,
+           rows: tuple[dict[str, Any], dict[str, Any]] | None = None) -> None:
+    """Write ``after`` over ``before``; refuses if the row is no longer at ``before.version``. ``rows``:
+    (``order_to_row(before)``, ``order_to_row(after)``) when the caller has them."""
+    old, row = rows or (order_to_row(before), order_to_row(after))
+    # only the columns that change: SQLite then leaves the indexes of the others alone
+    columns = [c for c in ORDER_COLUMNS if c != "idempotency_key" and row[c] != old[c]] or ["version"]
     sets = ", ".join(f"{c} = ?" for c in columns)
     cursor = conn.execute(f"UPDATE orders SET {sets} WHERE id = ? AND version = ?",
                           [row[c] for c in columns] + [before.id, before.version])
@@ -88,23 +110,30 @@ def select(conn: sqlite3.Connection, *, statuses=None, symbol=None, account=None
     return [row_to_order(r) for r in reversed(as_dicts(conn.execute(sql, params)))]
 
 
+RAW_REF = "@"  # a history row's raw_payload "@<id>": the payload is the audit row <id>'s (JSON never starts so)
+
+
 def add_history(conn: sqlite3.Connection, order: Order, *, prev_status: str | None, event: str, ts: str,
-                source: str, raw_payload: Any) -> int:
-    """One timeline entry: the order's status (and version) after ``event``. Payload redacted."""
-    raw = clean(raw_payload)
+                source: str, raw_ref: int | None = None) -> int:
+    """One timeline entry: the order's status (and version) after ``event``; its raw payload, if any, is
+    the one in audit row ``raw_ref`` (stored once, redacted there)."""
     cursor = conn.execute(
         "INSERT INTO order_status_history (order_id, status, prev_status, event, event_ts, source, raw_payload,"
         " version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (order.id, order.status.value, prev_status, event, ts, source, None if raw is None else dumps(raw),
-         order.version))
+        (order.id, order.status.value, prev_status, event, ts, source,
+         None if raw_ref is None else f"{RAW_REF}{raw_ref}", order.version))
     return int(cursor.lastrowid)
 
 
+_HISTORY_SQL = (
+    "SELECT h.*, a.payload AS audit_payload FROM order_status_history h LEFT JOIN audit_log a "
+    f"ON substr(h.raw_payload, 1, 1) = '{RAW_REF}' AND a.id = CAST(substr(h.raw_payload, 2) AS INTEGER) "
+    "WHERE h.order_id = ? ORDER BY h.history_id")
+
+
 def history(conn: sqlite3.Connection, order_id: int) -> list[HistoryRow]:
-    """An order's timeline, oldest first."""
-    cursor = conn.execute("SELECT * FROM order_status_history WHERE order_id = ? ORDER BY history_id",
-                          (order_id,))
-    return [row_to_history(r) for r in as_dicts(cursor)]
+    """An order's timeline, oldest first (raw payloads read from the audit rows that hold them)."""
+    return [row_to_history(r) for r in as_dicts(conn.execute(_HISTORY_SQL, (order_id,)))]
 
 
 def unresolved_twins(conn: sqlite3.Connection, order: Order) -> list[Order]:
@@ -172,35 +201,63 @@ def evolve(order: Order, *, status: OrderStatus, q: Quantities, filled_amount: i
     return replace(changed, status=status, updated_at=from_iso(ts), version=order.version + 1, **plain)
 
 
-def _diff(before: Order | None, after: Order) -> dict[str, list[Any]]:
-    old = order_to_row(before) if before else {}
-    new = order_to_row(after)
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[Any]]:
     return {k: [old.get(k), v] for k, v in new.items() if old.get(k) != v and k not in ("updated_at", "version")}
 
 
+_IN_CREATED_EVENT = frozenset({"id", "symbol", "side", "qty", "status", "version", "filled_qty", "created_at",
+                               "updated_at"})  # the event (and the row's ts and order_id) states these
+
+
+def _snapshot(order: Order) -> dict[str, Any]:
+    """A new order as its audit row keeps it: the fields its created event does not state, those without a
+    value (None, 0, no tags) left out."""
+    return {k: v for k, v in order_summary(order).items() if k not in _IN_CREATED_EVENT and v not in (None, 0, {})}
+
+
 def _event_payload(before: Order | None, after: Order, change: Change) -> dict[str, Any]:
-    return {"event": change.event, "prev_status": before.status.value if before else None,
-            "status": after.status.value, "version": after.version, "symbol": after.symbol,
-            "side": after.side.value, "qty": after.qty, "filled_qty": after.filled_qty,
-            "cancelled_qty": after.cancelled_qty, "filled_amount": after.filled_amount,
-            "source": change.source, **change.extra}
+    """What the event feed shows of a change: the new state (readers join the order for the rest). The
+    order's terms are shown once, on creation; cancelled quantity and filled amount once they are not 0."""
+    payload: dict[str, Any] = {"event": change.event, "prev_status": before.status.value if before else None,
+                               "status": after.status.value, "version": after.version,
+                               "filled_qty": after.filled_qty, "source": change.source}
+    if before is None:
+        payload.update(symbol=after.symbol, side=after.side.value, qty=after.qty)
+    if after.cancelled_qty:
+        payload["cancelled_qty"] = after.cancelled_qty
+    if after.filled_amount:
+        payload["filled_amount"] = after.filled_amount
+    return {**payload, **change.extra}
+
+
+def _audit_payload(before: Order | None, after: Order, change: Change, event: dict[str, Any],
+                   rows: tuple[dict[str, Any], dict[str, Any]] | None) -> dict[str, Any]:
+    """What the audit row adds to the event it covers: the new order's every field, or the fields a change
+    moved that the event does not state already (with their old values), and the raw payload."""
+    if before is None or rows is None:
+        payload: dict[str, Any] = {"order": _snapshot(after)}
+    else:
+        diff = {k: v for k, v in _diff(*rows).items() if k not in event or event[k] != v[1]}
+        payload = {"changed": diff} if diff else {}
+    if change.raw_payload is not None:
+        payload["raw_payload"] = change.raw_payload
+    return payload
 
 
 def write(conn: sqlite3.Connection, before: Order | None, after: Order, change: Change, ts: str) -> Order:
-    """Insert (``before`` None) or update the order, then its history, audit and event rows."""
+    """Insert (``before`` None) or update the order, then its event, audit and history rows. The raw
+    payload is stored once, in the audit row; the history row points at it."""
+    rows = None
     if before is None:
         after = replace(after, id=insert(conn, after))
     else:
-        update(conn, before, after)
-    prev = before.status.value if before else None
-    add_history(conn, after, prev_status=prev, event=change.event, ts=ts, source=change.source,
-                       raw_payload=change.raw_payload)
-    event_payload = _event_payload(before, after, change)
-    audit_payload = {**event_payload, "changed": _diff(before, after), "raw_payload": change.raw_payload}
-    if before is None:
-        audit_payload["order"] = order_summary(after)
-    record(conn, ts=ts, kind=change.kind, source=change.source, order_id=after.id,
-           event_payload=event_payload, audit_payload=audit_payload)
+        rows = (order_to_row(before), order_to_row(after))
+        update(conn, before, after, rows)
+    event = _event_payload(before, after, change)
+    _, audit_id = record(conn, ts=ts, kind=change.kind, source=change.source, order_id=after.id,
+                         event_payload=event, audit_payload=_audit_payload(before, after, change, event, rows))
+    add_history(conn, after, prev_status=before.status.value if before else None, event=change.event,
+                ts=ts, source=change.source, raw_ref=audit_id if change.raw_payload is not None else None)
     return after
 
 
@@ -295,5 +352,7 @@ def record_fill(conn: sqlite3.Connection, order_id: int, fill: Fill, *, raw_payl
     fills.insert(conn, fill, ts)
     after = evolve(order, status=status, q=q, filled_amount=order.filled_amount + fill.qty * fill.price,
                    fields={}, ts=ts)
-    change = Change(OrderEvent.FILL.value, "order.fill", fill.source, raw_payload, {"fill": asdict(fill)})
+    shown = {"broker_order_no": fill.broker_order_no, "dedupe_key": fill.dedupe_key, "fill_time": fill.fill_time,
+             "price": fill.price, "qty": fill.qty}  # (order_id and source: the event's own)
+    change = Change(OrderEvent.FILL.value, "order.fill", fill.source, raw_payload, {"fill": shown})
     return write(conn, order, after, change, ts)

@@ -177,10 +177,15 @@ def row_to_number(r: dict[str, Any]) -> BrokerNumber:
 
 
 def row_to_history(r: dict[str, Any]) -> HistoryRow:
-    """A history entry from its row."""
+    """A history entry from its row (``audit_payload``: the audit row a v7 entry's raw payload lives in)."""
+    raw = r["raw_payload"]
+    if raw is not None and raw.startswith("@"):
+        raw = (loads(r.get("audit_payload")) or {}).get("raw_payload")
+    else:
+        raw = loads(raw)
     return HistoryRow(history_id=r["history_id"], order_id=r["order_id"], status=r["status"],
                       prev_status=r["prev_status"], event=r["event"], event_ts=from_iso(r["event_ts"]),
-                      source=r["source"], raw_payload=loads(r["raw_payload"]), version=r["version"])
+                      source=r["source"], raw_payload=raw, version=r["version"])
 
 
 def row_to_event(r: dict[str, Any]) -> LedgerEvent:

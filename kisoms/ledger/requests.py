@@ -7,15 +7,16 @@ Claim (write-ahead, before a request leaves), settle, and adopt changes found la
 from __future__ import annotations
 
 import sqlite3
+from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable, NamedTuple
 
 from kisoms.domain.guards import GuardLimits, check as check_guards
 from kisoms.domain.order import Order
 from kisoms.domain.states import TRANSITIONS, OrderEvent
 from kisoms.errors import GuardTripped, Halted, LedgerError, NumberTaken, TwinPending
 from kisoms.ledger import control, orders
-from kisoms.ledger.db import as_dicts, clean, dumps, first
+from kisoms.ledger.db import as_dicts, chunks, clean_text, first, marks
 from kisoms.ledger.errors import RequestNotOpen
 from kisoms.ledger.journal import record
 from kisoms.ledger.orders import Change, apply, check_version
@@ -36,8 +37,8 @@ def insert_request(conn: sqlite3.Connection, *, order_id: int, kind: str, tr_id:
     cursor = conn.execute(
         "INSERT INTO broker_order_map (order_id, broker_order_no, krx_orgno, order_date, tr_id, kind, request,"
         " state, response, sent_at, resolved_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (order_id, broker_order_no, krx_orgno, order_date, tr_id, kind, dumps(clean(request) or {}), state,
-         None if response is None else dumps(clean(response)), sent_at, resolved_at, owner))
+        (order_id, broker_order_no, krx_orgno, order_date, tr_id, kind, clean_text(request or {}), state,
+         clean_text(response), sent_at, resolved_at, owner))
     return int(cursor.lastrowid)
 
 
@@ -68,8 +69,7 @@ def settle_row(conn: sqlite3.Connection, map_id: int, *, state: str, resolved_at
     sets = "".join(f", {k} = ?" for k in allowed)
     try:
         conn.execute(f"UPDATE broker_order_map SET state = ?, resolved_at = ?, response = ?{sets} WHERE id = ?",
-                     [state, resolved_at, None if response is None else dumps(clean(response)),
-                      *allowed.values(), map_id])
+                     [state, resolved_at, clean_text(response), *allowed.values(), map_id])
     except sqlite3.IntegrityError as exc:
         raise NumberTaken(f"request {map_id}: broker number {allowed.get('broker_order_no')} of "
                           f"{allowed.get('order_date')} is already mapped to another request ({exc})") from exc
@@ -89,6 +89,27 @@ def for_order(conn: sqlite3.Connection, order_id: int) -> list[BrokerNumber]:
     """Every request of one order, oldest first."""
     cursor = conn.execute("SELECT * FROM broker_order_map WHERE order_id = ? ORDER BY id", (order_id,))
     return [row_to_number(r) for r in as_dicts(cursor)]
+
+
+class RequestKey(NamedTuple):
+    """What a pass over many orders needs of a request: no payloads decoded."""
+
+    order_id: int
+    kind: str
+    state: str
+    broker_order_no: str | None
+
+
+def request_keys_by_order(conn: sqlite3.Connection, order_ids: Iterable[int]) -> dict[int, list[RequestKey]]:
+    """Each order's requests (kind, state, number), oldest first, in one query per ``db.CHUNK`` orders (a
+    pass over many orders: reconcile). A snapshot: writers still guard with ``expected_version``."""
+    found: dict[int, list[RequestKey]] = defaultdict(list)
+    for part in chunks(order_ids):
+        sql = (f"SELECT order_id, kind, state, broker_order_no FROM broker_order_map "
+               f"WHERE order_id IN ({marks(part)}) ORDER BY id")
+        for row in conn.execute(sql, part):
+            found[row[0]].append(RequestKey(*row))
+    return found
 
 
 def by_number(conn: sqlite3.Connection, broker_order_no: str, order_date: str | None) -> BrokerNumber | None:
@@ -175,7 +196,7 @@ def claim(conn: sqlite3.Connection, order_id: int, *, event: OrderEvent, kind: s
         return refusal
     map_id = insert_request(conn, order_id=order_id, kind=kind, tr_id=tr_id, request=request,
                              state="sending", sent_at=ts, owner=owner)
-    extra = {"map_id": map_id, "request_kind": kind, "tr_id": tr_id, "request": request, "owner": owner}
+    extra = {"map_id": map_id, "request_kind": kind, "owner": owner}  # (request, tr_id: the raw payload's)
     change = Change(event.value, "order.transition", source, {"request": request, "tr_id": tr_id}, extra)
     return apply(conn, order, event, change=change, ts=ts), map_id
 
@@ -222,6 +243,27 @@ def settle(conn: sqlite3.Connection, map_id: int, *, state: str, order_id: int |
     return apply(conn, order, event, change=change, ts=ts, fields=order_fields)
 
 
+def create_and_claim(conn: sqlite3.Connection, order: Order, *, source: str, raw_payload: Any, request: dict,
+                     tr_id: str, ts: str, owner: str,
+                     guards: GuardLimits | None) -> tuple[Order, bool, int | None, Exception | None]:
+    """``orders.create`` and, for a new order, its first ``claim`` (CLAIM, a ``sending`` request row), in the
+    caller's transaction. (order, created, map_id, refusal): map_id is None when the key was known (nothing
+    written) or the claim was refused. A kill switch or an unresolved look-alike refuses the claim alone,
+    before it writes anything: the refusal (Halted, TwinPending) is returned, for the caller to raise once
+    the created order has committed; so is a guard refusal (GuardTripped; the order is then REJECTED)."""
+    order, created = orders.create(conn, order, source=source, raw_payload=raw_payload, ts=ts)
+    if not created:
+        return order, False, None, None
+    try:
+        result = claim(conn, order.id, event=OrderEvent.CLAIM, kind="new", request=request, tr_id=tr_id,
+                       source=source, expected_version=order.version, ts=ts, owner=owner, guards=guards)
+    except (Halted, TwinPending) as exc:  # raised before the claim wrote anything: keep the create
+        return order, True, None, exc
+    if isinstance(result, GuardTripped):
+        return order, True, None, result
+    return (order, True, None, None) if result is None else (result[0], True, result[1], None)
+
+
 def claim_resend(conn: sqlite3.Connection, map_id: int, order_id: int, *, request: dict, tr_id: str, source: str,
                  raw_payload: Any, expected_activity: datetime | None, check_halt: bool, ts: str,
                  owner: str) -> tuple[Order, int]:
@@ -266,7 +308,7 @@ def insert_external(conn: sqlite3.Connection, *, order_date: str, broker_order_n
     cursor = conn.execute(
         "INSERT OR IGNORE INTO external_orders (order_date, broker_order_no, account, symbol, side, qty, price,"
         " raw, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (order_date, broker_order_no, account, symbol, side, qty, price, dumps(clean(raw)), first_seen))
+        (order_date, broker_order_no, account, symbol, side, qty, price, clean_text(raw), first_seen))
     return cursor.rowcount == 1
 
 

@@ -267,8 +267,45 @@ def _v6(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+V7_STATEMENTS: tuple[str, ...] = (
+    # The audit log without the UNIQUE index on its hash (a second copy of every hash, checked by nothing
+    # the chain does not check already); hashes are stored as raw bytes from now on (BLOB columns keep the
+    # older rows' hex text as it is). Rows, ids and hashes are copied unchanged, so the chain still verifies;
+    # the id counter is carried over by _v7 (ids continue after the highest ever issued).
+    """CREATE TABLE audit_log_v7 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts TEXT NOT NULL,
+        source TEXT NOT NULL,
+        action TEXT NOT NULL,
+        order_id INTEGER,
+        payload TEXT NOT NULL,
+        prev_hash BLOB NOT NULL,
+        hash BLOB NOT NULL
+    )""",
+    "INSERT INTO audit_log_v7 (id, ts, source, action, order_id, payload, prev_hash, hash) "
+    "SELECT id, ts, source, action, order_id, payload, prev_hash, hash FROM audit_log ORDER BY id",
+    "DROP TABLE audit_log",
+    "ALTER TABLE audit_log_v7 RENAME TO audit_log",
+    """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE refused'); END""",
+    """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE refused'); END""",
+)
+
+
+def _v7(conn: sqlite3.Connection) -> None:
+    """A slimmer audit log (v7): no second index of the hashes. Rows written from v7 on keep each payload
+    once (``journal.append_audit``, ``journal.record``); older rows stay byte for byte as they were
+    hashed."""
+    seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'").fetchone()
+    for statement in V7_STATEMENTS:
+        conn.execute(statement)
+    if seq is not None:
+        conn.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'audit_log'", (seq[0],))
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 
 
 def latest_version() -> int:
@@ -361,6 +398,25 @@ def _read(conn: sqlite3.Connection) -> LedgerIdentity | None:
     if row is None:
         return None
     return LedgerIdentity(env=row[0], accounts=tuple(json.loads(row[1])), app_key_fingerprint=row[2])
+
+
+def recorded_identity_at(path: Path) -> LedgerIdentity | None:
+    """The identity recorded in the ledger at ``path``, read without opening it as the ledger (no migration,
+    no identity check, no file created beside it); None if there is no file, no record, or it cannot be
+    read (a caller then opens the ledger the usual way)."""
+    if not Path(path).is_file():
+        return None
+    try:  # immutable: no -wal/-shm is created (they would take the file's mode, not 0600) and no lock taken;
+        # a record still in another process's WAL is not seen (an app key, once recorded, is never removed)
+        conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        return _read(conn)
+    except (sqlite3.Error, ValueError):
+        return None
+    finally:
+        conn.close()
 
 
 def _refuse(path: Path, recorded: LedgerIdentity, current: LedgerIdentity) -> LedgerEnvMismatch:

@@ -126,3 +126,56 @@ def test_a_grant_costs_microseconds_not_a_file_rewrite(tmp_path):
     for _ in range(2000):
         limiter.acquire()
     assert (time.perf_counter() - start) / 2000 < 500e-6
+
+
+def test_a_request_paused_between_grant_and_send_keeps_its_place(tmp_path):
+    """The server counts a request when it arrives, which may be long after its grant: until ``finish`` it
+    counts, and then for one more window."""
+    clock = FakeClock()
+    limiter = RateLimiter(tmp_path, APP_KEY, 4, clock=clock.time, sleep=clock.sleep)
+    t0 = clock.time()
+    ticket = limiter.begin()  # granted at t0, then the process stalls before sending
+    grants(limiter, clock, 3)
+    clock.now += 5.0
+    times = grants(limiter, clock, 3)  # the three of t0 have left the window; the stalled one has not
+    assert times == [t0 + 5.0] * 3
+    limiter.finish(ticket)  # it arrived at the server at the latest now (t0 + 5)
+    assert grants(limiter, clock, 1)[0] >= t0 + 6.0  # a fourth within (t0 + 5, t0 + 6] could be the fifth
+
+
+def test_a_paced_limiter_counts_unfinished_requests_too(tmp_path):
+    clock = FakeClock()
+    limiter = paced(tmp_path, clock, rate=20.0, margin=0.03)
+    tickets = [limiter.begin() for _ in range(20)]  # twenty in flight (many processes, all stalled)
+    before = clock.time()
+    limiter.finish(tickets[0])
+    clock.now += 0.001
+    granted = grants(limiter, clock, 1)[0]
+    assert granted >= before + 1.0  # the 21st waits a window after the first one finished
+
+
+def test_a_stale_unfinished_request_stops_counting(tmp_path):
+    from kisoms.kis.ratelimit import STALE_SECONDS
+    clock = FakeClock()
+    limiter = RateLimiter(tmp_path, APP_KEY, 2, clock=clock.time, sleep=clock.sleep)
+    t0 = clock.time()
+    limiter.begin(), limiter.begin()  # both processes die mid-request
+    granted = grants(limiter, clock, 1)[0]
+    assert t0 + STALE_SECONDS <= granted <= t0 + STALE_SECONDS + 1.0
+
+
+def test_the_client_brackets_every_request(tmp_path):
+    fake, events = FakeKis(), []
+
+    class Bracketing:
+        def begin(self):
+            events.append(("begin", len(fake.requests)))
+            return float(len(events))
+
+        def finish(self, ticket):
+            events.append(("finish", len(fake.requests)))
+
+    from kisoms.kis.client import KisClient
+    with KisClient(make_conn(tmp_path), transport=httpx.MockTransport(fake.handler), rate_limiter=Bracketing()) as c:
+        c.inquire_balance(ACCOUNT)
+    assert events == [("begin", 0), ("finish", 1), ("begin", 1), ("finish", 2)]

@@ -291,3 +291,60 @@ def test_a_failing_approval_call_ends_the_stream_with_that_error():
             await asyncio.wait_for(stream.__aiter__().__anext__(), TIMEOUT)
 
     asyncio.run(scenario())
+
+
+def already_subscribed_reply(tr_id: str = "H0STCNI0") -> str:
+    return json.dumps({"header": {"tr_id": tr_id, "tr_key": "hts01", "encrypt": "N"},
+                       "body": {"rt_cd": "1", "msg_cd": "OPSP0002", "msg1": "ALREADY IN SUBSCRIBE"}})
+
+
+def until_match(script, predicate, **stream_options):
+    """Runs a crafted server with ``script``; returns (the first matching item, the items before it, server)."""
+    server = CraftedServer(script)
+
+    async def scenario():
+        async with server as url:
+            stream = NoticeStream(conn_for(url), lambda: "appr", **stream_options)
+            seen: list = []
+            try:
+                return await next_matching(stream, predicate, seen), seen
+            finally:
+                await stream.close()
+
+    item, seen = asyncio.run(scenario())
+    return item, seen, server
+
+
+def test_already_subscribed_after_a_reconnect_counts_as_connected_and_keeps_the_key():
+    connections = []
+
+    async def script(ws, first):
+        connections.append(first)
+        if len(connections) == 1:
+            await ws.send(subscribe_reply())
+            await ws.close()
+            return
+        await ws.send(already_subscribed_reply())
+        await ws.send(frame(record(ODER_NO="AFTER")))
+        await ws.wait_closed()
+
+    notice, seen, server = until_match(script, is_notice, base_backoff=0.01)
+    assert notice.odno == "AFTER"
+    assert [s.kind for s in seen] == ["connected", "disconnected", "connected"]
+    assert seen[-1].detail == "already subscribed"
+    assert server.connections == 2
+
+
+def test_already_subscribed_without_a_known_key_is_connected_with_a_warning(caplog):
+    async def script(ws, first):
+        await ws.send(already_subscribed_reply())
+        await ws.send(frame(record(ODER_NO="UNREADABLE")))
+        await ws.send(json.dumps({"header": {"tr_id": "PINGPONG", "datetime": "20260102091500"}}))
+        await ws.wait_closed()
+
+    _, seen, server = until_match(script, state("heartbeat"))
+    assert [s.kind for s in seen] == ["connected"]
+    assert server.connections == 1
+    warned = [r.getMessage() for r in caplog.records if r.name == "kisoms.kis.ws"]
+    assert any("already subscribed" in m for m in warned)
+    assert any("skipped" in m for m in warned)

@@ -91,3 +91,22 @@ def test_chain_continues_across_reopen(filled_path):
     with Ledger(filled_path) as ledger:
         ledger.clear_halt(source="t")
         assert ledger.verify_audit_chain() == 6
+
+
+def test_an_audit_row_covers_its_event_and_keeps_the_raw_payload_once(path, clock):
+    """Since v7 the audit row keeps what the event does not, and its hash covers the event row: editing or
+    deleting the event breaks the chain at that row; the history reads its raw payload from the audit row."""
+    with Ledger(path, now=clock) as ledger:
+        order, _ = ledger.create(make_order(), source="t", raw_payload={"intent": {"qty": 10}})
+        ledger.transition(order.id, OrderEvent.CLAIM, source="t", raw_payload={"request": {"qty": 10}})
+        texts = [r[0] for r in ledger.conn.execute("SELECT payload FROM audit_log ORDER BY id")]
+        history_raw = [r[0] for r in ledger.conn.execute("SELECT raw_payload FROM order_status_history")]
+        assert [h.raw_payload for h in ledger.history(order.id)] == [{"intent": {"qty": 10}}, {"request": {"qty": 10}}]
+    assert all(t.startswith('{"$event":') for t in texts) and '"request":{"qty":10}' in texts[1]
+    assert history_raw == ["@1", "@2"]  # stored once: the history points at the audit row
+    raw(path, "UPDATE events SET payload = replace(payload, 'SENDING', 'FILLED') WHERE id = 2")
+    with pytest.raises(AuditChainBroken, match=r"audit row 2\b.*event.*edited"):
+        verify(path)
+    raw(path, "DELETE FROM events WHERE id = 2")
+    with pytest.raises(AuditChainBroken, match=r"audit row 2\b"):
+        verify(path)

@@ -124,15 +124,16 @@ def test_newer_file_is_refused_and_left_byte_for_byte(path):
 def test_newer_wal_ledger_is_refused_unchanged(path):
     with Ledger(path):
         pass
+    newer = schema.latest_version() + 1  # (was the literal 7 while the schema was below it)
     conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version = 7")
+    conn.execute(f"PRAGMA user_version = {newer}")
     conn.commit()
     conn.close()
     before = path.read_bytes()
     with pytest.raises(LedgerVersionError):
         Ledger(path)
     assert path.read_bytes() == before
-    assert user_version(path) == 7
+    assert user_version(path) == newer
 
 
 def test_not_a_database(path):
@@ -144,3 +145,71 @@ def test_not_a_database(path):
 def test_default_path_is_in_the_user_data_dir():
     p = default_ledger_path()
     assert p.name == "ledger.db" and "kisoms" in str(p.parent)
+
+
+def _v6_rows(path, order) -> None:
+    """Rows as kisoms wrote them at schema v6: the raw payload in the history row and again in the audit row,
+    the audit payload repeating the event's, hashes as hex text."""
+    from kisoms.ledger import journal
+    from kisoms.ledger.db import dumps
+    from kisoms.ledger.records import ORDER_COLUMNS, order_to_row
+
+    row = order_to_row(order)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({', '.join('?' for _ in ORDER_COLUMNS)})",
+                     [row[c] for c in ORDER_COLUMNS])
+        ts = row["created_at"]
+        conn.execute("INSERT INTO order_status_history (order_id, status, prev_status, event, event_ts, source,"
+                     " raw_payload, version) VALUES (1, 'NEW', NULL, 'created', ?, 't', ?, 1)",
+                     (ts, dumps({"intent": {"qty": 10}})))
+        event = {"event": "created", "status": "NEW", "version": 1}
+        conn.execute("INSERT INTO events (ts, kind, order_id, payload) VALUES (?, 'order.created', 1, ?)",
+                     (ts, dumps(event)))
+        prev = journal.GENESIS
+        for row_id, (action, payload) in enumerate(
+                [("order.created", {**event, "raw_payload": {"intent": {"qty": 10}}}),
+                 ("halt.set", {"reason": "v6", "set_by": "t", "account": None})], start=1):
+            text = dumps(payload)
+            digest = journal.row_hash(prev, row_id, ts, "t", action, 1 if row_id == 1 else None, text)
+            conn.execute("INSERT INTO audit_log (id, ts, source, action, order_id, payload, prev_hash, hash) "
+                         "VALUES (?, ?, 't', ?, ?, ?, ?, ?)",
+                         (row_id, ts, action, 1 if row_id == 1 else None, text, prev, digest))
+            prev = digest
+    finally:
+        conn.close()
+
+
+def test_a_version_6_file_is_converted_keeping_its_chain(path, monkeypatch):
+    from datetime import datetime, timezone
+    from dataclasses import replace
+
+    from kisoms.domain.states import OrderEvent
+    from kisoms.errors import AuditChainBroken
+
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:6])
+    with Ledger(path):
+        pass
+    now = datetime(2026, 11, 25, 0, 0, 1, tzinfo=timezone.utc)
+    _v6_rows(path, replace(make_order(), id=1, version=1, created_at=now, updated_at=now))
+    conn = sqlite3.connect(path)
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'audit_log'")}
+    conn.close()
+    assert "sqlite_autoindex_audit_log_1" in indexes and user_version(path) == 6
+    monkeypatch.undo()
+    with Ledger(path) as ledger:
+        assert user_version(path) == 7
+        assert ledger.verify_audit_chain() == 2  # rows copied byte for byte: the v6 chain still verifies
+        [created] = ledger.history(1)
+        assert created.raw_payload == {"intent": {"qty": 10}}  # a v6 history row keeps its own payload
+        names = {r[0] for r in ledger.conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'audit_log'")}
+        assert names == {"audit_log", "audit_log_no_update", "audit_log_no_delete"}  # no hash index
+        ledger.transition(1, OrderEvent.CLAIM, source="t", raw_payload={"request": {"qty": 10}})
+        assert ledger.verify_audit_chain() == 3  # a v7 row chains onto the v6 rows
+        assert ledger.history(1)[-1].raw_payload == {"request": {"qty": 10}}
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            ledger.conn.execute("DELETE FROM audit_log WHERE id = 1")
+        for statement in ("DROP TRIGGER audit_log_no_update", "UPDATE audit_log SET payload = '{}' WHERE id = 1"):
+            ledger.conn.execute(statement)
+        with pytest.raises(AuditChainBroken, match=r"audit row 1\b.*edited"):
+            ledger.verify_audit_chain()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from ledger_helpers import make_order
 
 from kisoms.domain.states import OrderEvent
@@ -37,3 +38,15 @@ def test_history_and_audit_keep_the_rest(ledger):
     assert h.raw_payload["list"] == [{"appkey": "***"}]
     audit_payload = ledger.conn.execute("SELECT payload FROM audit_log").fetchone()[0]
     assert "PSKEY-123" not in audit_payload and "0000123" in audit_payload
+
+
+@pytest.mark.parametrize("payload", [
+    {"ODNO": "0000123", "msg1": "ok"}, {"App-Key": "k"}, {"nested": [{"access_token": "t"}]},
+    {"msg": "Bearer abcdefgh12345"}, {"jwt": "xeyJhbGciOi.eyJzdWIi.sig"}, {"TOKEN_TYPE": "Bearer"},
+    ["plain", 1, None], "Authorization", {"a": {"Client_Secret": {"x": 1}}}, {},
+])
+def test_clean_text_is_the_redacted_payload(payload):
+    """The one-pass store path gives exactly the redacted payload's text, secrets or not."""
+    from kisoms.ledger.db import clean, clean_text, dumps
+
+    assert clean_text(payload) == dumps(clean(payload))

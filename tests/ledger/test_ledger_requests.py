@@ -289,3 +289,72 @@ def test_a_takeover_is_refused_when_the_owner_tried_again_since(ledger):
         ledger.claim(order.id, resend_of=map_id, request={}, tr_id="order-cash", source="recovery",
                      expected_activity=judged.last_activity)
     assert ledger.get(order.id).status is OrderStatus.UNKNOWN and ledger.last_event_id() == last + 1
+
+
+def _commits(ledger) -> list[str]:
+    seen: list[str] = []
+    ledger.conn.set_trace_callback(lambda sql: seen.append(sql) if sql.strip().upper() == "COMMIT" else None)
+    return seen
+
+
+def test_create_and_claim_is_one_commit_and_a_known_key_claims_nothing(ledger):
+    commits = _commits(ledger)
+    order, created, map_id = ledger.create_and_claim(make_order(), source="submit", raw_payload={"intent": 1},
+                                                     request={"qty": 10}, tr_id="order-cash")
+    assert (created, order.status, order.version, len(commits)) == (True, OrderStatus.SENDING, 2, 1)
+    [req] = ledger.open_requests()
+    assert (req.id, req.order_id, req.state, req.request, req.owner) == (map_id, order.id, "sending", {"qty": 10},
+                                                                          ledger.owner)
+    assert [h.event for h in ledger.history(order.id)] == ["created", "claim"]
+    again, created, none = ledger.create_and_claim(make_order(), source="submit", request={"qty": 10}, tr_id="x")
+    assert (again.id, created, none, len(commits)) == (order.id, False, None, 2)
+    assert len(ledger.open_requests()) == 1 and ledger.get(order.id) == order  # nothing written the second time
+    assert ledger.verify_audit_chain() == 2
+
+
+def test_create_and_claim_keeps_the_order_new_when_the_claim_is_refused(ledger):
+    from kisoms.errors import Halted
+
+    ledger.set_halt("check", source="t", account="50000001-01")
+    with pytest.raises(Halted):
+        ledger.create_and_claim(make_order(), source="submit", request={"qty": 10}, tr_id="order-cash")
+    [order] = ledger.list_orders()
+    assert order.status is OrderStatus.NEW and not ledger.open_requests()  # created, not claimed
+    ledger.clear_halt(source="t", account="50000001-01")
+    twin, _, twin_map = ledger.create_and_claim(make_order(strategy="s2"), source="submit", request={}, tr_id="x")
+    ledger.settle(twin_map, state="unknown", order_id=twin.id, event=OrderEvent.SEND_AMBIGUOUS, source="t")
+    with pytest.raises(TwinPending):
+        ledger.create_and_claim(make_order(strategy="s3"), source="submit", request={}, tr_id="x")
+    third = ledger.list_orders()[-1]
+    assert third.strategy_version == "s3" and third.status is OrderStatus.NEW
+
+
+def test_create_and_claim_records_a_guard_refusal(ledger):
+    from kisoms.domain.guards import GuardLimits
+    from kisoms.errors import GuardTripped
+
+    with pytest.raises(GuardTripped):
+        ledger.create_and_claim(make_order(qty=10), source="submit", request={}, tr_id="x",
+                                guards=GuardLimits(max_position_per_symbol=5))
+    [order] = ledger.list_orders()
+    assert order.status is OrderStatus.REJECTED and order.reject_code.startswith("GUARD:")
+    assert not ledger.open_requests()
+
+
+def test_a_settle_commits_without_fsync_and_the_claim_with(ledger):
+    """The claim is FULL (fsynced before the request leaves); the settle alone runs NORMAL; FULL again after."""
+    levels: list[int] = []
+    ledger.conn.set_trace_callback(
+        lambda sql: levels.append(ledger.conn.execute("PRAGMA synchronous").fetchone()[0])
+        if sql.strip().upper() == "COMMIT" else None)
+    order, _, map_id = ledger.create_and_claim(make_order(), source="submit", request={}, tr_id="x")
+    ledger.conn.set_trace_callback(None)
+    assert levels == [2]  # FULL
+    ledger.conn.set_trace_callback(
+        lambda sql: levels.append(ledger.conn.execute("PRAGMA synchronous").fetchone()[0])
+        if sql.strip().upper() == "COMMIT" else None)
+    ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                  source="submit", map_fields=number("0000777"), order_fields=number("0000777"))
+    ledger.conn.set_trace_callback(None)
+    assert levels == [2, 1]  # the settle: NORMAL
+    assert ledger.conn.execute("PRAGMA synchronous").fetchone()[0] == 2

@@ -1,0 +1,95 @@
+"""`kisoms status` to a pipe is answered by cli/quick.py before typer, rich and pydantic load: it must say
+exactly what the full command says, and hand anything else to it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import pytest
+
+from kisoms.domain.codes import Exchange, OrderType, Side
+from kisoms.domain.order import Order
+from kisoms.ledger import Ledger
+
+from cli_helpers import kisoms_process
+
+ACCOUNT = "50000001-01"
+FULL = "import sys; from kisoms.cli.app import main; sys.exit(main(sys.argv[1:]))"  # never the quick path
+LOADED = "import runpy, sys; sys.argv = ['kisoms', *sys.argv[1:]]\ntry:\n    runpy.run_module('kisoms', run_name='__main__')\nfinally:\n    print(sorted(m for m in ('typer', 'rich', 'pydantic', 'keyring') if m in sys.modules), file=sys.stderr)"
+
+
+@pytest.fixture
+def setup(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(f'env = "sim"\nrest_url = "http://127.0.0.1:9"\nstate_dir = "{tmp_path / "state"}"\n')
+    path = tmp_path / "ledger.db"
+    with Ledger(path) as ledger:
+        for n, (symbol, qty) in enumerate([("005930", 10), ("000660", 3), ("005930", 7)]):
+            order = Order(id=0, idempotency_key=f"k{n}", account=ACCOUNT, strategy_version="t", symbol=symbol,
+                          side=Side.BUY, order_type=OrderType.LIMIT, qty=qty, price=70000 + n * 100,
+                          exchange=Exchange.KRX, signal_ts=datetime(2026, 11, 25, 0, n, tzinfo=timezone.utc))
+            ledger.create(order, source="test")
+    env = {**os.environ, "KISOMS_CONFIG": str(config), "KISOMS_LEDGER": str(path),
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
+    for var in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        env.pop(var, None)
+    assert _run(LOADED, ["status"], env)[2].strip() != "[]"  # a first look records the app key: full command
+    return env, path
+
+
+def _run(code: str, args: list[str], env: dict) -> tuple[int, str, str]:
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, env=env, timeout=60)
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+@pytest.mark.parametrize("args", [["status"], ["status", "--json"], ["--json", "status", "--open"],
+                                  ["status", "--symbol", "005930", "--limit", "1"], ["status", "--limit", "0"]])
+def test_the_quick_answer_is_the_full_commands_answer(setup, args):
+    env, _ = setup
+    quick = kisoms_process(args, env=env)
+    assert (quick.code, quick.out, quick.err) == _run(FULL, args, env)
+    assert quick.out  # (a header at least)
+
+
+def test_halts_and_a_foreign_ledger_read_the_same(setup, tmp_path):
+    env, path = setup
+    with Ledger(path) as ledger:
+        ledger.set_halt("a test halt", source="test", account=ACCOUNT)
+    quick = kisoms_process(["status"], env=env)
+    assert (quick.code, quick.out, quick.err) == _run(FULL, ["status"], env)
+    assert "HALTED" in quick.err
+    foreign = tmp_path / "notes.txt"
+    foreign.write_text("not a ledger")
+    quick = kisoms_process(["--ledger", str(foreign), "status"], env=env)
+    assert quick.code != 0 and (quick.code, quick.out, quick.err) == _run(FULL, ["--ledger", str(foreign), "status"], env)
+    assert foreign.read_text() == "not a ledger"
+
+
+def test_a_plain_listing_loads_neither_typer_rich_pydantic_nor_keyring(setup):
+    env, _ = setup
+    code, out, err = _run(LOADED, ["status"], env)
+    assert code == 0 and out.startswith("env\tid") and err.strip() == "[]"
+    code, out, err = _run(LOADED, ["status", "1"], env)  # one order in full: the full command
+    assert code == 0 and "typer" in err
+
+
+def test_a_ledger_not_yet_used_goes_to_the_full_command(tmp_path, setup):
+    env, _ = setup
+    env = {**env, "KISOMS_LEDGER": str(tmp_path / "fresh.db")}
+    code, out, err = _run(LOADED, ["status"], env)
+    assert code == 0 and "keyring" in err  # the app key read (and recorded) ...
+    code, out, err = _run(LOADED, ["status"], env)
+    assert code == 0 and err.strip() == "[]"  # ... so the next look needs none of it
+
+
+def test_a_config_with_more_in_it_goes_to_the_full_command(setup, tmp_path):
+    env, _ = setup
+    config = tmp_path / "more.toml"
+    config.write_text('env = "sim"\nledger_busy_timeout = "soon"\n')
+    env = {**env, "KISOMS_CONFIG": str(config)}
+    quick = kisoms_process(["status"], env=env)
+    assert quick.code == 2 and "ledger_busy_timeout" in quick.err
+    assert (quick.code, quick.out, quick.err) == _run(FULL, ["status"], env)
