@@ -18,6 +18,15 @@ def _interrupted_while_loading(signum, frame) -> None:  # pragma: no cover - exe
     os._exit(INTERRUPTED)
 
 
+def _answered(rc: int) -> None:
+    """Exit once the quick path has answered. A Ctrl-C from here on changes nothing, so it is ignored:
+    left to ``_interrupted_while_loading``, Python would put back the default action while it shuts down,
+    and a late Ctrl-C would end the process by the signal (no exit code) instead of 130 or ``rc``."""
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(rc)
+
+
 def run() -> None:
     """Load the app with Ctrl-C ending the process at once, then run it with normal Ctrl-C handling."""
     if sys.argv[1:] == ["--version"]:  # answered before typer and the commands load (the same line they print)
@@ -33,7 +42,7 @@ def run() -> None:
 
         rc = run_quick(sys.argv[1:])
         if rc is not None:
-            sys.exit(rc)
+            _answered(rc)
     from kisoms.cli.app import load_commands, main
 
     load_commands()
