@@ -1,7 +1,7 @@
 """The lookup loop's exit "settled by another process meanwhile": a lookup that does not find its request
-in the books stops as soon as another process has settled that request (the order moved AND the request is
-no longer open), returning the order as that process left it; it neither waits out the window nor resends
-nor halts. An order that moved while its request is still open (a fill during an amend's lookup) is not a
+in the books stops as soon as another process has settled that request (the request is no longer open,
+whether or not that process moved the order), returning the order as that process left it; it neither waits
+out the window nor resends nor halts. An order that moved while its request is still open (a fill during an amend's lookup) is not a
 reason to stop: the lookup goes on and decides as usual."""
 
 from __future__ import annotations
