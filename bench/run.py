@@ -584,8 +584,12 @@ def goal8(size: dict) -> None:
 
     def page() -> float:
         t = time.perf_counter()
-        rows = sim.books(ACCOUNT, "20261125", "20261125", "", "", "00", "00")
-        rows[0:100]
+        from kisoms.sim.views import daily_row  # what the REST handler does for one page
+
+        inquiry = (ACCOUNT, "20261125", "20261125", "", "", "00", "00")
+        orders = sim.booked(*inquiry)
+        [daily_row(venue, o) for o in orders[0:100]]
+        sim.daily_summary(*inquiry)
         return time.perf_counter() - t
 
     place(probe)  # warm-up

@@ -126,8 +126,8 @@ def resolve(rt: Runtime, order: Order, request, source: str, *, wait: bool = Tru
             return _halt(rt, order, f"{len(match.candidates)} broker orders match order {order.id}; "
                                     "cannot tell which is ours", source)
         current = rt.ledger.get(order.id)
-        if current.version != order.version and not _still_open(rt, request):
-            return current  # settled by another process meanwhile
+        if not _still_open(rt, request):
+            return current  # settled by another process meanwhile (with or without moving the order)
         if not wait or rt.clock.now() >= deadline:
             return _not_found(rt, current, request, source)
         rt.clock.sleep(min(rt.settings.ambiguity.lookup_interval,

@@ -278,13 +278,13 @@ class RestApi:
     async def daily_ccld(self, request: web.Request) -> web.Response:
         self.authorize(request)
         q = query(request)
-        orders = self.sim.booked(self._query_account(q), q.get("INQR_STRT_DT", ""), q.get("INQR_END_DT", ""),
-                                 q.get("PDNO", ""), order_number(q.get("ODNO", "")), q.get("SLL_BUY_DVSN_CD", "00"),
-                                 q.get("CCLD_DVSN", "00"))
+        inquiry = (self._query_account(q), q.get("INQR_STRT_DT", ""), q.get("INQR_END_DT", ""), q.get("PDNO", ""),
+                   order_number(q.get("ODNO", "")), q.get("SLL_BUY_DVSN_CD", "00"), q.get("CCLD_DVSN", "00"))
+        orders = self.sim.booked(*inquiry)
         if q.get("INQR_DVSN", "00") == "00":
             orders.reverse()
         return self._paged(request, q, orders, "daily_ccld", lambda o: views.daily_row(self.sim.venue, o),
-                           output2=views.daily_summary(orders))
+                           output2=self.sim.daily_summary(*inquiry))
 
     async def psbl_rvsecncl(self, request: web.Request) -> web.Response:
         self.authorize(request)

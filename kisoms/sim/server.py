@@ -63,6 +63,7 @@ class Simulator:
         self.clock = clock or wall_clock()
         self.venue = Venue(self.scenario, seed)
         self.faults = FaultBook()
+        self._daily_cache: dict[tuple, tuple[int, list, dict]] = {}  # inquire-daily-ccld answers by venue version
         for spec in self.scenario.faults:
             self.faults.add(spec)
         self.tokens: dict[str, dict] = {}
@@ -313,8 +314,34 @@ class Simulator:
     def booked(self, account: str, start: str, end: str, pdno: str, odno: str, side: str,
                ccld: str) -> list[SimOrder]:
         """The account's orders, amends and cancels that match an inquire-daily-ccld query, oldest first."""
+        return list(self._daily(account, start, end, pdno, odno, side, ccld)[1])
+
+    def daily_summary(self, account: str, start: str, end: str, pdno: str, odno: str, side: str,
+                      ccld: str) -> dict[str, str]:
+        """inquire-daily-ccld output2 (totals over every matching order, all pages)."""
+        return self._daily(account, start, end, pdno, odno, side, ccld)[2]
+
+    def _daily(self, account: str, *query: str) -> tuple[int, list[SimOrder], dict[str, str]]:
+        """The matching orders and their totals, reused while the book is unchanged: a client paging through
+        10,000 orders costs one scan, then O(page) per page."""
+        from kisoms.sim.views import daily_summary
+
+        orders = self.venue.orders_of(account)  # first: a replaced book bumps the version
+        key = (account, *query)
+        cached = self._daily_cache.get(key)
+        if cached is not None and cached[0] == self.venue.version:
+            return cached
+        found = self._match(orders, *query)
+        if len(self._daily_cache) >= 16:
+            self._daily_cache.clear()
+        self._daily_cache[key] = answer = (self.venue.version, found, daily_summary(found))
+        return answer
+
+    @staticmethod
+    def _match(orders: list[SimOrder], start: str, end: str, pdno: str, odno: str, side: str,
+               ccld: str) -> list[SimOrder]:
         found = []
-        for o in self.venue.orders_of(account):
+        for o in orders:
             if (start and o.ord_dt < start) or (end and o.ord_dt > end):
                 continue
             if (pdno and o.symbol != pdno) or (odno and o.odno != odno) or (side not in ("00", "") and

@@ -173,3 +173,30 @@ def test_the_lookup_window_runs_from_when_the_send_became_ambiguous(sim, tmp_pat
         result = submit(rt, intent())
         assert result.order.broker_order_no in booked
     assert len(broker_orders(sim)) == 1
+
+
+def test_an_owner_that_tries_again_during_the_lookup_keeps_its_claim_and_recovery_says_so(rt, sim):
+    """A claim from another host (time decides) is past its lease: recovery looks it up. While it looks, the
+    owner stamps a new attempt (it was alive after all). Recovery's halt must not take the claim over (the
+    owner's last attempt is not the one recovery judged): nothing is written, no halt, and the report lists
+    the order as left to its owner, with why."""
+    t = [clocks.now()]
+    order, map_id = _claim_as(rt, f"elsewhere|{1}|1", now=lambda: t[0])
+    rt.clock.now = lambda: t[0]
+    t[0] += timedelta(seconds=lease_seconds(rt) + 1)
+    real_books = rt.client.inquire_daily_ccld
+
+    def books_while_the_owner_retries(*args, **kwargs):
+        with Ledger(rt.ledger.path, now=lambda: t[0]) as owner:
+            assert owner.stamp_attempt(map_id)
+        return real_books(*args, **kwargs)
+
+    rt.client.inquire_daily_ccld = books_while_the_owner_retries
+    report = recover(rt, "test")
+    assert report.resolved == [] and report.unresolved == []
+    assert report.skipped_live == [order.id]
+    assert report.waiting == [f"order {order.id}: new request {map_id} was settled by another process just now"]
+    assert rt.ledger.get(order.id).status is OrderStatus.SENDING
+    assert [r.id for r in rt.ledger.open_requests(order.id)] == [map_id]
+    assert rt.ledger.halt_state() is None and rt.ledger.halt_state(order.account) is None
+    assert broker_orders(sim) == []

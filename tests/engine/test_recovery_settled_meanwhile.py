@@ -1,7 +1,7 @@
 """The lookup loop's exit "settled by another process meanwhile": a lookup that does not find its request
-in the books stops as soon as another process has settled that request (the order moved AND the request is
-no longer open), returning the order as that process left it; it neither waits out the window nor resends
-nor halts. An order that moved while its request is still open (a fill during an amend's lookup) is not a
+in the books stops as soon as another process has settled that request (the request is no longer open,
+whether or not that process moved the order), returning the order as that process left it; it neither waits
+out the window nor resends nor halts. An order that moved while its request is still open (a fill during an amend's lookup) is not a
 reason to stop: the lookup goes on and decides as usual."""
 
 from __future__ import annotations
@@ -137,3 +137,40 @@ def test_resends_after_not_found_stop_at_max_resends(sim, tmp_path, max_resends)
         assert states == [("new", "not_found")] * max_resends + [("new", "unknown")]
     fired = sum(1 for f in sim.admin.fault_log() if f.get("path", "").endswith(ORDER_CASH))
     assert fired == 1 + max_resends and broker_orders(sim) == []
+
+
+def test_a_request_another_process_closes_without_an_order_event_ends_the_lookup(srt, sim, clock):
+    """An amend's outcome is unknown, and the order filled completely before this lookup read it
+    (PENDING_MODIFY → FILLED). During the lookup another process closes the amend request without moving
+    the order (``Ledger.settle`` with no event; ``sending.settle`` does the same when the event no longer
+    applies). The request is no longer open, so it is not this lookup's to decide: it stops at once and
+    returns the order as it is: no waiting out the window, no error, no halt, nothing sent."""
+    order = submit(srt, intent()).order
+    change = {"orgn_odno": order.broker_order_no, "qty": 10, "price": 69500, "all_qty": True, "rvse_cncl": "01"}
+    order, map_id = srt.ledger.claim(order.id, kind="modify", request=change, tr_id="TTTC0013U", source="test")
+    srt.ledger.settle(map_id, state="unknown", order_id=order.id, source="test",
+                      raw_payload={"reason": "reply lost"})
+    sim.admin.fill(order.broker_order_no, 10, 70000)
+    fill = Fill(order_id=order.id, broker_order_no=order.broker_order_no, qty=10, price=70000, fill_time="090001",
+                source="notice",
+                dedupe_key=Fill.notice_key(order.order_date, order.broker_order_no, "090001", 10, 70000))
+    assert srt.ledger.record_fill(order.id, fill).status is OrderStatus.FILLED
+    order = srt.ledger.get(order.id)
+    real_books, looked = srt.client.inquire_daily_ccld, []
+
+    def books_while_another_process_closes_the_request(*args, **kwargs):
+        if not looked:
+            with Ledger(srt.ledger.path, now=clock.now) as other:
+                other.settle(map_id, state="not_found", source="other")
+        looked.append(1)
+        return real_books(*args, **kwargs)
+
+    srt.client.inquire_daily_ccld = books_while_another_process_closes_the_request
+    [request] = srt.ledger.open_requests(order.id)
+    after = resolve(srt, order, request, "test", wait=True)
+    assert looked == [1] and clock.slept == []  # stopped at once
+    assert after.status is OrderStatus.FILLED and after.version == order.version == srt.ledger.get(order.id).version
+    assert request_rows(srt, order.id) == [("new", "accepted", order.broker_order_no), ("modify", "not_found", None)]
+    assert "modify_rejected" not in events(srt, order.id)
+    assert srt.ledger.halt_state(ACCOUNT) is None and srt.ledger.halt_state() is None
+    assert [r for r in sim.admin.orders(ACCOUNT) if r["orgn_odno"]] == []  # no amend ever reached the books

@@ -9,7 +9,7 @@ from kisoms.domain.codes import Side
 from kisoms.sim.scenario import default_scenario
 from kisoms.sim.server import Simulator
 from kisoms.sim.venue import PRICED, Reject
-from kisoms.sim.views import daily_row
+from kisoms.sim.views import daily_row, daily_summary
 
 ACCOUNT = "50000001-01"
 WHEN = ("20261125", "090000")
@@ -60,6 +60,8 @@ def test_bookkeeping_equals_a_recount_after_any_sequence():
             fresh = [daily_row(venue, o) for o in venue.orders.values() if o.account == ACCOUNT]
             assert sim.books(ACCOUNT, "", "", "", "", "00", "00") == fresh, step
             assert sim.books(ACCOUNT, "", "", "", "", "00", "00") == fresh, step
+            mine = [o for o in venue.orders.values() if o.account == ACCOUNT]
+            assert sim.daily_summary(ACCOUNT, "", "", "", "", "00", "00") == daily_summary(mine), step
 
 
 def test_a_replaced_order_book_is_reindexed():
