@@ -36,6 +36,13 @@ class StepClock(Clock):
 
 
 @contextmanager
+def step_runtime(sim, tmp_path, clock: StepClock, **overrides):
+    """kisoms's runtime on ``clock`` against ``sim`` (settings from ``make_settings`` with ``overrides``)."""
+    with open_runtime(make_settings(sim, tmp_path, **overrides), clock=clock) as rt:
+        yield rt
+
+
+@contextmanager
 def other_desk(sim, tmp_path, **overrides):
     """A second runtime with its own ledger: its orders are external to ours. It shares our token cache
     (KIS issues one token a minute per app key)."""

@@ -18,7 +18,7 @@ from kisoms.engine.runtime import open_runtime
 from kisoms.engine.submit import create_order, order_cash_request, submit
 from kisoms.ledger import Ledger
 from kisoms.ledger.control import tag_for
-from mutation_helpers import StepClock, events, request_rows
+from mutation_helpers import StepClock, events, request_rows, step_runtime
 
 TR = "TTTC0012U"
 
@@ -31,8 +31,7 @@ def clock():
 @pytest.fixture
 def srt(sim, tmp_path, clock):
     """A runtime on the step clock: lease = 6 * (1 + 2 * 2) + 5 = 35s; lookup grace = 1 + 5 = 6s."""
-    settings = make_settings(sim, tmp_path, retry={"connect_timeout": 1.0, "read_timeout": 2.0})
-    with open_runtime(settings, clock=clock) as rt:
+    with step_runtime(sim, tmp_path, clock, retry={"connect_timeout": 1.0, "read_timeout": 2.0}) as rt:
         yield rt
 
 

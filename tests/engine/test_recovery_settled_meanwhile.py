@@ -17,7 +17,7 @@ from kisoms.engine.recovery import resolve
 from kisoms.engine.runtime import open_runtime
 from kisoms.engine.submit import create_order, order_cash_request, submit
 from kisoms.ledger import Ledger
-from mutation_helpers import StepClock, events, request_rows
+from mutation_helpers import StepClock, events, request_rows, step_runtime
 
 TR = "TTTC0012U"
 
@@ -30,8 +30,7 @@ def clock():
 @pytest.fixture
 def srt(sim, tmp_path, clock):
     """A runtime on the step clock, with a lookup window of 30s polled every second (no real waiting)."""
-    settings = make_settings(sim, tmp_path, ambiguity={"lookup_window": 30.0, "lookup_interval": 1.0})
-    with open_runtime(settings, clock=clock) as rt:
+    with step_runtime(sim, tmp_path, clock, ambiguity={"lookup_window": 30.0, "lookup_interval": 1.0}) as rt:
         yield rt
 
 
