@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         return int(ExitCode.INTERRUPTED)
     except _CLICK_USAGE_ERROR as exc:
-        return report_error(_usage_message(exc), ExitCode.USAGE, as_json)
+        return report_error(_usage_message(exc, args), ExitCode.USAGE, as_json)
     except _CLICK_EXCEPTION as exc:
         return report_error(exc.format_message(), ExitCode.USAGE, as_json)
     except KisomsError as exc:
@@ -114,14 +114,29 @@ def main(argv: list[str] | None = None) -> int:
     return rc if isinstance(rc, int) else 0
 
 
-def _usage_message(exc: Exception) -> str:
+def _usage_message(exc: Exception, args: list[str]) -> str:
     """One line: what was wrong and how to get it right."""
     ctx = getattr(exc, "ctx", None)
-    command = ctx.command_path if ctx is not None else "kisoms"
+    command = ctx.command_path if ctx is not None else _command_path(args)
     problem = exc.format_message().strip().rstrip(".")
     if type(exc).__name__ == "NoArgsIsHelpError" or problem == "Missing command":
         return f"no command given; run `{command} --help` to list the commands"
-    return f"{problem}; run `{command} --help` for the usage"
+    joint = " Run" if problem.endswith("?") else "; run"
+    return f"{problem}{joint} `{command} --help` for the usage"
+
+
+def _command_path(args: list[str]) -> str:
+    """``kisoms fills`` for ``kisoms --env paper fills --date``: the (sub)commands named in ``args``, for an
+    error raised before click knew which command it was parsing."""
+    command, path = typer.main.get_command(app), ["kisoms"]
+    for token in args:
+        sub = getattr(command, "commands", {}).get(token)
+        if sub is not None:
+            command = sub
+            path.append(token)
+        elif not token.startswith("-") and len(path) > 1:
+            break
+    return " ".join(path)
 
 
 def run() -> None:
