@@ -163,3 +163,25 @@ def test_request_keys_by_order_gives_each_orders_requests_oldest_first(ledger):
         first.id: [RequestKey(first.id, "new", "accepted", "0000123"), RequestKey(first.id, "cancel", "sending", None)],
         second.id: [RequestKey(second.id, "new", "sending", None)]}
     assert keys[idle.id] == []
+
+
+def test_a_change_already_mapped_is_refused_with_false_and_writes_nothing(ledger):
+    order = accepted(ledger)
+    assert ledger.record_change(order.id, kind="cancel", broker_order_no="0000150", krx_orgno="91252",
+                                order_date=DAY, source="reconcile") is True
+    last, rows = ledger.last_event_id(), ledger.broker_numbers(order.id)
+    for no in ("0000150", "0000123"):  # the change again, and the order's own number
+        assert ledger.record_change(order.id, kind="cancel", broker_order_no=no, krx_orgno="91252",
+                                    order_date=DAY, source="reconcile") is False
+    assert ledger.last_event_id() == last and ledger.broker_numbers(order.id) == rows
+
+
+def test_an_external_order_is_announced_when_first_recorded_and_never_again(ledger):
+    args = dict(order_date=DAY, broker_order_no="0000777", account="50000001-01", symbol="005930", side="sell",
+                qty=3, price=71000, raw={"ODNO": "0000777"})
+    assert ledger.record_external(**args) is True
+    [event] = ledger.events_since(0)
+    assert (event.kind, event.order_id) == ("external.recorded", None)
+    assert event.payload == {k: v for k, v in args.items() if k != "raw"}
+    assert ledger.record_external(**args) is False
+    assert ledger.last_event_id() == event.id and len(ledger.external_orders()) == 1
