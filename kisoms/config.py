@@ -23,6 +23,7 @@ from kisoms.domain.codes import Exchange, OrderType, Side
 from kisoms.domain.guards import GuardLimits
 from kisoms.domain.policy import AccountPolicy, PricePolicy
 from kisoms.configfile import (  # noqa: F401  (re-exported: kisoms.config is where callers find them)
+    Places,
     ENVS, KEYRING_SERVICE, PAPER_REST_URL, PAPER_WS_URL, REAL_REST_URL, REAL_WS_URL, SIM_DEFAULT_ACCOUNT,
     SIM_DEFAULT_APP_KEY, SIM_DEFAULT_APP_SECRET, SIM_DEFAULT_HTS_ID, _check_env, _env_overrides, _keyring_get,
     _read_toml, _sim_defaults, credentials, default_config_path, default_state_dir, default_urls,
@@ -102,7 +103,7 @@ class AlertsConfig(_Section):
         return self
 
 
-class Settings(_Section):
+class Settings(Places, _Section):
     env: Env = "sim"
     rest_url: str | None = None
     ws_url: str | None = None
@@ -139,16 +140,6 @@ class Settings(_Section):
                              allowed_sides=set(cfg.allowed_sides), max_qty=cfg.max_qty,
                              max_notional=cfg.max_notional, allowed_order_types=types)
 
-    @property
-    def state_path(self) -> Path:
-        """The state dir: ``state_dir`` if set, else this env's own default."""
-        return Path(self.state_dir).expanduser() if self.state_dir else default_state_dir(self.env)
-
-    @property
-    def account_set(self) -> tuple[str, ...]:
-        """Every account this config names (the ``[accounts]`` tables and ``default_account``)."""
-        named = set(self.accounts) | ({self.default_account} if self.default_account else set())
-        return tuple(sorted(named))
 
 
 def _format_pydantic(err: PydanticValidationError, source: str) -> str:

@@ -143,8 +143,24 @@ def ledger_path(settings, flag: str | None, environ: dict | None = None) -> Path
 QUICK_KEYS = {"env", "rest_url", "ws_url", "hts_id", "default_account", "ledger", "state_dir"}  # plain strings
 
 
+class Places:
+    """Where a config's env and ``state_dir`` put the state, and which accounts it names (shared by the
+    pydantic ``Settings`` and ``QuickSettings``)."""
+
+    @property
+    def state_path(self) -> Path:
+        """The state dir: ``state_dir`` if set, else this env's own default."""
+        return Path(self.state_dir).expanduser() if self.state_dir else default_state_dir(self.env)
+
+    @property
+    def account_set(self) -> tuple[str, ...]:
+        """Every account this config names (the ``[accounts]`` tables and ``default_account``)."""
+        named = set(self.accounts) | ({self.default_account} if self.default_account else set())
+        return tuple(sorted(named))
+
+
 @dataclass(frozen=True)
-class QuickSettings:
+class QuickSettings(Places):
     """What a read-only view of the ledger needs from a config that sets nothing beyond ``QUICK_KEYS``,
     ``ledger_busy_timeout`` and accounts without options (the same values ``Settings`` would hold)."""
 
@@ -155,14 +171,6 @@ class QuickSettings:
     ledger_busy_timeout: float = 10.0
     accounts: dict = field(default_factory=dict)
 
-    @property
-    def state_path(self) -> Path:
-        return Path(self.state_dir).expanduser() if self.state_dir else default_state_dir(self.env)
-
-    @property
-    def account_set(self) -> tuple[str, ...]:
-        named = set(self.accounts) | ({self.default_account} if self.default_account else set())
-        return tuple(sorted(named))
 
 
 def _quick_valid(data: dict) -> bool:
