@@ -11,16 +11,15 @@ import os
 import sqlite3
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from lock_holding import write_lock_held
 
 from kisoms.config import Settings, ledger_path, load_settings
 from kisoms.errors import ConfigError
 from kisoms.ledger import default_ledger_path
 
-HOLDER = Path(__file__).parents[1] / "ledger" / "ledger_lock_holder.py"
 
 
 def kisoms(tmp_path: Path, *args: str, **environ: str) -> subprocess.CompletedProcess:
@@ -117,17 +116,6 @@ def test_real_is_reached_by_an_explicit_flag_or_config(tmp_path):
     assert kisoms(tmp_path, "--config", str(config), "status", KISOMS_ENV="real").returncode == 0
     assert identity_env(tmp_path / "data" / "kisoms" / "real" / "ledger.db") == "real"
 
-
-@contextmanager
-def write_lock_held(path: Path):
-    proc = subprocess.Popen([sys.executable, str(HOLDER), str(path)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "locked"
-        yield
-    finally:
-        proc.stdin.close()
-        proc.wait(20)
 
 
 def test_status_reads_while_another_process_writes_and_a_blocked_writer_is_told_to_retry(tmp_path):

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from contextlib import contextmanager
-from pathlib import Path
-
 import pytest
+from lock_holding import write_lock_held
 from ledger_helpers import make_order
 
 from kisoms.errors import LedgerBusy
 from kisoms.ledger import Ledger, schema
 from kisoms.ledger.schema import LedgerIdentity
-
-HOLDER = Path(__file__).with_name("ledger_lock_holder.py")
-
-
-@contextmanager
-def write_lock_held(path):
-    """A second process holding BEGIN IMMEDIATE (with an uncommitted write) until the block ends."""
-    proc = subprocess.Popen([sys.executable, str(HOLDER), str(path)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "locked"
-        yield
-    finally:
-        proc.stdin.close()
-        proc.wait(20)
 
 
 @pytest.fixture
