@@ -160,10 +160,15 @@ V1_STATEMENTS: tuple[str, ...] = (
 )
 
 
+def _execute(conn: sqlite3.Connection, statements: tuple[str, ...]) -> None:
+    """Run a migration's statements in order (inside the caller's transaction)."""
+    for statement in statements:
+        conn.execute(statement)
+
+
 def _v1(conn: sqlite3.Connection) -> None:
     """The first schema: every table, index and trigger."""
-    for statement in V1_STATEMENTS:
-        conn.execute(statement)
+    _execute(conn, V1_STATEMENTS)
 
 
 _CLAIM_EXTERNAL = """UPDATE external_orders SET claimed_by_order_id = NEW.order_id
@@ -183,8 +188,7 @@ V2_STATEMENTS: tuple[str, ...] = (
 
 def _v2(conn: sqlite3.Connection) -> None:
     """External orders can be claimed by the order whose number they turn out to be."""
-    for statement in V2_STATEMENTS:
-        conn.execute(statement)
+    _execute(conn, V2_STATEMENTS)
 
 
 V3_STATEMENTS: tuple[str, ...] = (
@@ -197,8 +201,7 @@ V3_STATEMENTS: tuple[str, ...] = (
 
 def _v3(conn: sqlite3.Connection) -> None:
     """Requests record their owner process and its last attempt."""
-    for statement in V3_STATEMENTS:
-        conn.execute(statement)
+    _execute(conn, V3_STATEMENTS)
 
 
 V4_STATEMENTS: tuple[str, ...] = (
@@ -214,8 +217,7 @@ V4_STATEMENTS: tuple[str, ...] = (
 
 def _v4(conn: sqlite3.Connection) -> None:
     """A kill switch per account beside the global one."""
-    for statement in V4_STATEMENTS:
-        conn.execute(statement)
+    _execute(conn, V4_STATEMENTS)
 
 
 V5_STATEMENTS: tuple[str, ...] = (
@@ -235,8 +237,7 @@ V5_STATEMENTS: tuple[str, ...] = (
 
 def _v5(conn: sqlite3.Connection) -> None:
     """The ledger records which env (and which accounts and app key) it belongs to."""
-    for statement in V5_STATEMENTS:
-        conn.execute(statement)
+    _execute(conn, V5_STATEMENTS)
 
 
 V6_STATEMENTS: tuple[str, ...] = (
@@ -263,8 +264,7 @@ V6_STATEMENTS: tuple[str, ...] = (
 
 def _v6(conn: sqlite3.Connection) -> None:
     """The alert outbox and its event cursor (v6)."""
-    for statement in V6_STATEMENTS:
-        conn.execute(statement)
+    _execute(conn, V6_STATEMENTS)
 
 
 V7_STATEMENTS: tuple[str, ...] = (
@@ -298,8 +298,7 @@ def _v7(conn: sqlite3.Connection) -> None:
     once (``journal.append_audit``, ``journal.record``); older rows stay byte for byte as they were
     hashed."""
     seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'").fetchone()
-    for statement in V7_STATEMENTS:
-        conn.execute(statement)
+    _execute(conn, V7_STATEMENTS)
     if seq is not None:
         conn.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'audit_log'", (seq[0],))
 
