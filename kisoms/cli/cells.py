@@ -43,6 +43,11 @@ def plain_cell(text: str) -> str:
     return " ".join(text.split("\t")).replace("\n", " ")
 
 
+def tsv_lines(env: str, names: list[str], rows: list[list[str]]) -> list[str]:
+    """What a pipe gets instead of a table: a header, then one tab-separated line per row, each led by the env."""
+    return ["\t".join(["env", *names])] + ["\t".join([env, *map(plain_cell, cells)]) for cells in rows]
+
+
 def _avg(order) -> str:
     return f"{order.avg_fill_price:,.2f}" if order.avg_fill_price is not None else "-"
 

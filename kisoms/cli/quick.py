@@ -63,11 +63,14 @@ def _read(opts: dict):
     from kisoms.configfile import ledger_path, quick_settings
 
     settings = quick_settings(opts["config"] or os.environ.get("KISOMS_CONFIG") or None, env=opts["env"])
-    if settings is None or _foreign(ledger_path(settings, opts["ledger"])):
+    if settings is None:
+        return None
+    path = ledger_path(settings, opts["ledger"])
+    if _foreign(path):
         return None
     from kisoms.ledger.schema import recorded_identity_at
 
-    recorded = recorded_identity_at(ledger_path(settings, opts["ledger"]))
+    recorded = recorded_identity_at(path)
     if recorded is None or not recorded.app_key_fingerprint:
         return None  # a new ledger records its app key: the full command reads it (keyring included)
     from kisoms.engine.envledger import open_env_ledger
@@ -82,7 +85,7 @@ def _read(opts: dict):
 
 
 def _write(opts: dict, found: list) -> None:
-    from kisoms.cli.cells import ORDER_CELLS, order_dict, plain_cell
+    from kisoms.cli.cells import ORDER_CELLS, order_dict, tsv_lines
     from kisoms.cli.report import current_env, print_json, with_env
 
     if opts["json"]:
@@ -90,8 +93,8 @@ def _write(opts: dict, found: list) -> None:
             print_json(with_env(order_dict(order)))
         return
     env = (current_env() or "sim").upper()
-    lines = ["\t".join(["env"] + [name for name, *_ in ORDER_CELLS])]
-    lines += ["\t".join([env] + [plain_cell(cell(o)) for _, cell, *_ in ORDER_CELLS]) for o in found]
+    cells = [[cell(o) for _, cell, *_ in ORDER_CELLS] for o in found]
+    lines = tsv_lines(env, [name for name, *_ in ORDER_CELLS], cells)
     sys.stdout.write("".join(line + "\n" for line in lines))
     sys.stdout.flush()
 

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kisoms.cli.cells import (NOT_SENT_NOTE, NOTE_MAX, ORDER_CELLS, kst, order_dict,  # noqa: F401  (re-exported)
-                              plain_cell)
+                              plain_cell, tsv_lines)
 from kisoms.cli.report import env_badge, print_json, with_env  # noqa: F401  (print_json re-exported)
 
 console = Console(soft_wrap=True, highlight=False, emoji=False)
@@ -67,8 +67,12 @@ class Column:
     right: bool = False
 
 
+def _text(value: str | Text) -> str:
+    return value.plain if isinstance(value, Text) else str(value)
+
+
 def _plain(value: str | Text) -> str:
-    return plain_cell(value.plain if isinstance(value, Text) else str(value))
+    return plain_cell(_text(value))
 
 
 def _width(column: Column, cells: list) -> int:
@@ -94,10 +98,8 @@ def _table_width(columns: list[Column], rows: list) -> int:
 def show_table(title: str, columns: list[Column], rows: list) -> None:
     """Rows as a table on a terminal, as tab-separated lines (env first, after a header) otherwise."""
     if not console.is_terminal:
-        env = env_badge().plain
-        lines = ["\t".join(["env"] + [c.name for c in columns])]
-        lines += ["\t".join([env] + [_plain(c.cell(row)) for c in columns]) for row in rows]
-        write_plain(lines)
+        cells = [[_text(c.cell(row)) for c in columns] for row in rows]
+        write_plain(tsv_lines(env_badge().plain, [c.name for c in columns], cells))
         return
     console.print(table_of(title, columns, rows, console.width))
 
