@@ -36,6 +36,15 @@ from kisoms.errors import LedgerBusy, LedgerError
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for another process's write lock
 
 
+class LedgerConnection(sqlite3.Connection):
+    """The ledger's sqlite3 connection, with what one write transaction may keep between its statements:
+    the audit chain's head (``journal``), dropped at every BEGIN, COMMIT and ROLLBACK (``_transaction``,
+    ``_savepoint``)."""
+
+    audit_head: tuple[int, str] | None = None
+    schema_version: int | None = None  # the file's, once opened (None: the latest)
+
+
 class Database:
     """The ledger's open connection (plain sqlite3: a heavier wrapper would only slow every start-up)."""
 
@@ -70,7 +79,7 @@ def busy_error(path: Path | str, timeout: float) -> LedgerBusy:
 def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> Database:
     """Open (creating if needed) the file with the ledger's pragmas. No implicit transactions."""
     try:
-        conn = sqlite3.connect(str(path), isolation_level=None, timeout=busy_timeout)
+        conn = sqlite3.connect(str(path), isolation_level=None, timeout=busy_timeout, factory=LedgerConnection)
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot open ledger {path}: {exc}") from exc
     db = Database(conn)
@@ -158,6 +167,7 @@ def _transaction(db: Database) -> Iterator[sqlite3.Connection]:
         if is_busy(exc):
             raise busy_error(_path_of(db), _timeout_of(conn)) from exc
         raise LedgerError(f"ledger write lock not obtained: {exc}") from exc
+    _forget(conn)
     try:
         yield conn
         conn.execute("COMMIT")
@@ -166,6 +176,8 @@ def _transaction(db: Database) -> Iterator[sqlite3.Connection]:
             conn.execute("ROLLBACK")
         _raise_mapped(db, exc)
         raise
+    finally:
+        _forget(conn)
 
 
 @contextmanager
@@ -178,8 +190,15 @@ def _savepoint(db: Database) -> Iterator[sqlite3.Connection]:
     except BaseException as exc:
         conn.execute("ROLLBACK TO change")
         conn.execute("RELEASE change")
+        _forget(conn)
         _raise_mapped(db, exc)
         raise
+
+
+def _forget(conn: sqlite3.Connection) -> None:
+    """Drop what a transaction kept on the connection (it may have been rolled back)."""
+    if isinstance(conn, LedgerConnection):
+        conn.audit_head = None
 
 
 def _raise_mapped(db: Database, exc: BaseException) -> None:

@@ -65,7 +65,7 @@ def last_event_id(conn: sqlite3.Connection) -> int:
 
 
 GENESIS = "0" * 64
-EVENT_KEY = "$event"  # the event a row covers (sorts before every letter: always the payload's first key)
+EVENT_KEY = "$event"  # v7: the event a row covers (sorts before every letter: always the payload's first key)
 _LINKED = '{"' + EVENT_KEY + '":'
 
 # (ts, kind, order_id, payload) of an event
@@ -73,12 +73,15 @@ EventRow = tuple[str, str, "int | None", str]
 
 
 def row_hash(prev_hash: str, row_id: int, ts: str, source: str, action: str, order_id: int | None,
-             payload_text: str, event: EventRow | None = None) -> str:
-    """The chained hash of one row (hex); ``event``: the event row it covers (v7 rows)."""
+             payload_text: str, event: EventRow | None = None, event_id: int | None = None) -> str:
+    """The chained hash of one row (hex); ``event``: the event row it covers (v7 and v8 rows), ``event_id``:
+    the id a v8 row names it by."""
     content = {"id": row_id, "ts": ts, "source": source, "action": action, "order_id": order_id,
                "payload": payload_text}
     if event is not None:
         content["event"] = list(event)
+    if event_id is not None:
+        content["event_id"] = event_id
     return hashlib.sha256((prev_hash + dumps(content)).encode("utf-8")).hexdigest()
 
 
@@ -91,7 +94,12 @@ def _hex(value: Any) -> str:
 
 
 def _head(conn: sqlite3.Connection) -> tuple[int, str]:
-    """(next id, hash of the last row). Ids continue after the highest id ever issued."""
+    """(next id, hash of the last row). Ids continue after the highest id ever issued. Within one write
+    transaction the head is kept on the connection after each append (``db.LedgerConnection``: dropped at
+    every BEGIN, COMMIT and ROLLBACK), so a change's rows after the first cost no query."""
+    cached = getattr(conn, "audit_head", None)
+    if cached is not None and conn.in_transaction:
+        return cached
     seq, last_id, last_hash = conn.execute(_HEAD_SQL).fetchone()
     return max(seq or 0, last_id or 0) + 1, GENESIS if last_hash is None else _hex(last_hash)
 
@@ -100,57 +108,92 @@ _HEAD_SQL = ("SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'),
              "FROM (SELECT 1) LEFT JOIN (SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1) l")
 
 
+def _keep_head(conn: sqlite3.Connection, head: tuple[int, str]) -> None:
+    if hasattr(conn, "audit_head"):
+        conn.audit_head = head
+
+
+LEAN_AUDIT_VERSION = 8  # the schema from which audit rows name their event in ``event_id``
+
+
+def lean(conn: sqlite3.Connection) -> bool:
+    """Whether the file is at schema v8 or later: an order's history is its events, and an audit row names
+    its event in ``event_id`` (a file kept at an older schema, as tests build one, is written as before)."""
+    version = getattr(conn, "schema_version", None)
+    return version is None or version >= LEAN_AUDIT_VERSION
+
+
 def append_audit(conn: sqlite3.Connection, *, ts: str, source: str, action: str, order_id: int | None,
-                 payload: Any, event: tuple[int, str] | None = None) -> int:
+                 payload: Any, event: tuple[int, str] | None = None, source_in_event: bool = False) -> int:
     """Append one row (payload redacted) inside the caller's transaction. Returns its id. ``event``:
-    (id, stored payload text) of the event written with it, which the row then covers instead of
-    repeating (``ts``, ``action`` and ``order_id`` are the event's too)."""
+    (id, stored payload text) of the event written with it (``ts``, ``action`` and ``order_id`` are the
+    event's): the row names it in ``event_id`` and covers it instead of repeating it, storing neither its
+    ts, kind (``action``) nor order_id, nor ``source`` when the event's payload states it
+    (``source_in_event``) (v8)."""
     row_id, prev = _head(conn)
     text = clean_text(payload or {}) or "{}"
-    covered = None
-    if event is not None:  # the event's id first: what marks (and finds) a row that covers one
-        text = f"{_LINKED}{event[0]}" + ("}" if text == "{}" else "," + text[1:])
+    covered, event_id = None, None
+    if event is not None:
         covered = (ts, action, order_id, event[1])
-    digest = row_hash(prev, row_id, ts, source, action, order_id, text, covered)
-    conn.execute("INSERT INTO audit_log (id, ts, source, action, order_id, payload, prev_hash, hash) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 (row_id, ts, source, action, order_id, text, b"" if covered else bytes.fromhex(prev),
-                  bytes.fromhex(digest)))
+        if lean(conn):
+            event_id, ts, action, order_id = event[0], "", "", None
+            source = "" if source_in_event else source
+        else:  # v7: the event's id first in the payload: what marks (and finds) a row that covers one
+            text = f"{_LINKED}{event[0]}" + ("}" if text == "{}" else "," + text[1:])
+    digest = row_hash(prev, row_id, ts, source, action, order_id, text, covered, event_id)
+    values = (row_id, ts, source, action, order_id, text, b"" if covered else bytes.fromhex(prev), bytes.fromhex(digest))
+    if event_id is None:
+        conn.execute(_INSERT_SQL, values)
+    else:
+        conn.execute(_INSERT_LEAN_SQL, (*values, event_id))
+    _keep_head(conn, (row_id + 1, digest))
     return row_id
 
 
-def _covered(payload: str, event: tuple) -> EventRow | None:
-    """The event row a v7 row covers, as the hash saw it (a missing event reads as nothing)."""
-    if not payload.startswith(_LINKED):
+_INSERT_SQL = "INSERT INTO audit_log (id, ts, source, action, order_id, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_LEAN_SQL = ("INSERT INTO audit_log (id, ts, source, action, order_id, payload, prev_hash, hash, event_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _covered(payload: str, event_id: int | None, event: tuple) -> EventRow | None:
+    """The event row a v7 or v8 row covers, as the hash saw it (a missing event reads as nothing)."""
+    if event_id is None and not payload.startswith(_LINKED):
         return None
     ts, kind, order_id, text = event
     return (ts, kind, order_id, text) if text is not None else ("", "", None, "")
 
 
 def _check_row(row: tuple, expected_id: int, prev: str) -> None:
-    row_id, ts, source, action, order_id, payload, prev_hash, digest = row[:8]
+    row_id, ts, source, action, order_id, payload, prev_hash, digest, event_id = row[:9]
     prev_hash, digest = _hex(prev_hash), _hex(digest)
     if row_id != expected_id:
         raise AuditChainBroken(f"audit row {row_id}: rows {expected_id}..{row_id - 1} are missing (deleted)")
     if prev_hash and prev_hash != prev:  # (a v7 row stores no copy of it: its hash covers it)
         raise AuditChainBroken(f"audit row {row_id}: does not link to the row before it (inserted or reordered)")
-    event = _covered(payload, row[8:])
-    if row_hash(prev, row_id, ts, source, action, order_id, payload, event) != digest:
+    event = _covered(payload, event_id, row[9:])
+    if row_hash(prev, row_id, ts, source, action, order_id, payload, event, event_id) != digest:
         what = " or the event it covers" if event is not None else ""
         raise AuditChainBroken(f"audit row {row_id}: content{what} does not match its hash (edited)")
 
 
+_V7_LINK = (f"CASE WHEN substr(a.payload, 1, {len(_LINKED)}) = '{_LINKED}' "
+            f"THEN CAST(substr(a.payload, {len(_LINKED) + 1}) AS INTEGER) END")
 _VERIFY_SQL = (
     "SELECT a.id, a.ts, a.source, a.action, a.order_id, a.payload, CAST(a.prev_hash AS BLOB), CAST(a.hash AS BLOB), "
-    "e.ts, e.kind, e.order_id, e.payload FROM audit_log a LEFT JOIN events e "
-    f"ON substr(a.payload, 1, {len(_LINKED)}) = '{_LINKED}' "
-    f"AND e.id = CAST(substr(a.payload, {len(_LINKED) + 1}) AS INTEGER) ORDER BY a.id")
+    "{event_id}, e.ts, e.kind, e.order_id, e.payload FROM audit_log a LEFT JOIN events e "
+    "ON e.id = {link} ORDER BY a.id")
+
+
+def _verify_sql(conn: sqlite3.Connection) -> str:
+    if lean(conn):
+        return _VERIFY_SQL.format(event_id="a.event_id", link=f"COALESCE(a.event_id, {_V7_LINK})")
+    return _VERIFY_SQL.format(event_id="NULL", link=_V7_LINK)
 
 
 def verify(conn: sqlite3.Connection) -> int:
     """Walk the whole chain; raise AuditChainBroken naming the first bad row. Returns rows checked."""
     prev, expected = GENESIS, 1
-    for row in conn.execute(_VERIFY_SQL):
+    for row in conn.execute(_verify_sql(conn)):
         _check_row(row, expected, prev)
         prev, expected = _hex(row[7]), expected + 1
     seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'").fetchone()
@@ -167,7 +210,7 @@ def record(conn: sqlite3.Connection, *, ts: str, kind: str, source: str, order_i
     event_id = append_event(conn, ts=ts, kind=kind, order_id=order_id, payload=event_payload, text=text)
     extra = {k: v for k, v in audit_payload.items() if k not in event_payload or event_payload[k] is not v}
     audit_id = append_audit(conn, ts=ts, source=source, action=kind, order_id=order_id, payload=extra,
-                            event=(event_id, text))
+                            event=(event_id, text), source_in_event=event_payload.get("source") == source)
     return event_id, audit_id
 
 

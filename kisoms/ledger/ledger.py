@@ -55,7 +55,7 @@ def _open(path: Path, busy_timeout: float):
     db = connect(path, busy_timeout)
     try:
         enable_wal(db)
-        migrate(db, path)
+        db.conn.schema_version = migrate(db, path)
     except sqlite3.Error as exc:
         db.close()
         if is_busy(exc):

@@ -53,7 +53,8 @@ class BrokerNumber:
 
 @dataclass(frozen=True)
 class HistoryRow:
-    """One entry of an order's timeline: the status after ``event`` (text values, e.g. "FILLED")."""
+    """One entry of an order's timeline: the status after ``event`` (text values, e.g. "FILLED"). ``history_id``:
+    the order_status_history row's id (entries written before schema v8), else the change event's id."""
 
     history_id: int
     order_id: int
@@ -186,6 +187,16 @@ def row_to_history(r: dict[str, Any]) -> HistoryRow:
     return HistoryRow(history_id=r["history_id"], order_id=r["order_id"], status=r["status"],
                       prev_status=r["prev_status"], event=r["event"], event_ts=from_iso(r["event_ts"]),
                       source=r["source"], raw_payload=raw, version=r["version"])
+
+
+def event_to_history(event_id: int, order_id: int, ts: str, payload: str, audit_payload: str | None) -> HistoryRow:
+    """A history entry from an order's change event (v8; ``audit_payload``: its audit row's, which holds
+    the raw payload)."""
+    p = loads(payload) or {}
+    raw = (loads(audit_payload) or {}).get("raw_payload") if audit_payload else None
+    return HistoryRow(history_id=event_id, order_id=order_id, status=p.get("status", ""),
+                      prev_status=p.get("prev_status"), event=p.get("event", ""), event_ts=from_iso(ts),
+                      source=p.get("source", ""), raw_payload=raw, version=p.get("version", 0))
 
 
 def row_to_event(r: dict[str, Any]) -> LedgerEvent:

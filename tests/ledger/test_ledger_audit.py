@@ -95,15 +95,19 @@ def test_chain_continues_across_reopen(filled_path):
 
 def test_an_audit_row_covers_its_event_and_keeps_the_raw_payload_once(path, clock):
     """Since v7 the audit row keeps what the event does not, and its hash covers the event row: editing or
-    deleting the event breaks the chain at that row; the history reads its raw payload from the audit row."""
+    deleting the event breaks the chain at that row; the history reads its raw payload from the audit row
+    (since v8 the history is the order's events: the audit row names its event in ``event_id``)."""
     with Ledger(path, now=clock) as ledger:
         order, _ = ledger.create(make_order(), source="t", raw_payload={"intent": {"qty": 10}})
         ledger.transition(order.id, OrderEvent.CLAIM, source="t", raw_payload={"request": {"qty": 10}})
-        texts = [r[0] for r in ledger.conn.execute("SELECT payload FROM audit_log ORDER BY id")]
-        history_raw = [r[0] for r in ledger.conn.execute("SELECT raw_payload FROM order_status_history")]
+        rows = ledger.conn.execute("SELECT payload, event_id, ts, order_id FROM audit_log ORDER BY id").fetchall()
+        texts = [r[0] for r in rows]
+        history_rows = ledger.conn.execute("SELECT COUNT(*) FROM order_status_history").fetchone()[0]
+        events = [r[0] for r in ledger.conn.execute("SELECT payload FROM events ORDER BY id")]
         assert [h.raw_payload for h in ledger.history(order.id)] == [{"intent": {"qty": 10}}, {"request": {"qty": 10}}]
-    assert all(t.startswith('{"$event":') for t in texts) and '"request":{"qty":10}' in texts[1]
-    assert history_raw == ["@1", "@2"]  # stored once: the history points at the audit row
+    assert [r[1:] for r in rows] == [(1, "", None), (2, "", None)]  # the event's ts and order_id are not repeated
+    assert '"request":{"qty":10}' in texts[1]
+    assert history_rows == 0 and not any('"request"' in e for e in events)  # stored once: in the audit row
     raw(path, "UPDATE events SET payload = replace(payload, 'SENDING', 'FILLED') WHERE id = 2")
     with pytest.raises(AuditChainBroken, match=r"audit row 2\b.*event.*edited"):
         verify(path)

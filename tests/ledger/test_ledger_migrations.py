@@ -198,7 +198,7 @@ def test_a_version_6_file_is_converted_keeping_its_chain(path, monkeypatch):
     assert "sqlite_autoindex_audit_log_1" in indexes and user_version(path) == 6
     monkeypatch.undo()
     with Ledger(path) as ledger:
-        assert user_version(path) == 7
+        assert user_version(path) == schema.latest_version()  # (was the literal 7 while the schema was at it)
         assert ledger.verify_audit_chain() == 2  # rows copied byte for byte: the v6 chain still verifies
         [created] = ledger.history(1)
         assert created.raw_payload == {"intent": {"qty": 10}}  # a v6 history row keeps its own payload
@@ -212,4 +212,49 @@ def test_a_version_6_file_is_converted_keeping_its_chain(path, monkeypatch):
         for statement in ("DROP TRIGGER audit_log_no_update", "UPDATE audit_log SET payload = '{}' WHERE id = 1"):
             ledger.conn.execute(statement)
         with pytest.raises(AuditChainBroken, match=r"audit row 1\b.*edited"):
+            ledger.verify_audit_chain()
+
+
+def test_a_version_7_file_is_converted_keeping_its_chain_and_history(path, monkeypatch):
+    """v7 → v8: the history rows and audit rows written before stay as they are (the chain still verifies,
+    the old history still reads); from v8 on a change writes no history row: its event is the entry, and
+    its audit row names the event in ``event_id`` instead of repeating its ts and order id."""
+    from kisoms.domain.states import OrderEvent
+    from kisoms.errors import AuditChainBroken
+
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:7])
+    with Ledger(path) as ledger:
+        order, _ = ledger.create(make_order(), source="t", raw_payload={"intent": {"qty": 10}})
+        ledger.transition(order.id, OrderEvent.CLAIM, source="t", raw_payload={"request": {"qty": 10}})
+        ledger.set_halt("v7", source="t")
+        before = [(h.event, h.status, h.raw_payload) for h in ledger.history(order.id)]
+        v7_rows = ledger.conn.execute("SELECT * FROM audit_log ORDER BY id").fetchall()
+    assert user_version(path) == 7 and len(before) == 2
+    monkeypatch.undo()
+    with Ledger(path) as ledger:
+        assert user_version(path) == schema.latest_version()
+        assert ledger.verify_audit_chain() == 3  # the v7 rows, unchanged, still verify
+        assert [r[:8] for r in ledger.conn.execute("SELECT * FROM audit_log ORDER BY id")] == v7_rows
+        assert [(h.event, h.status, h.raw_payload) for h in ledger.history(order.id)] == before
+        ledger.transition(order.id, OrderEvent.SEND_AMBIGUOUS, source="t", raw_payload={"error": "timeout"})
+        ledger.clear_halt(source="t")
+        assert ledger.verify_audit_chain() == 5  # v8 rows chain onto the v7 rows
+        history = ledger.history(order.id)
+        assert [(h.event, h.status, h.prev_status, h.version, h.source) for h in history] == [
+            ("created", "NEW", None, 1, "t"), ("claim", "SENDING", "NEW", 2, "t"),
+            ("send_ambiguous", "UNKNOWN", "SENDING", 3, "t")]
+        assert history[-1].raw_payload == {"error": "timeout"} and history[-1].event_ts == ledger.get(order.id).updated_at
+        assert ledger.conn.execute("SELECT COUNT(*) FROM order_status_history").fetchone()[0] == 2  # none added
+        event_id, ts, order_id = ledger.conn.execute("SELECT event_id, ts, order_id FROM audit_log WHERE id = 4").fetchone()
+        assert (ts, order_id) == ("", None) and event_id == ledger.events_since(0)[-2].id
+        ledger.conn.execute("UPDATE history_start SET audit_offset = audit_offset + 1")  # ids no longer in step
+        assert ledger.history(order.id)[-1].raw_payload == {"error": "timeout"}  # found by its event id instead
+        for statement in ("DROP TRIGGER audit_log_no_update", "UPDATE audit_log SET event_id = NULL WHERE id = 4"):
+            ledger.conn.execute(statement)
+        with pytest.raises(AuditChainBroken, match=r"audit row 4\b.*edited"):
+            ledger.verify_audit_chain()
+        ledger.conn.execute(f"UPDATE audit_log SET event_id = {event_id} WHERE id = 4")
+        assert ledger.verify_audit_chain() == 5
+        ledger.conn.execute(f"UPDATE events SET ts = '2020-01-01' WHERE id = {event_id}")
+        with pytest.raises(AuditChainBroken, match=r"audit row 4\b.*event.*edited"):
             ledger.verify_audit_chain()
