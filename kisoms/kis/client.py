@@ -36,6 +36,7 @@ PATHS = {
     "price": "/uapi/domestic-stock/v1/quotations/inquire-price",
 }
 INQUIRY_ATTEMPTS = 4
+TOKEN_MEMO_SECONDS = 30.0  # a token read from the shared file is reused this long (well inside EXPIRY_MARGIN)
 MAX_PAGES = 1000
 PAGING_RESTARTS = 3
 
@@ -67,6 +68,7 @@ class KisClient:
         self.limiter = rate_limiter or RateLimiter(conn.state_dir, conn.app_key, conn.rate_per_sec,
                                                           margin=conn.rate_margin)
         self.sleep = sleep
+        self._token_memo: tuple[str, float] | None = None  # (token, when read from the shared file)
 
     def close(self) -> None:
         self.http.close()
@@ -88,8 +90,22 @@ class KisClient:
         return token, _expires_in(data.get("expires_in"))
 
     def token(self) -> str:
-        """A valid access token (shared with every kisoms process)."""
-        return self.tokens.get(self._issue_token)
+        """A valid access token (shared with every kisoms process). The shared file is read at most once a
+        ``TOKEN_MEMO_SECONDS`` per client: a token it held was valid for ``EXPIRY_MARGIN`` more seconds, and
+        one the broker refuses meanwhile (revoked) is forgotten and renewed as before (``_authorized``)."""
+        clock = getattr(self.tokens, "clock", None)
+        now = clock() if clock is not None else None
+        memo = self._token_memo
+        if memo is not None and now is not None and 0 <= now - memo[1] < TOKEN_MEMO_SECONDS:
+            return memo[0]
+        token = self.tokens.get(self._issue_token)
+        self._token_memo = None if now is None else (token, now)
+        return token
+
+    def _forget_token(self, token: str) -> None:
+        """The broker refused ``token``: drop it here and in the shared file."""
+        self._token_memo = None
+        self.tokens.invalidate(token)
 
     def issue_approval_key(self) -> str:
         """A WebSocket approval key (body key ``secretkey``, as KIS spells it)."""
@@ -158,7 +174,7 @@ class KisClient:
                 return self._send(method, path, what, json_body=body, params=params, headers=headers,
                                   envelope=True)
             except TokenExpired:
-                self.tokens.invalidate(token)
+                self._forget_token(token)
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")

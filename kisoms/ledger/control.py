@@ -51,14 +51,24 @@ def all_states(conn: sqlite3.Connection) -> list[HaltState]:
     return ([on] if on else []) + account_states(conn)
 
 
+_STATE_SQL = ("SELECT c.halted, c.reason, c.set_by, c.set_at, h.account, h.reason, h.set_by, h.set_at "
+              "FROM control c LEFT JOIN account_halts h ON h.account = ? WHERE c.id = 1")
+
+
 def state(conn: sqlite3.Connection, account: str | None = None) -> HaltState | None:
-    """The switch that stops ``account`` (the global one first); with no account, any switch that is on."""
-    on = global_state(conn)
-    if on is not None:
-        return on
+    """The switch that stops ``account`` (the global one first); with no account, any switch that is on.
+    (One query for an account: a claim asks on every order.)"""
     if account is None:
-        return next(iter(account_states(conn)), None)
-    return row_to_halt(first(conn.execute("SELECT * FROM account_halts WHERE account = ?", (account,))))
+        on = global_state(conn)
+        return on if on is not None else next(iter(account_states(conn)), None)
+    row = conn.execute(_STATE_SQL, (account,)).fetchone()
+    if row is None:  # (no control row: a file no kisoms wrote)
+        return row_to_halt(first(conn.execute("SELECT * FROM account_halts WHERE account = ?", (account,))))
+    if row[0]:
+        return row_to_halt({"halted": 1, "reason": row[1], "set_by": row[2], "set_at": row[3]})
+    if row[4] is None:
+        return None
+    return row_to_halt({"account": row[4], "reason": row[5], "set_by": row[6], "set_at": row[7]})
 
 
 def set_halt(conn: sqlite3.Connection, *, reason: str, set_by: str, set_at: str, account: str | None = None) -> None:
@@ -199,9 +209,16 @@ def tag_for(pid: int) -> str:
     return "|".join((host, str(pid), _proc_stat(pid)[1], namespace, boot))
 
 
+_own_tag: tuple[int, str] | None = None  # (pid, tag): a process's tag never changes; a fork gets its own
+
+
 def current_owner() -> str:
-    """The owner tag of the calling process."""
-    return tag_for(os.getpid())
+    """The owner tag of the calling process (read from /proc once per process)."""
+    global _own_tag
+    pid = os.getpid()
+    if _own_tag is None or _own_tag[0] != pid:
+        _own_tag = (pid, tag_for(pid))
+    return _own_tag[1]
 
 
 def pid_at_host(tag: str | None) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 
 from kisoms.errors import AuditChainBroken
 from kisoms.ledger.db import as_dicts, clean_text, dumps
-from kisoms.ledger.records import LedgerEvent, row_to_event, row_to_order
+from kisoms.ledger.records import ORDER_TERMS, LedgerEvent, row_to_event, row_to_order
 
 # events ------------------------------------------------------------------------------------------
 
@@ -73,23 +73,29 @@ EventRow = tuple[str, str, "int | None", str]
 
 
 def row_hash(prev_hash: str, row_id: int, ts: str, source: str, action: str, order_id: int | None,
-             payload_text: str, event: EventRow | None = None, event_id: int | None = None) -> str:
+             payload_text: str, event: EventRow | None = None, event_id: int | None = None,
+             terms: tuple | None = None) -> str:
     """The chained hash of one row (hex); ``event``: the event row it covers (v7 and v8 rows), ``event_id``:
-    the id a v8 row names it by."""
+    the id a v8 row names it by, ``terms``: the order's terms a v8 creation row covers (``ORDER_TERMS``)."""
     content = {"id": row_id, "ts": ts, "source": source, "action": action, "order_id": order_id,
                "payload": payload_text}
     if event is not None:
         content["event"] = list(event)
     if event_id is not None:
         content["event_id"] = event_id
+    if terms is not None:
+        content["terms"] = list(terms)
     return hashlib.sha256((prev_hash + dumps(content)).encode("utf-8")).hexdigest()
+
+
+LEAN_HASH_HEX = 32  # a v8 row keeps the first 16 bytes (128 bits) of its SHA-256
 
 
 def _hex(value: Any) -> str:
     """A stored hash as hex: 32 raw bytes since v7, 64 hex digits before (read as bytes: ``CAST(... AS BLOB)``,
     so an edited hash that is no longer text still reads, and fails)."""
     if isinstance(value, bytes):
-        return value.hex() if len(value) == 32 else value.decode("utf-8", "replace")
+        return value.hex() if len(value) in (16, 32) else value.decode("utf-8", "replace")
     return value
 
 
@@ -124,12 +130,14 @@ def lean(conn: sqlite3.Connection) -> bool:
 
 
 def append_audit(conn: sqlite3.Connection, *, ts: str, source: str, action: str, order_id: int | None,
-                 payload: Any, event: tuple[int, str] | None = None, source_in_event: bool = False) -> int:
+                 payload: Any, event: tuple[int, str] | None = None, source_in_event: bool = False,
+                 terms: tuple | None = None) -> int:
     """Append one row (payload redacted) inside the caller's transaction. Returns its id. ``event``:
     (id, stored payload text) of the event written with it (``ts``, ``action`` and ``order_id`` are the
     event's): the row names it in ``event_id`` and covers it instead of repeating it, storing neither its
     ts, kind (``action``) nor order_id, nor ``source`` when the event's payload states it
-    (``source_in_event``) (v8)."""
+    (``source_in_event``), and its hash is kept to 128 bits (v8). ``terms``: with the creation event of an
+    order, the order's ``ORDER_TERMS`` as stored, which the row then covers instead of copying (v8)."""
     row_id, prev = _head(conn)
     text = clean_text(payload or {}) or "{}"
     covered, event_id = None, None
@@ -140,7 +148,10 @@ def append_audit(conn: sqlite3.Connection, *, ts: str, source: str, action: str,
             source = "" if source_in_event else source
         else:  # v7: the event's id first in the payload: what marks (and finds) a row that covers one
             text = f"{_LINKED}{event[0]}" + ("}" if text == "{}" else "," + text[1:])
-    digest = row_hash(prev, row_id, ts, source, action, order_id, text, covered, event_id)
+    digest = row_hash(prev, row_id, ts, source, action, order_id, text, covered, event_id,
+                      terms if event_id is not None else None)
+    if event_id is not None:
+        digest = digest[:LEAN_HASH_HEX]
     values = (row_id, ts, source, action, order_id, text, b"" if covered else bytes.fromhex(prev), bytes.fromhex(digest))
     if event_id is None:
         conn.execute(_INSERT_SQL, values)
@@ -170,24 +181,30 @@ def _check_row(row: tuple, expected_id: int, prev: str) -> None:
         raise AuditChainBroken(f"audit row {row_id}: rows {expected_id}..{row_id - 1} are missing (deleted)")
     if prev_hash and prev_hash != prev:  # (a v7 row stores no copy of it: its hash covers it)
         raise AuditChainBroken(f"audit row {row_id}: does not link to the row before it (inserted or reordered)")
-    event = _covered(payload, event_id, row[9:])
-    if row_hash(prev, row_id, ts, source, action, order_id, payload, event, event_id) != digest:
+    event = _covered(payload, event_id, row[9:13])
+    terms = row[13:] if event_id is not None and row[10] == CREATED_KIND else None
+    computed = row_hash(prev, row_id, ts, source, action, order_id, payload, event, event_id, terms)
+    if (computed[:LEAN_HASH_HEX] if event_id is not None else computed) != digest:
         what = " or the event it covers" if event is not None else ""
         raise AuditChainBroken(f"audit row {row_id}: content{what} does not match its hash (edited)")
 
 
 _V7_LINK = (f"CASE WHEN substr(a.payload, 1, {len(_LINKED)}) = '{_LINKED}' "
             f"THEN CAST(substr(a.payload, {len(_LINKED) + 1}) AS INTEGER) END")
+CREATED_KIND = "order.created"  # the event whose v8 audit row also covers the order's terms
 _VERIFY_SQL = (
     "SELECT a.id, a.ts, a.source, a.action, a.order_id, a.payload, CAST(a.prev_hash AS BLOB), CAST(a.hash AS BLOB), "
-    "{event_id}, e.ts, e.kind, e.order_id, e.payload FROM audit_log a LEFT JOIN events e "
-    "ON e.id = {link} ORDER BY a.id")
+    "{event_id}, e.ts, e.kind, e.order_id, e.payload, {terms} FROM audit_log a LEFT JOIN events e "
+    "ON e.id = {link} {join} ORDER BY a.id")
 
 
 def _verify_sql(conn: sqlite3.Connection) -> str:
     if lean(conn):
-        return _VERIFY_SQL.format(event_id="a.event_id", link=f"COALESCE(a.event_id, {_V7_LINK})")
-    return _VERIFY_SQL.format(event_id="NULL", link=_V7_LINK)
+        return _VERIFY_SQL.format(
+            event_id="a.event_id", link=f"COALESCE(a.event_id, {_V7_LINK})",
+            terms=", ".join(f"o.{c}" for c in ORDER_TERMS),
+            join=f"LEFT JOIN orders o ON a.event_id IS NOT NULL AND e.kind = '{CREATED_KIND}' AND o.id = e.order_id")
+    return _VERIFY_SQL.format(event_id="NULL", link=_V7_LINK, terms=", ".join("NULL" for _ in ORDER_TERMS), join="")
 
 
 def verify(conn: sqlite3.Connection) -> int:
@@ -203,14 +220,16 @@ def verify(conn: sqlite3.Connection) -> int:
 
 
 def record(conn: sqlite3.Connection, *, ts: str, kind: str, source: str, order_id: int | None,
-           event_payload: dict[str, Any], audit_payload: dict[str, Any]) -> tuple[int, int]:
+           event_payload: dict[str, Any], audit_payload: dict[str, Any], terms: tuple | None = None) -> tuple[int, int]:
     """An event and the audit row that covers it, for something that happened: the audit row keeps only
-    what the event does not (its hash covers the event). Returns (event id, audit row id)."""
+    what the event does not (its hash covers the event, and with ``terms`` the order's terms: an order's
+    creation). Returns (event id, audit row id)."""
     text = encode(event_payload)
     event_id = append_event(conn, ts=ts, kind=kind, order_id=order_id, payload=event_payload, text=text)
     extra = {k: v for k, v in audit_payload.items() if k not in event_payload or event_payload[k] is not v}
     audit_id = append_audit(conn, ts=ts, source=source, action=kind, order_id=order_id, payload=extra,
-                            event=(event_id, text), source_in_event=event_payload.get("source") == source)
+                            event=(event_id, text), source_in_event=event_payload.get("source") == source,
+                            terms=terms)
     return event_id, audit_id
 
 

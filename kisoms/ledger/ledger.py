@@ -28,8 +28,11 @@ from kisoms.ledger.control import current_owner
 from kisoms.ledger.db import BUSY_TIMEOUT, atomic, batch, busy_error, connect, enable_wal, is_busy, snapshot, to_iso
 from kisoms.ledger.journal import record
 from kisoms.ledger.schema import LedgerIdentity, check_identity, check_not_newer, migrate
-from kisoms.ledger.records import BrokerNumber, HaltState, HistoryRow, LedgerEvent
+from kisoms.ledger.records import OPEN_REQUEST_STATES, BrokerNumber, HaltState, HistoryRow, LedgerEvent
 from kisoms.private import create_private, loose_mode
+
+
+_CLOSED_KEPT = 1000  # settled request ids remembered for ``release_request``
 
 
 def utc_now() -> datetime:
@@ -77,7 +80,8 @@ class Ledger:
         what the caller should show (files others may read, a changed app key)."""
         self.path = Path(path)
         self._now = now
-        self._owner = owner  # recorded on every claim; by default the calling process (read per claim: forks)
+        self._owner = owner  # recorded on every claim; by default the calling process (``current_owner``)
+        self._closed: set[int] = set()  # requests this object settled closed since (``release_request``)
         self.warnings: list[str] = _loose_files(self.path)
         self.db = _open(self.path, busy_timeout)
         if identity is not None:
@@ -215,6 +219,9 @@ class Ledger:
     def release_request(self, map_id: int) -> bool:
         """The owner stops working on a request it leaves open (unknown, or sending after an error): from
         now on recovery judges it by time alone. The claim's history keeps who the owner was."""
+        if map_id in self._closed:  # settled closed by this object: nothing to release, nothing to read
+            self._closed.discard(map_id)
+            return False
         request = requests.get(self.conn, map_id)
         if request is None or not (request.is_open and request.owner):
             return False  # settled (the usual case): nothing to write
@@ -233,11 +240,16 @@ class Ledger:
         again since. Committed with ``synchronous=NORMAL`` (no fsync): a settle lost to a power cut leaves
         the request open, which recovery resolves from the broker's books (``db.relaxed``)."""
         with atomic(self.db, durable=False) as conn:
-            return requests.settle(conn, map_id, state=state, order_id=order_id, event=event, source=source,
-                                   raw_payload=raw_payload, map_fields=dict(map_fields or {}),
-                                   order_fields={**(order_fields or {}), **fields},
-                                   expected_version=expected_version, ts=self._ts(),
-                                   expected_activity=expected_activity)
+            order = requests.settle(conn, map_id, state=state, order_id=order_id, event=event, source=source,
+                                    raw_payload=raw_payload, map_fields=dict(map_fields or {}),
+                                    order_fields={**(order_fields or {}), **fields},
+                                    expected_version=expected_version, ts=self._ts(),
+                                    expected_activity=expected_activity)
+        if state not in OPEN_REQUEST_STATES and not self.db.batching:  # a closed request never opens again
+            if len(self._closed) >= _CLOSED_KEPT:
+                self._closed.clear()
+            self._closed.add(map_id)
+        return order
 
     def record_change(self, order_id: int, *, kind: str, broker_order_no: str, krx_orgno: str | None,
                       order_date: str, raw_payload: Any = None, source: str) -> bool:

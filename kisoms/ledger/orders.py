@@ -20,15 +20,16 @@ from kisoms.ledger import fills
 from kisoms.ledger.db import as_dicts, chunks, first, from_iso, marks
 from kisoms.ledger.errors import CorrectionRefused, StaleOrder
 from kisoms.ledger.journal import lean, record
-from kisoms.ledger.records import (ORDER_COLUMNS, HistoryRow, event_to_history, order_summary, order_to_row,
-                                   row_to_history, row_to_order)
+from kisoms.ledger.records import (ORDER_COLUMNS, ORDER_TERMS, HistoryRow, event_to_history, order_summary,
+                                   order_to_row, row_to_history, row_to_order)
 
 # orders and history SQL --------------------------------------------------------------------------
 
 
-def insert(conn: sqlite3.Connection, order: Order) -> int:
-    """Insert a new order row; returns its id. Raises sqlite3.IntegrityError on a known key."""
-    row = order_to_row(order)
+def insert(conn: sqlite3.Connection, order: Order, row: dict[str, Any] | None = None) -> int:
+    """Insert a new order row (``row``: its ``order_to_row``, when the caller has it); returns its id.
+    Raises sqlite3.IntegrityError on a known key."""
+    row = order_to_row(order) if row is None else row
     marks = ", ".join("?" for _ in ORDER_COLUMNS)
     cursor = conn.execute(f"INSERT INTO orders ({', '.join(ORDER_COLUMNS)}) VALUES ({marks})",
                           [row[c] for c in ORDER_COLUMNS])
@@ -229,10 +230,14 @@ _IN_CREATED_EVENT = frozenset({"id", "symbol", "side", "qty", "status", "version
                                "updated_at"})  # the event (and the row's ts and order_id) states these
 
 
-def _snapshot(order: Order) -> dict[str, Any]:
-    """A new order as its audit row keeps it: the fields its created event does not state, those without a
-    value (None, 0, no tags) left out."""
-    return {k: v for k, v in order_summary(order).items() if k not in _IN_CREATED_EVENT and v not in (None, 0, {})}
+def _snapshot(order: Order, covered: bool) -> dict[str, Any]:
+    """A new order as its audit row keeps it: the fields its created event does not state, nor (``covered``:
+    since v8) the terms its hash covers in the orders row, those without a value (None, 0, no tags) left out."""
+    left = _IN_CREATED_EVENT | _TERMS if covered else _IN_CREATED_EVENT
+    return {k: v for k, v in order_summary(order).items() if k not in left and v not in (None, 0, {})}
+
+
+_TERMS = frozenset(ORDER_TERMS)
 
 
 def _event_payload(before: Order | None, after: Order, change: Change) -> dict[str, Any]:
@@ -251,11 +256,12 @@ def _event_payload(before: Order | None, after: Order, change: Change) -> dict[s
 
 
 def _audit_payload(before: Order | None, after: Order, change: Change, event: dict[str, Any],
-                   rows: tuple[dict[str, Any], dict[str, Any]] | None) -> dict[str, Any]:
-    """What the audit row adds to the event it covers: the new order's every field, or the fields a change
-    moved that the event does not state already (with their old values), and the raw payload."""
+                   rows: tuple[dict[str, Any], dict[str, Any]] | None, covered: bool = False) -> dict[str, Any]:
+    """What the audit row adds to the event it covers: the new order's every field (but its terms when the
+    row ``covered`` them), or the fields a change moved that the event does not state already (with their
+    old values), and the raw payload."""
     if before is None or rows is None:
-        payload: dict[str, Any] = {"order": _snapshot(after)}
+        payload: dict[str, Any] = {"order": _snapshot(after, covered)}
     else:
         diff = {k: v for k, v in _diff(*rows).items() if k not in event or event[k] != v[1]}
         payload = {"changed": diff} if diff else {}
@@ -267,15 +273,19 @@ def _audit_payload(before: Order | None, after: Order, change: Change, event: di
 def write(conn: sqlite3.Connection, before: Order | None, after: Order, change: Change, ts: str) -> Order:
     """Insert (``before`` None) or update the order, then its event and audit row: the event is its history
     entry (``history``); the raw payload is stored once, in the audit row."""
-    rows = None
+    rows, terms = None, None
     if before is None:
-        after = replace(after, id=insert(conn, after))
+        row = order_to_row(after)
+        after = replace(after, id=insert(conn, after, row))
+        if lean(conn):  # the creation's audit row covers the terms in the orders row (v8)
+            terms = tuple(row[c] for c in ORDER_TERMS)
     else:
         rows = (order_to_row(before), order_to_row(after))
         update(conn, before, after, rows)
     event = _event_payload(before, after, change)
     _, audit_id = record(conn, ts=ts, kind=change.kind, source=change.source, order_id=after.id,
-                         event_payload=event, audit_payload=_audit_payload(before, after, change, event, rows))
+                         event_payload=event, terms=terms,
+                         audit_payload=_audit_payload(before, after, change, event, rows, terms is not None))
     if not lean(conn):  # a file kept at an older schema (as tests build one): the history row as before v8
         add_history(conn, after, prev_status=before.status.value if before else None, event=change.event,
                     ts=ts, source=change.source, raw_ref=audit_id if change.raw_payload is not None else None)

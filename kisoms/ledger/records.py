@@ -121,6 +121,12 @@ ORDER_COLUMNS = (
 )
 
 
+# An order's terms: the columns no change ever writes again (price and tags may change: amend, tag edits).
+# Since schema v8 the audit row of an order's creation covers them in the orders row instead of copying them.
+ORDER_TERMS = ("idempotency_key", "account", "strategy_version", "symbol", "side", "order_type", "qty",
+               "exchange", "signal_ts", "created_at")
+
+
 def order_to_row(o: Order) -> dict[str, Any]:
     """Column values of an order (without id)."""
     return {

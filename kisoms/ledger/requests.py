@@ -186,6 +186,14 @@ def claim(conn: sqlite3.Connection, order_id: int, *, event: OrderEvent, kind: s
     order = orders.load(conn, order_id)
     if not _claimable(conn, order, event, expected_version):
         return None
+    return _claim_loaded(conn, order, event=event, kind=kind, request=request, tr_id=tr_id, source=source, ts=ts,
+                         owner=owner, check_halt=check_halt, guards=guards)
+
+
+def _claim_loaded(conn: sqlite3.Connection, order: Order, *, event: OrderEvent, kind: str, request: dict,
+                  tr_id: str, source: str, ts: str, owner: str, check_halt: bool,
+                  guards: GuardLimits | None) -> tuple[Order, int] | GuardTripped:
+    """``claim`` of an order already read in this transaction and found claimable."""
     halt = control.state(conn, order.account) if check_halt else None
     if halt is not None:
         raise Halted(halt.refusal())
@@ -194,7 +202,7 @@ def claim(conn: sqlite3.Connection, order_id: int, *, event: OrderEvent, kind: s
     refusal = _guard_refusal(conn, order, guards, source, ts) if event is OrderEvent.CLAIM else None
     if refusal is not None:
         return refusal
-    map_id = insert_request(conn, order_id=order_id, kind=kind, tr_id=tr_id, request=request,
+    map_id = insert_request(conn, order_id=order.id, kind=kind, tr_id=tr_id, request=request,
                              state="sending", sent_at=ts, owner=owner)
     extra = {"map_id": map_id, "request_kind": kind, "owner": owner}  # (request, tr_id: the raw payload's)
     change = Change(event.value, "order.transition", source, {"request": request, "tr_id": tr_id}, extra)
@@ -254,14 +262,14 @@ def create_and_claim(conn: sqlite3.Connection, order: Order, *, source: str, raw
     order, created = orders.create(conn, order, source=source, raw_payload=raw_payload, ts=ts)
     if not created:
         return order, False, None, None
-    try:
-        result = claim(conn, order.id, event=OrderEvent.CLAIM, kind="new", request=request, tr_id=tr_id,
-                       source=source, expected_version=order.version, ts=ts, owner=owner, guards=guards)
+    try:  # the order just written, NEW with no request: claimable, and not read again
+        result = _claim_loaded(conn, order, event=OrderEvent.CLAIM, kind="new", request=request, tr_id=tr_id,
+                               source=source, ts=ts, owner=owner, check_halt=True, guards=guards)
     except (Halted, TwinPending) as exc:  # raised before the claim wrote anything: keep the create
         return order, True, None, exc
     if isinstance(result, GuardTripped):
         return order, True, None, result
-    return (order, True, None, None) if result is None else (result[0], True, result[1], None)
+    return result[0], True, result[1], None
 
 
 def claim_resend(conn: sqlite3.Connection, map_id: int, order_id: int, *, request: dict, tr_id: str, source: str,

@@ -114,3 +114,19 @@ def test_an_audit_row_covers_its_event_and_keeps_the_raw_payload_once(path, cloc
     raw(path, "DELETE FROM events WHERE id = 2")
     with pytest.raises(AuditChainBroken, match=r"audit row 2\b"):
         verify(path)
+
+
+def test_the_creation_row_covers_the_orders_terms_without_copying_them(path, clock):
+    """Since v8 the audit row of an order's creation covers the order's terms in the orders row (its hash
+    does) instead of copying them, and keeps 128 bits of its SHA-256: editing a term breaks the chain there."""
+    with Ledger(path, now=clock) as ledger:
+        order, _ = ledger.create(make_order(), source="t", raw_payload={"intent": {"qty": 10}})
+        ledger.transition(order.id, OrderEvent.CLAIM, source="t")
+        payload, digest = ledger.conn.execute("SELECT payload, hash FROM audit_log WHERE id = 1").fetchone()
+        assert ledger.verify_audit_chain() == 2
+    assert order.idempotency_key not in payload and order.account not in payload and len(digest) == 16
+    raw(path, "UPDATE orders SET qty = qty + 1, account = account WHERE id = 1")
+    with pytest.raises(AuditChainBroken, match=r"audit row 1\b.*edited"):
+        verify(path)
+    raw(path, "UPDATE orders SET qty = qty - 1 WHERE id = 1")
+    assert verify(path) == 2
