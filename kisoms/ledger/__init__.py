@@ -5,39 +5,40 @@ each one BEGIN IMMEDIATE transaction (a SAVEPOINT inside ``Ledger.batch``) that 
 no trace, fsynced (``synchronous=FULL``) except ``settle`` (NORMAL: a lost settle leaves the request open,
 and recovery resolves it from the broker's books). Every write also appends one ``events`` row and one
 hash-chained ``audit_log`` row that covers it (payloads redacted first, each thing stored once), in the same
-transaction.
+transaction. An order's change event is its history entry (``Ledger.history``; since schema v8, older
+entries stay in ``order_status_history``, which gets no new rows).
 
 =================  ==============================================  ==========================================
 verb (module)      tables written                                  invariants
 =================  ==============================================  ==========================================
-create (orders)    orders, order_status_history                    one order per idempotency key (a known key
+create (orders)    orders                                          one order per idempotency key (a known key
                                                                    returns the order, nothing written); NEW,
                                                                    version 1, nothing filled
-create_and_claim   orders, order_status_history, broker_order_map  ``create`` then, for a new order, its
-(requests)         (``sending``, owner)                            first ``claim`` in ONE fsynced commit
+create_and_claim   orders, broker_order_map (``sending``, owner)   ``create`` then, for a new order, its
+(requests)                                                         first ``claim`` in ONE fsynced commit
                                                                    before the request leaves; a known key
                                                                    writes nothing (map_id None); a kill
                                                                    switch or look-alike refuses the claim
                                                                    alone (the NEW order commits); a guard
                                                                    refusal commits REJECTED
-transition         orders, order_status_history                    legal state-machine moves only
+transition         orders                                          legal state-machine moves only
 (orders)                                                           (InvalidTransition), ``expected_version``
                                                                    compare-and-swap (StaleOrder), quantities
                                                                    never go backwards; version + 1
-correct (orders)   orders, order_status_history; fills (an         broker truth: any state to the target;
-                   inferred fill)                                  quantities only forward
+correct (orders)   orders; fills (an inferred fill)                broker truth: any state to the target;
+                                                                   quantities only forward
                                                                    (CorrectionRefused); fill deduped by key
-record_fill        fills, orders, order_status_history             one execution once (``dedupe_key``
+record_fill        fills, orders                                   one execution once (``dedupe_key``
 (orders)                                                           UNIQUE); never overfills (flagged
                                                                    ``order.overfill_flagged``, not applied)
-claim (requests)   orders, order_status_history, broker_order_map  claim before send: the ``sending`` row
-                   (``sending``, owner); with ``resend_of`` the    (owner recorded) commits before a request
-                   closed request too                              leaves; one open request per order;
+claim (requests)   orders, broker_order_map (``sending``, owner);  claim before send: the ``sending`` row
+                   with ``resend_of`` the closed request too       (owner recorded) commits before a request
+                                                                   leaves; one open request per order;
                                                                    refused while halted (Halted), while a
                                                                    look-alike is unresolved (TwinPending);
                                                                    a guard refusal commits REJECTED
-settle (requests)  broker_order_map; orders, order_status_history  only an open request (RequestNotOpen);
-                   with an ``event``                               a broker number maps to one request
+settle (requests)  broker_order_map; orders with an ``event``      only an open request (RequestNotOpen);
+                                                                   a broker number maps to one request
                                                                    (NumberTaken); ``expected_activity``:
                                                                    a takeover's compare-and-swap; commits
                                                                    with ``synchronous=NORMAL`` (no fsync)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -234,9 +235,11 @@ def _path_of(db: Database) -> str:
 
 def to_iso(ts: datetime) -> str:
     """An aware datetime as fixed-width ISO 8601 UTC (sorts as text). Naive datetimes are refused."""
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError(f"naive datetime {ts!r}: the ledger stores aware UTC times only")
-    return ts.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    if ts.tzinfo is not timezone.utc:
+        if ts.tzinfo is None or ts.utcoffset() is None:
+            raise ValueError(f"naive datetime {ts!r}: the ledger stores aware UTC times only")
+        ts = ts.astimezone(timezone.utc)
+    return ts.isoformat(timespec="microseconds")
 
 
 def from_iso(text: str | None) -> datetime | None:
@@ -286,11 +289,12 @@ def clean(payload: Any) -> Any:
 # Every text ``redact`` could change contains one of these once lower-cased without "-" and "_": a secret
 # key's name (keys are compared so normalised) or the start of a bearer token or a JWT.
 _NEEDLES = tuple(sorted(SECRET_KEYS | set(SECRET_SUFFIXES) | {"bearer", "eyj"}))
+_ANY_NEEDLE = re.compile("|".join(re.escape(needle) for needle in _NEEDLES))  # one pass over the text
 
 
 def _may_hold_secrets(text: str) -> bool:
     folded = text.lower().replace("-", "").replace("_", "")
-    return any(needle in folded for needle in _NEEDLES)
+    return _ANY_NEEDLE.search(folded) is not None
 
 
 def clean_text(payload: Any) -> str | None:

@@ -16,6 +16,16 @@ its hash covers the event row too (ts, kind, order_id, payload text), so editing
 breaks this row. Hashes are stored as 32 raw bytes (older rows keep their 64 hex digits; both verify), and
 such a row stores no copy of the previous row's hash (empty ``prev_hash``): its own hash is computed over it.
 
+Since schema v8 such a row names its event in the ``event_id`` column instead (no payload prefix) and
+stores neither the event's ts, kind (``action``) nor order_id (empty), nor its ``source`` when the event's
+payload states it: its hash covers the event row, which holds them. The row of an order's creation also
+covers the order's terms (``records.ORDER_TERMS``, the columns no change writes again) in the orders row
+instead of copying them, so editing a term breaks that row. A v8 row keeps the first 16 bytes (128 bits)
+of its SHA-256 (the next row chains on those): against edits, short of a forger who recomputes every
+later hash anyway, that is as strong as 32. Every event is written with exactly one audit row, so from
+the v8 migration on an event's audit row id is the event id plus a constant (``history_start``), which is
+how an order's history finds its raw payloads without an index.
+
 ``record`` writes one event and the audit row that covers it in the caller's transaction; it calls
 ``append_event`` and ``append_audit`` through this module's globals so tests can make either fail in the
 middle of a change.
