@@ -5,10 +5,13 @@ KRX fixes the band for the whole trading day, so one inquire-price per symbol pe
 validate orders against it. Only a complete band is kept (the upper limit known, explicitly or from the
 base price): with it, validation never needs the last price, so its results are those of a fresh quote.
 A broker refusal for a price-limit reason drops the symbol's band, and the next order fetches it again.
+Each process keeps the bands in memory and stats the file per lookup (not a read): when another process
+changed it (dropped a band), the memory is dropped and the file read again.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +51,7 @@ class BandCache:
     state_dir: Path
     venue: str  # e.g. "real|https://openapi..." : bands of different venues never mix
     memory: dict[tuple[str, str], MarketReference] = field(default_factory=dict)
+    seen: tuple[int, int, int] | None = None  # the file (inode, mtime, size) ``memory`` agrees with
 
     @property
     def path(self) -> Path:
@@ -56,8 +60,21 @@ class BandCache:
     def _day_key(self, day: str) -> str:
         return f"{self.venue}|{day}"
 
+    def _follow_file(self) -> None:
+        """Forget the bands held in memory once the shared file changed (another process dropped or added
+        one; every write replaces the file): one stat per lookup instead of reading the file."""
+        try:
+            st = os.stat(self.path)
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp != self.seen:
+            self.memory.clear()
+            self.seen = stamp
+
     def get(self, symbol: str, day: str) -> MarketReference | None:
-        """Today's band if this process or another has fetched it."""
+        """Today's band if this process or another has fetched it (and no process has dropped it since)."""
+        self._follow_file()
         hit = self.memory.get((symbol, day))
         if hit is None:
             with locked_state(self.path, durable=False) as state:

@@ -9,7 +9,7 @@ import pytest
 from engine_helpers import intent, make_settings
 from kisoms.domain.policy import MarketReference
 from kisoms.domain.states import OrderStatus
-from kisoms.engine.bands import BANDS_FILE, band_cache
+from kisoms.engine.bands import BANDS_FILE, BandCache, band_cache
 from kisoms.engine.clock import Clock, kst_ymd
 from kisoms.engine.runtime import open_runtime
 from kisoms.engine.submit import submit
@@ -102,3 +102,14 @@ def test_an_incomplete_band_is_not_kept(tmp_path):
     assert bands.get("005930", "20261125") is None
     (tmp_path / BANDS_FILE).write_text('{"sim|x|20261125": {"005930": [1, "x", null, "etf"]}}')
     assert bands.get("005930", "20261125") is None
+
+
+def test_a_band_another_process_dropped_is_not_used_from_memory(tmp_path):
+    """Each process keeps the bands it has read in memory, but follows the shared file: a band another
+    process dropped (a price-limit refusal there) is fetched again here too."""
+    band = MarketReference(base_price=70000, upper_limit=91000, lower_limit=49000)
+    here, there = band_cache(tmp_path, "sim|x"), BandCache(tmp_path, "sim|x")  # (there: its own memory)
+    here.put("005930", "20261125", band)
+    assert here.get("005930", "20261125") == band and there.get("005930", "20261125") == band
+    there.drop("005930")
+    assert here.get("005930", "20261125") is None
