@@ -36,6 +36,15 @@ from kisoms.errors import LedgerBusy, LedgerError
 BUSY_TIMEOUT = 10.0  # seconds a writer waits for another process's write lock
 
 
+class Connection(sqlite3.Connection):
+    """sqlite3's connection plus the audit chain's head while a ``batch`` holds the write lock: (next id,
+    last hash), kept by ``journal.append_audit`` so a batch reads it once, not once per audit row. Dropped
+    when any savepoint rolls back and when the batch ends (committed or not), then read again."""
+
+    audit_head: tuple[int, str] | None = None
+    keeps_head = False
+
+
 class Database:
     """The ledger's open connection (plain sqlite3: a heavier wrapper would only slow every start-up)."""
 
@@ -70,7 +79,7 @@ def busy_error(path: Path | str, timeout: float) -> LedgerBusy:
 def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> Database:
     """Open (creating if needed) the file with the ledger's pragmas. No implicit transactions."""
     try:
-        conn = sqlite3.connect(str(path), isolation_level=None, timeout=busy_timeout)
+        conn = sqlite3.connect(str(path), isolation_level=None, timeout=busy_timeout, factory=Connection)
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot open ledger {path}: {exc}") from exc
     db = Database(conn)
@@ -143,10 +152,18 @@ def batch(db: Database) -> Iterator[sqlite3.Connection]:
         raise LedgerError("nested ledger transaction")
     with _transaction(db) as conn:
         db.batching = True
+        _keep_head(conn, True)
         try:
             yield conn
         finally:
             db.batching = False
+            _keep_head(conn, False)
+
+
+def _keep_head(conn: sqlite3.Connection, on: bool) -> None:
+    """Start or stop keeping the audit head in memory (it is read from the table first either way)."""
+    if isinstance(conn, Connection):
+        conn.keeps_head, conn.audit_head = on, None
 
 
 @contextmanager
@@ -176,6 +193,8 @@ def _savepoint(db: Database) -> Iterator[sqlite3.Connection]:
         yield conn
         conn.execute("RELEASE change")
     except BaseException as exc:
+        if isinstance(conn, Connection):
+            conn.audit_head = None  # it may name a row this rollback takes back
         conn.execute("ROLLBACK TO change")
         conn.execute("RELEASE change")
         _raise_mapped(db, exc)
@@ -215,6 +234,8 @@ def _path_of(db: Database) -> str:
 
 def to_iso(ts: datetime) -> str:
     """An aware datetime as fixed-width ISO 8601 UTC (sorts as text). Naive datetimes are refused."""
+    if ts.tzinfo is timezone.utc:  # (most of them: the clock's and the ledger's own)
+        return ts.isoformat(timespec="microseconds")
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValueError(f"naive datetime {ts!r}: the ledger stores aware UTC times only")
     return ts.astimezone(timezone.utc).isoformat(timespec="microseconds")

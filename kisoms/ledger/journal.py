@@ -91,7 +91,11 @@ def _hex(value: Any) -> str:
 
 
 def _head(conn: sqlite3.Connection) -> tuple[int, str]:
-    """(next id, hash of the last row). Ids continue after the highest id ever issued."""
+    """(next id, hash of the last row). Ids continue after the highest id ever issued. Inside a batch
+    the connection keeps it (``db.Connection.audit_head``) after the first read."""
+    cached = getattr(conn, "audit_head", None)
+    if cached is not None:
+        return cached
     seq, last_id, last_hash = conn.execute(_HEAD_SQL).fetchone()
     return max(seq or 0, last_id or 0) + 1, GENESIS if last_hash is None else _hex(last_hash)
 
@@ -116,6 +120,8 @@ def append_audit(conn: sqlite3.Connection, *, ts: str, source: str, action: str,
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                  (row_id, ts, source, action, order_id, text, b"" if covered else bytes.fromhex(prev),
                   bytes.fromhex(digest)))
+    if getattr(conn, "keeps_head", False):
+        conn.audit_head = (row_id + 1, digest)
     return row_id
 
 
