@@ -86,6 +86,9 @@ def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> Database:
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = FULL")
+    # A savepoint inside a batch copies every page it touches that the batch made dirty before into a
+    # statement journal; on disk that is ~13 writes per notice. In memory it is emptied at each RELEASE.
+    conn.execute("PRAGMA temp_store = MEMORY")
     return db
 
 
