@@ -51,6 +51,7 @@ class Database:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.batching = False  # inside ``batch``: each ``atomic`` is a SAVEPOINT of the batch's transaction
+        self.savepoints: list[int] = []  # per open savepoint: the connection's total_changes when it opened
 
     def table_names(self) -> list[str]:
         """The tables in the file, by name."""
@@ -190,18 +191,39 @@ def _transaction(db: Database) -> Iterator[sqlite3.Connection]:
 
 @contextmanager
 def _savepoint(db: Database) -> Iterator[sqlite3.Connection]:
+    """A savepoint of the batch; one opened inside another that has written nothing yet (a notice's
+    savepoint around the one change it makes) shares it instead: undoing the outer one up to its start
+    then undoes exactly this change, and a statement pair per change is saved."""
     conn = db.conn
+    if db.savepoints and db.savepoints[-1] == conn.total_changes:
+        with _undone_on_error(db, release=False):
+            yield conn
+        return
     conn.execute("SAVEPOINT change")
+    db.savepoints.append(conn.total_changes)
     try:
-        yield conn
-        conn.execute("RELEASE change")
+        with _undone_on_error(db, release=True):
+            yield conn
+    finally:
+        db.savepoints.pop()
+
+
+@contextmanager
+def _undone_on_error(db: Database, *, release: bool) -> Iterator[None]:
+    """Roll back to the innermost savepoint if the block raises (and release it if it is the block's own)."""
+    conn = db.conn
+    try:
+        yield
     except BaseException as exc:
         if isinstance(conn, Connection):
             conn.audit_head = None  # it may name a row this rollback takes back
         conn.execute("ROLLBACK TO change")
-        conn.execute("RELEASE change")
+        if release:
+            conn.execute("RELEASE change")
         _raise_mapped(db, exc)
         raise
+    if release:
+        conn.execute("RELEASE change")
 
 
 def _raise_mapped(db: Database, exc: BaseException) -> None:

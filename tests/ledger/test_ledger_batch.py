@@ -128,3 +128,32 @@ def test_a_committed_batch_leaves_no_head_behind_for_the_next(ledger, path):
     finally:
         other.close()
     assert ledger.verify_audit_chain() == 3
+
+
+def test_a_change_sharing_a_fresh_savepoint_is_undone_alone_when_it_fails_and_is_caught(ledger):
+    with ledger.batch():
+        ledger.publish("test.before", {})
+        with ledger.savepoint():
+            with pytest.raises(RuntimeError):
+                with atomic(ledger.db):  # nothing written in the savepoint yet: this change shares it
+                    ledger.publish("test.undone", {})
+                    raise RuntimeError("boom")
+            ledger.publish("test.kept", {})  # the savepoint itself is still open and usable
+    assert [e.kind for e in ledger.events_since(0)] == ["test.before", "test.kept"]
+    assert ledger.verify_audit_chain() == 2
+
+
+def test_a_savepoint_with_writes_gives_a_nested_change_its_own(ledger):
+    with ledger.batch():
+        with ledger.savepoint():
+            ledger.publish("test.first", {})
+            with pytest.raises(RuntimeError):
+                with atomic(ledger.db):
+                    ledger.publish("test.undone", {})
+                    raise RuntimeError("boom")
+        with pytest.raises(RuntimeError):
+            with ledger.savepoint():
+                ledger.publish("test.gone_with_its_savepoint", {})
+                raise RuntimeError("boom")
+    assert [e.kind for e in ledger.events_since(0)] == ["test.first"]
+    assert ledger.verify_audit_chain() == 1
