@@ -63,10 +63,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def json_line(data: Any) -> str:
+    """One JSON document as ``print_json`` writes it (without the newline)."""
+    return json.dumps(data, ensure_ascii=False, default=_json_default)
+
+
 def print_json(data: Any, *, err: bool = False) -> None:
     """One JSON document on one line (stdout, or stderr for errors); times in KST with the offset."""
     stream = sys.stderr if err else sys.stdout
-    print(json.dumps(data, ensure_ascii=False, default=_json_default), file=stream, flush=True)
+    print(json_line(data), file=stream, flush=True)
 
 
 def describe(exc: Exception) -> str:

@@ -5,6 +5,7 @@ asyncio and rich's live view load when watch runs, not with every other command.
 from __future__ import annotations
 
 import signal
+import sys
 from collections import deque
 from typing import TYPE_CHECKING, Optional
 
@@ -12,8 +13,8 @@ import typer
 
 from kisoms.cli.context import app, options, runtime
 from kisoms.cli.exit_codes import ExitCode
-from kisoms.cli.render import ORDER_COLUMNS, Column, console, event_dict, kst, print_json, table_of, write_plain
-from kisoms.cli.report import env_badge, with_env
+from kisoms.cli.render import ORDER_COLUMNS, Column, console, event_dict, kst, table_of, write_plain
+from kisoms.cli.report import env_badge, json_line, with_env
 from kisoms.domain.states import NON_TERMINAL
 
 if TYPE_CHECKING:
@@ -64,9 +65,7 @@ async def _render(watcher, stop: asyncio.Event, since: int, as_json: bool) -> No
     with Live(console=console, auto_refresh=False, transient=False) if live_view else _Null() as live:
         while not stop.is_set():
             page = watcher.rt.ledger.events_since(last, PAGE)
-            for event in page:
-                last = event.id
-                _emit(event, tail, as_json, live_view)
+            last = _show(page, tail, as_json, live_view) or last
             if live_view:
                 live.update(_view(watcher, tail), refresh=True)
             if len(page) == PAGE:
@@ -77,16 +76,24 @@ async def _render(watcher, stop: asyncio.Event, since: int, as_json: bool) -> No
             except asyncio.TimeoutError:
                 pass
         while as_json and (page := watcher.rt.ledger.events_since(last, PAGE)):  # committed before the stop
-            for event in page:
-                last = event.id
-                _emit(event, tail, as_json, live_view)
+            last = _show(page, tail, as_json, live_view)
 
 
-def _emit(event, tail: deque, as_json: bool, live_view: bool) -> None:
-    """One event: a JSON line, a row of the live view, or (not on a terminal) a plain tab-separated line."""
-    if as_json:
-        print_json(with_env(event_dict(event)))
-    elif live_view:
+def _show(page: list, tail: deque, as_json: bool, live_view: bool) -> int | None:
+    """A page of events; returns the last one's id (None for an empty page). JSON Lines go out in one
+    write and one flush per page: a stream that keeps up with the ledger costs the feed little."""
+    if as_json and page:
+        sys.stdout.write("".join(json_line(with_env(event_dict(event))) + "\n" for event in page))
+        sys.stdout.flush()
+    elif not as_json:
+        for event in page:
+            _emit(event, tail, live_view)
+    return page[-1].id if page else None
+
+
+def _emit(event, tail: deque, live_view: bool) -> None:
+    """One event: a row of the live view, or (not on a terminal) a plain tab-separated line."""
+    if live_view:
         tail.append(event)
     else:
         write_plain(["\t".join([env_badge().plain] + [" ".join(c.cell(event).split()) for c in EVENT_COLUMNS])])

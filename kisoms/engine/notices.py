@@ -55,7 +55,7 @@ def _apply_fill(rt: Runtime, order: Order, notice, ymd: str) -> NoticeResult:
         return NoticeResult("deferred", order.id, key)
     fill = Fill(order_id=order.id, broker_order_no=notice.odno, qty=notice.cntg_qty, price=notice.cntg_unpr,
                 fill_time=notice.cntg_hour, source=SOURCE, dedupe_key=key)
-    updated = rt.ledger.record_fill(order.id, fill, raw_payload=notice_payload(notice))
+    updated = rt.ledger.record_fill(order.id, fill, raw_payload=notice_payload(notice), order=order)
     if updated is None:
         return NoticeResult("duplicate", order.id, key)
     return NoticeResult("applied", order.id, f"fill {notice.cntg_qty}@{notice.cntg_unpr}")
@@ -95,17 +95,27 @@ def _record_external(rt: Runtime, notice, ymd: str) -> NoticeResult:
     return NoticeResult("external", None, f"unknown broker number {notice.odno} ({'new' if known else 'seen'})")
 
 
+def _target(rt: Runtime, notice, ymd: str) -> tuple[Order, str] | None:
+    """The order the notice's number points at, and the kind of request that got the number (a fill
+    needs the order only: its request is not read, "" stands for it). None: not one of ours."""
+    if notice.is_fill:
+        order = rt.ledger.order_for_broker_number(notice.odno, ymd)
+        return None if order is None else (order, "")
+    hit = rt.ledger.request_for_broker_number(notice.odno, ymd)
+    return None if hit is None else (hit[0], hit[1].kind)
+
+
 def apply_notice(rt: Runtime, notice) -> NoticeResult:
     """Apply one execution notice to the order it belongs to (found through broker_order_map)."""
     ymd = kst_ymd(rt.clock.now())
-    hit = rt.ledger.request_for_broker_number(notice.odno, ymd)
-    if hit is None:
+    target = _target(rt, notice, ymd)
+    if target is None:
         return _record_external(rt, notice, ymd)
-    order, request = hit
+    order, kind = target
     try:
         if notice.is_fill:
             return _apply_fill(rt, order, notice, ymd)
-        return _apply_ack(rt, order, request.kind, notice)
+        return _apply_ack(rt, order, kind, notice)
     except InvalidTransition as exc:  # e.g. a fill for an order we had given up on: reconcile decides
         rt.ledger.publish("notice.unapplied", {"reason": str(exc), **notice_payload(notice)}, order_id=order.id)
         return NoticeResult("ignored", order.id, str(exc))

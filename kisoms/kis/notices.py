@@ -17,8 +17,8 @@ import base64
 import binascii
 import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from kisoms.domain.codes import Side
@@ -43,12 +43,24 @@ def decrypt(payload: str, key: str, iv: str) -> str:
     """AES-256-CBC + base64 → text. Bad base64, a wrong key or bad padding is a BrokerProtocolError."""
     try:
         data = base64.b64decode(payload, validate=True)
-        decryptor = Cipher(algorithms.AES(key.encode()), modes.CBC(iv.encode())).decryptor()
-        padded = decryptor.update(data) + decryptor.finalize()
-        unpadder = padding.PKCS7(128).unpadder()
-        return (unpadder.update(padded) + unpadder.finalize()).decode("utf-8")
+        decryptor = _cipher(key, iv).decryptor()  # a fresh one per frame: each frame starts at the iv
+        return _unpad(decryptor.update(data) + decryptor.finalize()).decode("utf-8")
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise BrokerProtocolError(f"notice payload does not decrypt: {type(exc).__name__}") from None
+
+
+@lru_cache(maxsize=8)
+def _cipher(key: str, iv: str) -> Cipher:
+    """The cipher of one subscription's key and iv, built once (building it costs as much as a decryption)."""
+    return Cipher(algorithms.AES(key.encode()), modes.CBC(iv.encode()))
+
+
+def _unpad(data: bytes) -> bytes:
+    """``data`` without its PKCS#7 padding (1 to 16 bytes, each holding the count); ValueError if it has none."""
+    count = data[-1] if data else 0
+    if not 1 <= count <= 16 or data[-count:] != bytes((count,)) * count:
+        raise ValueError("bad PKCS#7 padding")
+    return data[:-count]
 
 
 def _int(value: str | None) -> int:

@@ -52,6 +52,7 @@ class Database:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.batching = False  # inside ``batch``: each ``atomic`` is a SAVEPOINT of the batch's transaction
+        self.savepoints: list[int] = []  # per open savepoint: the connection's total_changes when it opened
 
     def table_names(self) -> list[str]:
         """The tables in the file, by name."""
@@ -87,6 +88,9 @@ def connect(path: Path, busy_timeout: float = BUSY_TIMEOUT) -> Database:
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = FULL")
+    # A savepoint inside a batch copies every page it touches that the batch made dirty before into a
+    # statement journal; on disk that is ~13 writes per notice. In memory it is emptied at each RELEASE.
+    conn.execute("PRAGMA temp_store = MEMORY")
     return db
 
 
@@ -183,17 +187,38 @@ def _transaction(db: Database) -> Iterator[sqlite3.Connection]:
 
 @contextmanager
 def _savepoint(db: Database) -> Iterator[sqlite3.Connection]:
+    """A savepoint of the batch; one opened inside another that has written nothing yet (a notice's
+    savepoint around the one change it makes) shares it instead: undoing the outer one up to its start
+    then undoes exactly this change, and a statement pair per change is saved."""
     conn = db.conn
+    if db.savepoints and db.savepoints[-1] == conn.total_changes:
+        with _undone_on_error(db, release=False):
+            yield conn
+        return
     conn.execute("SAVEPOINT change")
+    db.savepoints.append(conn.total_changes)
     try:
-        yield conn
-        conn.execute("RELEASE change")
+        with _undone_on_error(db, release=True):
+            yield conn
+    finally:
+        db.savepoints.pop()
+
+
+@contextmanager
+def _undone_on_error(db: Database, *, release: bool) -> Iterator[None]:
+    """Roll back to the innermost savepoint if the block raises (and release it if it is the block's own)."""
+    conn = db.conn
+    try:
+        yield
     except BaseException as exc:
-        conn.execute("ROLLBACK TO change")
-        conn.execute("RELEASE change")
+        conn.execute("ROLLBACK TO change")  # (the audit head it may name is forgotten below)
+        if release:
+            conn.execute("RELEASE change")
         _forget(conn)
         _raise_mapped(db, exc)
         raise
+    if release:
+        conn.execute("RELEASE change")
 
 
 def _forget(conn: sqlite3.Connection) -> None:
@@ -235,11 +260,11 @@ def _path_of(db: Database) -> str:
 
 def to_iso(ts: datetime) -> str:
     """An aware datetime as fixed-width ISO 8601 UTC (sorts as text). Naive datetimes are refused."""
-    if ts.tzinfo is not timezone.utc:
-        if ts.tzinfo is None or ts.utcoffset() is None:
-            raise ValueError(f"naive datetime {ts!r}: the ledger stores aware UTC times only")
-        ts = ts.astimezone(timezone.utc)
-    return ts.isoformat(timespec="microseconds")
+    if ts.tzinfo is timezone.utc:  # (most of them: the clock's and the ledger's own)
+        return ts.isoformat(timespec="microseconds")
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"naive datetime {ts!r}: the ledger stores aware UTC times only")
+    return ts.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def from_iso(text: str | None) -> datetime | None:

@@ -269,25 +269,27 @@ class Ledger:
 
     def request_for_broker_number(self, broker_order_no: str,
                                   order_date: str | None = None) -> tuple[Order, BrokerNumber] | None:
-        """The order and request that got this broker number, or None."""
-        req = requests.by_number(self.conn, broker_order_no, order_date)
-        return None if req is None else (self.get(req.order_id), req)
+        """The order and request that got this broker number, or None (one query for both)."""
+        return requests.with_order(self.conn, broker_order_no, order_date)
 
     def order_for_broker_number(self, broker_order_no: str, order_date: str | None = None) -> Order | None:
         """The order behind a broker number, or None."""
-        hit = self.request_for_broker_number(broker_order_no, order_date)
-        return None if hit is None else hit[0]
+        return requests.order_by_number(self.conn, broker_order_no, order_date)
 
     def known_broker_numbers(self, order_date: str | None = None) -> set[str]:
         """Every broker number mapped to one of our orders (on ``order_date``, or ever)."""
         return requests.known_numbers(self.conn, order_date)
 
     # fills ---------------------------------------------------------------------------------------
-    def record_fill(self, order_id: int, fill: Fill, *, raw_payload: Any = None) -> Order | None:
+    def record_fill(self, order_id: int, fill: Fill, *, raw_payload: Any = None,
+                    order: Order | None = None) -> Order | None:
         """Apply a fill once. None: duplicate key (nothing written) or overfill (not applied; an
-        ``order.overfill_flagged`` event + audit row is written). InvalidTransition propagates."""
+        ``order.overfill_flagged`` event + audit row is written). InvalidTransition propagates.
+        ``order``: the order as the caller read it inside the current ``batch`` (it is then not read
+        again: the batch has held the write lock since); outside a batch it is read in this transaction."""
         with atomic(self.db) as conn:
-            return orders.record_fill(conn, order_id, fill, raw_payload=raw_payload, ts=self._ts())
+            loaded = order if self.db.batching else None
+            return orders.record_fill(conn, order_id, fill, raw_payload=raw_payload, ts=self._ts(), order=loaded)
 
     def fills(self, order_id: int) -> list[Fill]:
         """An order's fills, oldest first."""

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from kisoms.domain.order import Fill, Order, confusable
 from kisoms.domain.states import BrokerView, OrderEvent, OrderStatus, Quantities, correction_problem, next_status
-from kisoms.errors import LedgerError, OrderNotFound
+from kisoms.errors import InvalidTransition, LedgerError, OrderNotFound
 from kisoms.ledger import fills
 from kisoms.ledger.db import as_dicts, chunks, first, from_iso, marks
 from kisoms.ledger.errors import CorrectionRefused, StaleOrder
@@ -369,21 +369,30 @@ def _flag_overfill(conn: sqlite3.Connection, order: Order, fill: Fill, raw_paylo
 
 
 def record_fill(conn: sqlite3.Connection, order_id: int, fill: Fill, *, raw_payload: Any,
-                ts: str) -> Order | None:
-    """Apply a fill once. None when its key is known (nothing written) or it would overfill (flagged)."""
+                ts: str, order: Order | None = None) -> Order | None:
+    """Apply a fill once. None when its key is known (nothing written) or it would overfill (flagged).
+    ``order``: the order as read in this same write transaction (it is not read again). The key is checked
+    by the fill's own ``INSERT OR IGNORE``; only a fill that is refused anyway looks it up first, so a
+    duplicate is never flagged as an overfill nor refused as a transition."""
     _check_fill(order_id, fill)
-    if fills.exists(conn, fill.dedupe_key):
-        return None
-    order = load(conn, order_id)
+    order = load(conn, order_id) if order is None else order
     if order.filled_qty + fill.qty > order.qty:
-        _flag_overfill(conn, order, fill, raw_payload, ts)
+        if not fills.exists(conn, fill.dedupe_key):
+            _flag_overfill(conn, order, fill, raw_payload, ts)
         return None
     q = order.quantities.with_fill(fill.qty)
-    status = next_status(order.status, OrderEvent.FILL, q)
-    fills.insert(conn, fill, ts)
-    after = evolve(order, status=status, q=q, filled_amount=order.filled_amount + fill.qty * fill.price,
-                   fields={}, ts=ts)
+    try:
+        status = next_status(order.status, OrderEvent.FILL, q)
+    except InvalidTransition:
+        if fills.exists(conn, fill.dedupe_key):
+            return None
+        raise
+    if not fills.insert(conn, fill, ts):
+        return None
+    after = replace(order, status=status, filled_qty=q.filled, cancelled_qty=q.cancelled, updated_at=from_iso(ts),
+                    filled_amount=order.filled_amount + fill.qty * fill.price, version=order.version + 1)  # (evolve)
     shown = {"broker_order_no": fill.broker_order_no, "dedupe_key": fill.dedupe_key, "fill_time": fill.fill_time,
              "price": fill.price, "qty": fill.qty}  # (order_id and source: the event's own)
     change = Change(OrderEvent.FILL.value, "order.fill", fill.source, raw_payload, {"fill": shown})
     return write(conn, order, after, change, ts)
+

@@ -20,7 +20,8 @@ from kisoms.ledger.db import as_dicts, chunks, clean_text, first, marks
 from kisoms.ledger.errors import RequestNotOpen
 from kisoms.ledger.journal import record
 from kisoms.ledger.orders import Change, apply, check_version
-from kisoms.ledger.records import OPEN_REQUEST_STATES, REQUEST_STATES, BrokerNumber, external_row, row_to_number
+from kisoms.ledger.records import (OPEN_REQUEST_STATES, REQUEST_STATES, BrokerNumber, external_row, row_to_number,
+                                   row_to_order)
 
 # broker_order_map SQL ----------------------------------------------------------------------------
 
@@ -122,6 +123,32 @@ def by_number(conn: sqlite3.Connection, broker_order_no: str, order_date: str | 
                               (broker_order_no, order_date))
     row = first(cursor)
     return row_to_number(row) if row else None
+
+
+def _joined(conn: sqlite3.Connection, columns: str, broker_order_no: str, order_date: str | None) -> sqlite3.Cursor:
+    """``columns`` of the request that got this number (``by_number``'s pick) joined with its order."""
+    where, params = ("m.order_date = ?", (broker_order_no, order_date)) if order_date is not None else ("1", (broker_order_no,))
+    return conn.execute(f"SELECT {columns} FROM broker_order_map m JOIN orders o ON o.id = m.order_id "
+                        f"WHERE m.broker_order_no = ? AND {where} ORDER BY m.order_date DESC, m.id DESC LIMIT 1", params)
+
+
+def with_order(conn: sqlite3.Connection, broker_order_no: str,
+               order_date: str | None) -> tuple[Order, BrokerNumber] | None:
+    """``by_number`` and the request's order, in one query."""
+    cursor = _joined(conn, "m.*, o.*", broker_order_no, order_date)
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    names = [d[0] for d in cursor.description]
+    split = names.index("id", 1)  # where the order's columns start
+    request = row_to_number(dict(zip(names[:split], row[:split])))
+    return row_to_order(dict(zip(names[split:], row[split:]))), request
+
+
+def order_by_number(conn: sqlite3.Connection, broker_order_no: str, order_date: str | None) -> Order | None:
+    """The order of the request ``by_number`` finds (its request left unread), in one query."""
+    row = first(_joined(conn, "o.*", broker_order_no, order_date))
+    return None if row is None else row_to_order(row)
 
 
 def known_numbers(conn: sqlite3.Connection, order_date: str | None) -> set[str]:

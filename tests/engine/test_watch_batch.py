@@ -137,3 +137,16 @@ def test_a_burst_is_at_most_max_batch_notices():
     q = _queue_of(notices[1:])
     burst, ended_by = _burst(notices[0], q)
     assert len(burst) == MAX_BATCH and ended_by is None and q.qsize() == 5
+
+
+def test_each_notice_of_a_burst_is_one_savepoint_and_the_burst_one_commit(rt, sim):
+    orders, notices = _filled_orders(rt, sim, count=2)
+    statements: list[str] = []
+    rt.ledger.conn.set_trace_callback(statements.append)
+    try:
+        Watcher(rt).apply_notices(notices)
+    finally:
+        rt.ledger.conn.set_trace_callback(None)
+    assert sum(s.startswith("SAVEPOINT") for s in statements) == len(notices)
+    assert sum(s == "COMMIT" for s in statements) == 1
+    assert all(rt.ledger.get(o.id).status is OrderStatus.FILLED for o in orders)

@@ -12,7 +12,7 @@ from kisoms.errors import BrokerProtocolError
 from kisoms.kis import notices
 from kisoms.kis.notices import FIELDS, REQUIRED, parse_frame, split_frame
 
-from kis_helpers import IV, KEY, KEYS, VALUES, frame, old_record, record
+from kis_helpers import IV, KEY, KEYS, VALUES, encrypt, frame, old_record, record
 
 @pytest.fixture(autouse=True)
 def fresh_layout_memory(monkeypatch):
@@ -124,3 +124,33 @@ def test_frames_from_the_simulator_parse():
 
     [n] = parse_frame(data_frame("H0STCNI0", ["^".join(record())], KEY, IV), KEYS)
     assert n.odno == "0000012345"
+
+
+def _raw_cbc(data: bytes, key: str = KEY, iv: str = IV) -> str:
+    """``data`` (a multiple of 16 bytes, padding up to the caller) encrypted as KIS does, base64."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    enc = Cipher(algorithms.AES(key.encode()), modes.CBC(iv.encode())).encryptor()
+    return base64.b64encode(enc.update(data) + enc.finalize()).decode()
+
+
+@pytest.mark.parametrize("tail", [b"\x00" * 16, b"A" * 15 + b"\x11", b"A" * 13 + b"\x01\x02\x03", b"A" * 14 + b"\x01\x02"],
+                         ids=["zero", "more-than-a-block", "bytes-disagree", "count-byte-wrong"])
+def test_bad_padding_is_an_error(tail):
+    with pytest.raises(BrokerProtocolError, match="decrypt"):
+        notices.decrypt(_raw_cbc(b"x" * 16 + tail), KEY, IV)
+
+
+def test_a_full_block_of_padding_is_removed():
+    assert notices.decrypt(_raw_cbc(b"0123456789abcdef" + bytes((16,)) * 16), KEY, IV) == "0123456789abcdef"
+
+
+def test_frames_of_two_subscriptions_decrypt_each_with_its_own_key():
+    other_key, other_iv = "ZYXWVUTSRQPONMLKJIHGFEDCBA987654", "fedcba9876543210"
+    keys = {"H0STCNI0": (KEY, IV), "H0STCNI9": (other_key, other_iv)}
+    text = "^".join(record())
+    for _ in range(2):  # the second round is served by the ciphers built in the first
+        assert parse_frame(f"1|H0STCNI0|1|{encrypt(text)}", keys)[0].odno == VALUES["ODER_NO"]
+        assert parse_frame(f"1|H0STCNI9|1|{encrypt(text, other_key, other_iv)}", keys)[0].odno == VALUES["ODER_NO"]
+    with pytest.raises(BrokerProtocolError, match="decrypt"):  # a frame under the other key does not decrypt
+        parse_frame(f"1|H0STCNI0|1|{encrypt(text, other_key, other_iv)}", keys)

@@ -56,3 +56,104 @@ def test_nesting_outside_a_batch_is_still_refused(ledger):
         with pytest.raises(LedgerError, match="nested"):
             with ledger.batch():
                 pass
+
+
+# The audit head (next id, last hash) is kept in memory while a batch runs: every way a batch's rows can be
+# taken back must drop it, or the next row would link to a row that is gone.
+
+
+def test_a_change_undone_after_its_audit_row_leaves_the_next_row_chained(ledger, monkeypatch):
+    from kisoms.ledger import journal
+
+    real = journal.append_event
+    calls = []
+
+    def event_then_fail_on_the_second(conn, **kw):  # the first change's rows are written, then it fails
+        calls.append(kw["kind"])
+        if kw["kind"] == "test.undone":
+            raise RuntimeError("after the audit row of the change before")
+        return real(conn, **kw)
+
+    with ledger.batch():
+        ledger.publish("test.kept", {})
+        monkeypatch.setattr(journal, "append_event", event_then_fail_on_the_second)
+        with pytest.raises(RuntimeError):
+            with ledger.savepoint():
+                ledger.publish("test.in_savepoint", {})  # appended (the head moves on) ...
+                ledger.publish("test.undone", {})  # ... then the savepoint fails and takes it back
+        monkeypatch.undo()
+        ledger.publish("test.after", {})
+    assert [e.kind for e in ledger.events_since(0)] == ["test.kept", "test.after"]
+    assert ledger.verify_audit_chain() == 2
+
+
+def test_an_inner_change_undone_and_caught_inside_a_savepoint_leaves_the_chain_intact(ledger):
+    with ledger.batch():
+        with ledger.savepoint():
+            ledger.publish("test.one", {})
+            with pytest.raises(RuntimeError):
+                with atomic(ledger.db):  # a change inside the savepoint fails after its audit row; caught
+                    ledger.publish("test.undone", {})
+                    raise RuntimeError("boom")
+            ledger.publish("test.two", {})
+    assert [e.kind for e in ledger.events_since(0)] == ["test.one", "test.two"]
+    assert ledger.verify_audit_chain() == 2
+
+
+def test_a_rolled_back_batch_leaves_no_stale_head_behind(ledger, path):
+    other = Ledger(path)
+    try:
+        with pytest.raises(RuntimeError):
+            with ledger.batch():
+                ledger.publish("test.lost", {})
+                raise RuntimeError("boom")
+        other.publish("test.elsewhere", {})  # another process takes the ids the lost rows had
+        other.publish("test.elsewhere", {})
+        with ledger.batch():
+            ledger.publish("test.next", {})
+        ledger.publish("test.outside", {})
+    finally:
+        other.close()
+    assert ledger.verify_audit_chain() == 4
+
+
+def test_a_committed_batch_leaves_no_head_behind_for_the_next(ledger, path):
+    other = Ledger(path)
+    try:
+        with ledger.batch():
+            ledger.publish("test.one", {})
+        other.publish("test.elsewhere", {})  # between two batches of this connection
+        with ledger.batch():
+            ledger.publish("test.two", {})
+    finally:
+        other.close()
+    assert ledger.verify_audit_chain() == 3
+
+
+def test_a_change_sharing_a_fresh_savepoint_is_undone_alone_when_it_fails_and_is_caught(ledger):
+    with ledger.batch():
+        ledger.publish("test.before", {})
+        with ledger.savepoint():
+            with pytest.raises(RuntimeError):
+                with atomic(ledger.db):  # nothing written in the savepoint yet: this change shares it
+                    ledger.publish("test.undone", {})
+                    raise RuntimeError("boom")
+            ledger.publish("test.kept", {})  # the savepoint itself is still open and usable
+    assert [e.kind for e in ledger.events_since(0)] == ["test.before", "test.kept"]
+    assert ledger.verify_audit_chain() == 2
+
+
+def test_a_savepoint_with_writes_gives_a_nested_change_its_own(ledger):
+    with ledger.batch():
+        with ledger.savepoint():
+            ledger.publish("test.first", {})
+            with pytest.raises(RuntimeError):
+                with atomic(ledger.db):
+                    ledger.publish("test.undone", {})
+                    raise RuntimeError("boom")
+        with pytest.raises(RuntimeError):
+            with ledger.savepoint():
+                ledger.publish("test.gone_with_its_savepoint", {})
+                raise RuntimeError("boom")
+    assert [e.kind for e in ledger.events_since(0)] == ["test.first"]
+    assert ledger.verify_audit_chain() == 1

@@ -86,3 +86,44 @@ def test_fill_for_another_order_is_refused(ledger):
     order = sent_order(ledger)
     with pytest.raises(LedgerError):
         ledger.record_fill(order.id + 1, fill(order, 1))
+
+
+def test_a_duplicate_that_would_overfill_is_a_duplicate_not_an_overfill(ledger):
+    order = sent_order(ledger)
+    last_fill = fill(order, 10)
+    ledger.record_fill(order.id, last_fill)
+    last = ledger.last_event_id()
+    assert ledger.record_fill(order.id, last_fill) is None  # the order is full: only the key says "seen"
+    assert ledger.last_event_id() == last  # no overfill flag for a notice seen twice
+
+
+def test_a_duplicate_in_a_state_that_refuses_fills_is_a_duplicate_not_an_error(ledger):
+    order = sent_order(ledger)
+    first = fill(order, 3)
+    ledger.record_fill(order.id, first)
+    ledger.transition(order.id, OrderEvent.FAILED, source="t")  # ERROR: a state no fill may enter
+    last = ledger.last_event_id()
+    assert ledger.record_fill(order.id, first) is None
+    assert ledger.last_event_id() == last
+    with pytest.raises(InvalidTransition):  # a new fill there still raises
+        ledger.record_fill(order.id, fill(order, 1, t="090009"))
+
+
+def test_in_a_batch_the_order_read_there_is_used_and_a_stale_one_refused(ledger):
+    order = sent_order(ledger)
+    with ledger.batch():
+        read = ledger.get(order.id)
+        applied = ledger.record_fill(order.id, fill(order, 2), order=read)
+        assert (applied.filled_qty, applied.version) == (2, read.version + 1)
+        with pytest.raises(LedgerError, match="changed under"):  # the version check still guards it
+            ledger.record_fill(order.id, fill(order, 1, t="090001"), order=read)
+    assert ledger.get(order.id).filled_qty == 2 and len(ledger.fills(order.id)) == 1
+    assert ledger.verify_audit_chain() > 0
+
+
+def test_outside_a_batch_a_given_order_is_read_again(ledger):
+    order = sent_order(ledger)
+    stale = ledger.get(order.id)
+    ledger.record_fill(order.id, fill(order, 2))
+    applied = ledger.record_fill(order.id, fill(order, 1, t="090001"), order=stale)  # stale: not trusted
+    assert applied.filled_qty == 3
