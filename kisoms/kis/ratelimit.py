@@ -23,12 +23,28 @@ The limiter learns from the server: ``penalize()`` (called on EGW00201) slows ev
 app key to ``SLOW_FACTOR`` of its pace for ``SLOW_SECONDS`` (compounding while refusals keep coming).
 
 Cost: the state is one fixed-width text line per app key in ``RATE_FILE`` (its id, then the hex of its
-doubles: the file stays text), read and written back in place under an ``fcntl`` lock on a file descriptor
-kept open: one ``pread`` and one ``pwrite`` per update, no JSON, no rename, no fsync (losing it in a power
-cut only costs a pause). A grant decodes the state and the finish times only (a grant time is read where
-an unfinished pair is judged) and changes two fields: the next due time and its pair. ``finish`` rewrites
-only its own finish time, at the place ``begin`` remembered (checked before it is written). About 4-6x
-one bare flock+pread+pwrite per request: two locked updates are 2x by themselves.
+numbers: the file stays text), kept open. A grant takes an ``fcntl`` lock, reads the line (one ``pread``),
+looks at the pair the ring points to (the one granted longest ago; the others only when that one still
+counts), and writes back only what it changes: the pair it takes (grant time, finish time) and the state's
+next due time and ring position (two ``pwrite``). ``finish`` takes no lock: it writes its finish time into
+the pair its grant reserved, one ``pwrite`` of 16 bytes, no read. No JSON, no rename, no fsync (losing the
+file in a power cut only costs a pause).
+
+Why a finish without the lock is safe:
+
+* *Its pair is still its own.* A grant takes only a pair that does not count (finished more than a window
+  ago, never used, or unfinished and stale or ahead of the clock), and a grant writes only its own pair;
+  so within ``LOCK_FREE_SECONDS`` of its grant (below ``STALE_SECONDS``), on a clock that has not gone
+  back, nobody else writes the pair. Outside that, ``finish`` takes the lock and checks that the pair still
+  holds its grant time before writing.
+* *A torn read errs towards counting.* A grant may read the line while a ``finish`` is writing it (Linux
+  does not make a buffered ``pread`` atomic against a ``pwrite``), so it may see any mix of the old and new
+  bytes of the field. The finish time is the big-endian hex of whole microseconds rounded up, and an
+  unfinished request's field is all ``f``: every hex digit of a mix is the new digit or an ``f``, so a torn
+  value is never below the true finish time. A value above the clock reads as unfinished (it counts; its
+  grant time decides staleness), and a value at or below it is a finish no earlier than the real one: it
+  counts at least as long as the request does.
+* Grants, ``penalize`` and ``finish`` write disjoint byte ranges, so no write undoes another.
 """
 
 from __future__ import annotations
@@ -50,23 +66,30 @@ SLOW_FACTOR = 0.8  # each EGW00201 scales the pace by this much ...
 SLOW_FLOOR = 0.25  # ... down to this fraction of it
 SLOW_SECONDS = 10.0  # and the slow-down lasts this long after the last refusal
 KEY = 32  # characters of the key id that starts a line
-FIELD = 16  # characters per number: the hex of a double
-HEAD = KEY + 3 * FIELD  # key id, next grant time, slow factor, slow-until
+FIELD = 16  # characters per number: the hex of 8 bytes
+HEAD = KEY + 4 * FIELD  # key id, then the state: slow factor, slow-until, next grant time, ring position
 STALE_SECONDS = 30.0  # an unfinished request older than this no longer counts (its process died)
+LOCK_FREE_SECONDS = STALE_SECONDS / 2  # a finish this soon after its grant needs no lock (see above)
 TRACKED_MAX = 100  # above this many requests per window, only the pace limits (no per-request pairs)
 POLL = 0.002  # how long to wait while only unfinished requests fill the window
 
-
-_STATE = 3  # fields before the pairs: next grant time, slow factor, slow-until
-_NEXT, _SLOW, _SLOW_UNTIL = 0, 1, 2
-_DOUBLE = struct.Struct("<d")
-_PAIR = struct.Struct("<dd")
-_UNFINISHED = b"0" * FIELD  # (the hex of 0.0)
-_NEXT_AT = KEY  # where the next grant time is in a line
+_STATE = struct.Struct("<4d")  # slow factor, slow-until, next grant time, ring position
+_SLOW, _SLOW_UNTIL, _NEXT, _RING = 0, 1, 2, 3
+_NEXT_AT = KEY + 2 * FIELD  # where the next grant time (then the ring position) is in a line
+_TWO = struct.Struct("<2d")  # the next grant time and the ring position
+_GRANTED = struct.Struct("<d")  # a pair's grant time ...
+_FINISH = struct.Struct(">Q")  # ... and finish time: whole microseconds, rounded up, big-endian
+_PAIR = 2 * FIELD  # characters per pair
+_OPEN = (1 << 64) - 1  # the finish time of an unfinished request: all hex digits ``f``
+_OPEN_HEX = b"f" * FIELD
 
 
 def _hex(value: float) -> bytes:
-    return binascii.hexlify(_DOUBLE.pack(value))
+    return binascii.hexlify(_GRANTED.pack(value))
+
+
+def _finish_hex(at: float) -> bytes:
+    return binascii.hexlify(_FINISH.pack(math.ceil(at * 1e6)))
 
 
 class RateLimiter:
@@ -87,29 +110,38 @@ class RateLimiter:
         self.clock, self.sleep = clock, sleep
         self._fd: int | None = None
         self._offset: int | None = None
-        self._width = HEAD + 2 * self.kept * FIELD + 1
-        self._fields = struct.Struct(f"<{_STATE + 2 * self.kept}d")
-        self._read = struct.Struct(f"<{_STATE}d" + "8xd" * self.kept)  # the state and the finish times
-        self._blank_line = self._encode((0.0, 1.0, 0.0) + (0.0,) * (2 * self.kept))
-        self._blank = self._decode(self._blank_line)
-        self._taken: dict[float, int] = {}  # ticket -> where begin() put its pair (this process's requests)
+        self._width = HEAD + _PAIR * self.kept + 1
+        self._window_us = math.ceil(self.window * 1e6)
+        self._finishes = struct.Struct(">" + "8xQ" * self.kept)  # every pair's finish time
+        self._ring = frozenset(float(i) for i in range(max(1, self.kept)))  # the ring positions
+        self._slowed_gap = self.spacing / (1.0 - self.margin)  # the gap between grants (÷ the slow factor) ...
+        self._gap = self._slowed_gap if margin else 0.0  # ... and while not slowed (0: not paced)
+        self._spacing_less = self.spacing * (1 + 1e-5)  # (see _pace_wait)
+        self._blank_line = (self.key + binascii.hexlify(_STATE.pack(1.0, 0.0, 0.0, 0.0)) + b"0" * (_PAIR * self.kept)
+                            + b"\n")
+        self._blank = self._state(self._blank_line)
+        self._taken: dict[float, int] = {}  # ticket -> the file offset of its finish time (this process's)
 
     # ----------------------------------------------------------------- storage
 
-    def _encode(self, fields: tuple) -> bytes:
-        return self.key + binascii.hexlify(self._fields.pack(*fields)) + b"\n"
-
-    def _decode(self, line: bytes) -> tuple[tuple, bytes] | None:
-        """(The state and the finish times, the raw doubles) of ``line`` (hex of little-endian doubles),
-        or None if they are unreadable. The grant times are read only where needed (``_stale``)."""
+    def _state(self, line: bytes) -> tuple | None:
+        """The state in ``line`` (slow factor, slow-until, next grant time, ring position), or None if it
+        is unreadable. The pairs are read only where needed."""
         try:
-            raw = binascii.unhexlify(line[KEY:-1])
-            nums = self._read.unpack(raw)
+            state = _STATE.unpack(binascii.unhexlify(line[KEY:HEAD]))
         except (ValueError, struct.error, binascii.Error):
             return None
-        if not math.isfinite(sum(nums)) or not 0 < nums[_SLOW] <= 1:  # (a NaN or an infinity anywhere)
+        if not 0 < state[_SLOW] <= 1 or state[_RING] not in self._ring:
+            return None  # (a NaN elsewhere only pauses the pace once: every comparison with it is false)
+        return state
+
+    def _pairs(self, line: bytes) -> tuple[bytes, tuple] | None:
+        """(The pairs as raw bytes, their finish times), or None if unreadable."""
+        try:
+            raw = binascii.unhexlify(line[HEAD:-1])
+            return raw, self._finishes.unpack(raw)
+        except (ValueError, struct.error, binascii.Error):
             return None
-        return nums, raw
 
     def _open(self) -> int:
         if self._fd is None:
@@ -134,34 +166,32 @@ class RateLimiter:
         return at
 
     def _line(self, fd: int) -> tuple[int, bytes]:
-        """(offset, bytes) of this key's line, found anew (first use, or another process started the
-        file over); the lock is held."""
-        self._offset = at = self._find(fd)
-        return at, os.pread(fd, self._width, at)
+        """(offset, bytes) of this key's line; the lock is held. Found anew on first use, or when another
+        process started the file over."""
+        at = self._offset
+        line = os.pread(fd, self._width, at) if at is not None else b""
+        if len(line) != self._width or line[:KEY] != self.key:
+            self._offset = at = self._find(fd)
+            line = os.pread(fd, self._width, at)
+        return at, line
 
-    def _locked(self, update: Callable[[tuple, float], tuple]) -> tuple:
-        """Run ``update(fields, now)`` under the lock; it returns (result, edits: position in the line,
-        hex bytes, ...). Only the edited fields change, and the line goes back in one ``pwrite``.
-        Returns (result, edits, now)."""
+    def _locked(self, update: Callable[..., tuple], *args) -> tuple[float, int, tuple, float]:
+        """Run ``update(line, state, now, *args)`` under the lock; it returns (result, edits: position in the line,
+        bytes to write there, ...), each written in place. An unreadable line is first written back blank.
+        Returns (result, the line's offset, the edits, now)."""
         fd = self._fd if self._fd is not None else self._open()
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            at = self._offset
-            line = os.pread(fd, self._width, at) if at is not None else b""
-            if len(line) != self._width or line[:KEY] != self.key:
-                at, line = self._line(fd)
-            state = self._decode(line)
-            if state is None:
-                state, line = self._blank, self._blank_line
+            at, line = self._line(fd)
+            state = self._state(line)
+            if state is None or (self.kept and len(line) != self._width):
+                os.pwrite(fd, self._blank_line, at)
+                line, state = self._blank_line, self._blank
             now = self.clock()
-            result, edits = update(state, now)
-            if edits:
-                buf = bytearray(line)
-                for i in range(0, len(edits), 2):
-                    pos, value = edits[i], edits[i + 1]
-                    buf[pos:pos + len(value)] = value
-                os.pwrite(fd, buf, at)
-            return result, edits, now
+            result, edits = update(line, state, now, *args)
+            for i in range(0, len(edits), 2):
+                os.pwrite(fd, edits[i + 1], at + edits[i])
+            return result, at, edits, now
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
@@ -175,71 +205,71 @@ class RateLimiter:
 
     # ---------------------------------------------------------------- deciding
 
-    def _pace(self, fields: tuple, now: float) -> float:
-        """The current gap between grants: the margin, and any slow-down learned from the server."""
-        slow = fields[_SLOW] if now < fields[_SLOW_UNTIL] else 1.0
-        if not self.margin and slow == 1.0:
-            return 0.0
-        return self.spacing / ((1.0 - self.margin) * slow)
-
-    def _grant(self, state: tuple, now: float, finished: bool = True) -> tuple[float, tuple]:
-        """Record a grant if one is due now (finished at once, or open until ``finish``): (0, the edits:
-        the next due time, then the grant's pair); otherwise (how long to wait, no edits)."""
-        next_at = state[0][_NEXT]
-        gap = self._pace(state[0], now)
-        wait, free = self._window_wait(state, now) if self.kept else (0.0, -1)
-        pace_wait = self._pace_wait(next_at, gap, now) if gap else 0.0
-        if wait > 0 or pace_wait > 0:
-            return max(wait, pace_wait, 1e-6), ()
-        next_at = max(next_at, now) + gap if gap and next_at - now < 2 * gap else now + gap
+    def _grant(self, line: bytes, state: tuple, now: float, finished: bool = True) -> tuple[float, tuple]:
+        """Record a grant if one is due now (finished at once, or open until ``finish``): (0, the edits: the
+        pair it takes, then the next due time and ring position); otherwise (how long to wait, no edits)."""
+        next_at, ring = state[_NEXT], int(state[_RING])
+        gap = self._slowed_gap / state[_SLOW] if now < state[_SLOW_UNTIL] else self._gap  # (slowed by the server)
+        free, wait = self._free(line, ring, now) if self.kept else (0, 0.0)
+        if gap and now < next_at - gap + self._spacing_less:  # (the margin's slack for a late wake-up)
+            wait = max(wait, self._pace_wait(next_at, gap, now))
+        if wait > 0:
+            return max(wait, 1e-6), ()
+        next_at = max(next_at, now) + gap if next_at - now < 2 * gap else now + gap
+        head = binascii.hexlify(_TWO.pack(next_at, (free + 1) % len(self._ring)))
         if not self.kept:
-            return 0.0, (_NEXT_AT, binascii.hexlify(_DOUBLE.pack(next_at)))
-        pair = binascii.hexlify(_PAIR.pack(now, now if finished else 0.0))
-        return 0.0, (_NEXT_AT, binascii.hexlify(_DOUBLE.pack(next_at)), KEY + (_STATE + 2 * free) * FIELD, pair)
+            return 0.0, (_NEXT_AT, head)
+        pair = _GRANTED.pack(now) + _FINISH.pack(math.ceil(now * 1e6) if finished else _OPEN)
+        return 0.0, (HEAD + _PAIR * free, binascii.hexlify(pair), _NEXT_AT, head)
 
-    def _grant_open(self, state: tuple, now: float) -> tuple[float, tuple]:
-        return self._grant(state, now, False)
+    def _free(self, line: bytes, ring: int, now: float) -> tuple[int, float]:
+        """(A pair a grant may take, 0) or (-1, how long to wait). The pair the ring points to was granted
+        longest ago: usually it finished more than a window ago, and only otherwise are they all read."""
+        at = HEAD + _PAIR * ring + FIELD
+        try:
+            if int(line[at:at + FIELD], 16) <= math.floor(now * 1e6) - self._window_us:
+                return ring, 0.0
+        except ValueError:
+            pass
+        wait, free = self._window_wait(line, ring, now)
+        return free, wait
 
     def _pace_wait(self, next_at: float, gap: float, now: float) -> float:
         """Paced: until the next grant is due, less the slack the margin leaves for a late wake-up (never
         closer than the spacing). A due time far ahead means the clock jumped back: it is not waited for."""
-        if not gap:
-            return 0.0
         due = next_at - max(0.0, gap - self.spacing * (1 + 1e-5))  # (1e-5: float noise)
         return due - now if now < due and next_at - now < 2 * gap + self.window else 0.0
 
-    def _window_wait(self, state: tuple, now: float) -> tuple[float, int]:
+    def _window_wait(self, line: bytes, ring: int, now: float) -> tuple[float, int]:
         """(How long until a tracked pair no longer counts, the index of one that does not count now).
 
         A pair counts while its request is unfinished (and not stale), or finished within the last
-        window; ``slots`` pairs are kept, so a grant is due once any of them does not count. Times far
-        ahead mean the clock jumped back: they do not count. An unfinished request may finish any
-        moment: while one fills the window, its end is polled for."""
-        low, high = now - self.window, now + self.window
-        fins = state[0][_STATE:]  # the finish times (0.0: not finished)
-        ends = sorted(fins)
-        if ends[0] < 0:
-            return 0.0, fins.index(ends[0])  # (not a time)
-        open_ = fins.count(0.0)
-        if open_ < len(ends):
-            first, last = ends[open_], ends[-1]  # the earliest and the latest finish
-            if not low < first:
-                return 0.0, fins.index(first)
-            if last > high:
-                return 0.0, fins.index(last)
-        if open_:
-            free = self._stale(state[1], fins, now, open_)
-            if free >= 0:
-                return 0.0, free
-            return (POLL if open_ == len(ends) else min(ends[open_] + self.window - now, POLL)), -1
-        return ends[0] + self.window - now, -1
+        window; ``slots`` pairs are kept, so a grant is due once any of them does not count. Pairs are
+        taken in turn, so the one the ring points to was granted longest ago: usually it is free (seen by
+        ``_grant``), and only otherwise are they all read. A finish time above the clock counts as unfinished (a torn read, or
+        the clock went back). An unfinished request may finish any moment: while one fills the window, its
+        end is polled for."""
+        now_us = math.floor(now * 1e6)
+        pairs = self._pairs(line)
+        if pairs is None:
+            return 0.0, ring  # (unreadable pairs: nothing is tracked)
+        raw, finishes = pairs
+        ends = sorted(f for f in finishes if f <= now_us)
+        if ends and ends[0] <= now_us - self._window_us:
+            return 0.0, finishes.index(ends[0])
+        free = self._stale(raw, finishes, now, now_us)
+        if free >= 0:
+            return 0.0, free
+        if len(ends) == len(finishes):
+            return (ends[0] + self._window_us - now_us) / 1e6, -1
+        return (min((ends[0] + self._window_us - now_us) / 1e6, POLL) if ends else POLL), -1
 
-    def _stale(self, raw: bytes, fins: tuple, now: float, open_: int) -> int:
-        """The index of an unfinished pair that no longer counts (stale, never used, or ahead), or -1."""
-        stale, high, at = now - STALE_SECONDS, now + self.window, -1
-        for _ in range(open_):
-            at = fins.index(0.0, at + 1)
-            if not stale < _DOUBLE.unpack_from(raw, 8 * (_STATE + 2 * at))[0] <= high:  # (its grant time)
+    def _stale(self, raw: bytes, finishes: tuple, now: float, now_us: int) -> int:
+        """The index of an unfinished pair that no longer counts (stale, or granted ahead of the clock),
+        or -1."""
+        stale, high = now - STALE_SECONDS, now + self.window
+        for at, finish in enumerate(finishes):
+            if finish > now_us and not stale < _GRANTED.unpack_from(raw, at * _PAIR // 2)[0] <= high:
                 return at
         return -1
 
@@ -251,42 +281,55 @@ class RateLimiter:
     def begin(self) -> float:
         """Like ``acquire``, for a request about to be sent: it counts until ``finish(ticket)`` (call it
         once the reply, or the failure, is in). Returns the ticket."""
-        while (granted := self._locked(self._grant_open))[0] > 0:
+        while (granted := self._locked(self._grant, False))[0] > 0:
             self.sleep(granted[0])
-        _, edits, ticket = granted
+        _, at, edits, ticket = granted
         if len(self._taken) > 4 * TRACKED_MAX:
             self._taken.clear()  # (tickets never finished: abandoned)
         if self.kept:
-            self._taken[ticket] = edits[2]
+            self._taken[ticket] = at + edits[0] + FIELD  # (the file offset of the pair's finish time)
         return ticket
 
     def finish(self, ticket: float) -> None:
-        """The request granted by ``begin()`` is over: from now on it only counts for one window."""
+        """The request granted by ``begin()`` is over: from now on it only counts for one window. Soon after
+        its grant, one ``pwrite`` without the lock; later (or on a clock that went back) under the lock,
+        after checking that its pair is still its own."""
         if not self.kept:
             return
-        wanted = _hex(ticket) + _UNFINISHED  # (granted, 0.0: unfinished)
-        pos = self._taken.pop(ticket, -1)  # where begin() put it
+        offset, now = self._taken.pop(ticket, None), self.clock()
+        if offset is not None and ticket <= now < ticket + LOCK_FREE_SECONDS:
+            os.pwrite(self._fd if self._fd is not None else self._open(), _finish_hex(now), offset)
+            return
         fd = self._fd if self._fd is not None else self._open()
         fcntl.flock(fd, fcntl.LOCK_EX)
-        try:  # one field rewritten in place, nothing decoded
-            at = self._offset if self._offset is not None else self._find(fd)
-            line = os.pread(fd, self._width, at)
-            if len(line) != self._width or line[:KEY] != self.key:
-                return  # the file was started over: the request is no longer tracked
-            if pos < 0 or line[pos:pos + 2 * FIELD] != wanted:
-                pos = line.find(wanted, HEAD)  # (granted elsewhere, or its pair moved: look for it)
-                while pos >= 0 and (pos - HEAD) % (2 * FIELD):
-                    pos = line.find(wanted, pos + 1)
+        try:
+            at, line = self._line(fd)
+            pos = self._pair_of(line, ticket)
             if pos >= 0:
-                os.pwrite(fd, _hex(max(self.clock(), ticket)), at + pos + FIELD)
+                os.pwrite(fd, _finish_hex(max(self.clock(), ticket)), at + pos + FIELD)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def _pair_of(self, line: bytes, ticket: float) -> int:
+        """Where in ``line`` the unfinished pair granted at ``ticket`` starts, or -1 (no longer tracked)."""
+        wanted, pos = _hex(ticket) + _OPEN_HEX, HEAD - 1
+        while (pos := line.find(wanted, pos + 1)) >= 0:
+            if not (pos - HEAD) % _PAIR:
+                return pos
+        return -1
+
     def penalize(self) -> None:
         """The server refused a request for the rate (EGW00201): slow every process on this app key."""
-        def slow_down(state: tuple, now: float) -> tuple[float, tuple]:
-            fields = state[0]
-            slow = max(SLOW_FLOOR, (fields[_SLOW] if now < fields[_SLOW_UNTIL] else 1.0) * SLOW_FACTOR)
-            next_at = max(fields[_NEXT], now + self.window / self.slots / slow)
-            return 0.0, (_NEXT_AT, binascii.hexlify(_PAIR.pack(next_at, slow) + _DOUBLE.pack(now + SLOW_SECONDS)))
+        def slow_down(line: bytes, state: tuple, now: float) -> tuple[float, tuple]:
+            slow = max(SLOW_FLOOR, (state[_SLOW] if now < state[_SLOW_UNTIL] else 1.0) * SLOW_FACTOR)
+            next_at = max(state[_NEXT], now + self.window / self.slots / slow)
+            return 0.0, (KEY, binascii.hexlify(struct.pack("<3d", slow, now + SLOW_SECONDS, next_at)))
         self._locked(slow_down)
+
+
+def _finished_by(field: bytes, bound: int) -> bool:
+    """Whether a pair's finish time (``field``, hex) is a finish at or before ``bound`` (microseconds)."""
+    try:
+        return int(field, 16) <= bound
+    except ValueError:
+        return False
