@@ -22,13 +22,15 @@ process died mid-request) stops counting. Above ``TRACKED_MAX`` requests per win
 The limiter learns from the server: ``penalize()`` (called on EGW00201) slows every process sharing the
 app key to ``SLOW_FACTOR`` of its pace for ``SLOW_SECONDS`` (compounding while refusals keep coming).
 
-Cost: the state is one fixed-width text line per app key in ``RATE_FILE`` (its id, then the hex of its
-numbers: the file stays text), kept open. A grant takes an ``fcntl`` lock, reads the line (one ``pread``),
-looks at the pair the ring points to (the one granted longest ago; the others only when that one still
-counts), and writes back only what it changes: the pair it takes (grant time, finish time) and the state's
-next due time and ring position (two ``pwrite``). ``finish`` takes no lock: it writes its finish time into
-the pair its grant reserved, one ``pwrite`` of 16 bytes, no read. No JSON, no rename, no fsync (losing the
-file in a power cut only costs a pause).
+Cost: the state is one fixed-width text line per app key in ``RATE_FILE``, kept open: the key id, the
+slow-down (slow factor, slow-until), then one slot per tracked request (a mark, a next-due field, the
+grant time and the finish time), then one last mark and next-due field; numbers are hex, so the file
+stays text. Slots are taken in turn; the one mark set (``N``) points at the slot granted longest ago and
+holds the time the next grant is due. A grant takes an ``fcntl`` lock, reads the line (one ``pread``),
+looks at that slot (the others only when it still counts), and writes, in one ``pwrite`` of contiguous
+bytes, the slot it takes (its mark cleared) and the next slot's mark with the new due time. ``finish``
+takes no lock: it writes its finish time into the slot its grant took, one ``pwrite`` of 16 bytes, no
+read. No JSON, no rename, no fsync (losing the file in a power cut only costs a pause).
 
 Why a finish without the lock is safe:
 
@@ -44,7 +46,8 @@ Why a finish without the lock is safe:
   value is never below the true finish time. A value above the clock reads as unfinished (it counts; its
   grant time decides staleness), and a value at or below it is a finish no earlier than the real one: it
   counts at least as long as the request does.
-* Grants, ``penalize`` and ``finish`` write disjoint byte ranges, so no write undoes another.
+* A ``finish`` writes only its finish time; grants and ``penalize`` (under the lock) never write the
+  finish time of a slot they do not take, so no write undoes another.
 """
 
 from __future__ import annotations
@@ -67,25 +70,27 @@ SLOW_FLOOR = 0.25  # ... down to this fraction of it
 SLOW_SECONDS = 10.0  # and the slow-down lasts this long after the last refusal
 KEY = 32  # characters of the key id that starts a line
 FIELD = 16  # characters per number: the hex of 8 bytes
-HEAD = KEY + 4 * FIELD  # key id, then the state: slow factor, slow-until, next grant time, ring position
+HEAD = KEY + 2 * FIELD  # the key id, then the slow-down: slow factor, slow-until
 STALE_SECONDS = 30.0  # an unfinished request older than this no longer counts (its process died)
 LOCK_FREE_SECONDS = STALE_SECONDS / 2  # a finish this soon after its grant needs no lock (see above)
 TRACKED_MAX = 100  # above this many requests per window, only the pace limits (no per-request pairs)
 POLL = 0.002  # how long to wait while only unfinished requests fill the window
 
-_STATE = struct.Struct("<4d")  # slow factor, slow-until, next grant time, ring position
-_SLOW, _SLOW_UNTIL, _NEXT, _RING = 0, 1, 2, 3
-_NEXT_AT = KEY + 2 * FIELD  # where the next grant time (then the ring position) is in a line
-_TWO = struct.Struct("<2d")  # the next grant time and the ring position
-_GRANTED = struct.Struct("<d")  # a pair's grant time ...
-_FINISH = struct.Struct(">Q")  # ... and finish time: whole microseconds, rounded up, big-endian
-_PAIR = 2 * FIELD  # characters per pair
+_SLOW_DOWN = struct.Struct(">2d")  # slow factor, slow-until
+_DOUBLE = struct.Struct(">d")  # a next-due time, a grant time ...
+_FINISH = struct.Struct(">Q")  # ... a finish time: whole microseconds, rounded up (all big-endian)
+_TAKEN = struct.Struct(">dQ")  # a grant time and its finish time
+_MARK, _UNMARKED = b"N", b"."  # (neither is a hex digit)
+_MARKED = 1 + FIELD  # a mark and its next-due field
+_SLOT = _MARKED + 2 * FIELD  # characters per slot: mark, next-due, grant time, finish time
+_GRANT_AT, _FINISH_AT = _MARKED, _MARKED + FIELD  # where a slot's grant and finish times are
 _OPEN = (1 << 64) - 1  # the finish time of an unfinished request: all hex digits ``f``
 _OPEN_HEX = b"f" * FIELD
+_ZERO = b"0" * FIELD
 
 
 def _hex(value: float) -> bytes:
-    return binascii.hexlify(_GRANTED.pack(value))
+    return binascii.hexlify(_DOUBLE.pack(value))
 
 
 def _finish_hex(at: float) -> bytes:
@@ -110,37 +115,50 @@ class RateLimiter:
         self.clock, self.sleep = clock, sleep
         self._fd: int | None = None
         self._offset: int | None = None
-        self._width = HEAD + _PAIR * self.kept + 1
+        self._width = HEAD + _SLOT * self.kept + _MARKED + 1
         self._window_us = math.ceil(self.window * 1e6)
-        self._finishes = struct.Struct(">" + "8xQ" * self.kept)  # every pair's finish time
-        self._ring = frozenset(float(i) for i in range(max(1, self.kept)))  # the ring positions
         self._slowed_gap = self.spacing / (1.0 - self.margin)  # the gap between grants (÷ the slow factor) ...
         self._gap = self._slowed_gap if margin else 0.0  # ... and while not slowed (0: not paced)
         self._spacing_less = self.spacing * (1 + 1e-5)  # (see _pace_wait)
-        self._blank_line = (self.key + binascii.hexlify(_STATE.pack(1.0, 0.0, 0.0, 0.0)) + b"0" * (_PAIR * self.kept)
-                            + b"\n")
+        slots = _MARK + _ZERO * 3 + (_UNMARKED + _ZERO * 3) * (self.kept - 1) + _UNMARKED + _ZERO if self.kept else \
+            _MARK + _ZERO
+        self._blank_line = self.key + binascii.hexlify(_SLOW_DOWN.pack(1.0, 0.0)) + slots + b"\n"
+        self._slow_down_hex, self._slow_down = b"", (1.0, 0.0)
         self._blank = self._state(self._blank_line)
         self._taken: dict[float, int] = {}  # ticket -> the file offset of its finish time (this process's)
 
     # ----------------------------------------------------------------- storage
 
     def _state(self, line: bytes) -> tuple | None:
-        """The state in ``line`` (slow factor, slow-until, next grant time, ring position), or None if it
-        is unreadable. The pairs are read only where needed."""
+        """(slow factor, slow-until, the marked slot's index, the next due time) in ``line``, or None if it
+        is unreadable (no mark or more than one; slot ``kept`` is the last mark: slot 0 comes next)."""
+        mark = line.find(_MARK, HEAD)
+        slot, off = divmod(mark - HEAD, _SLOT)
+        if off or not 0 <= slot <= self.kept or line.find(_MARK, mark + 1) >= 0:
+            return None
         try:
-            state = _STATE.unpack(binascii.unhexlify(line[KEY:HEAD]))
+            next_at = _DOUBLE.unpack(binascii.unhexlify(line[mark + 1:mark + _MARKED]))[0]
+            slow_down = self._slow_down if line[KEY:HEAD] == self._slow_down_hex else self._read_slow_down(line)
         except (ValueError, struct.error, binascii.Error):
             return None
-        if not 0 < state[_SLOW] <= 1 or state[_RING] not in self._ring:
-            return None  # (a NaN elsewhere only pauses the pace once: every comparison with it is false)
-        return state
+        if slow_down is None:
+            return None
+        return *slow_down, slot, next_at  # (a NaN next due time only pauses the pace once)
 
-    def _pairs(self, line: bytes) -> tuple[bytes, tuple] | None:
-        """(The pairs as raw bytes, their finish times), or None if unreadable."""
+    def _read_slow_down(self, line: bytes) -> tuple[float, float] | None:
+        """(slow factor, slow-until) in ``line``, kept for the next reads while unchanged; None if invalid."""
+        slow_down = _SLOW_DOWN.unpack(binascii.unhexlify(line[KEY:HEAD]))
+        if not 0 < slow_down[0] <= 1:
+            return None
+        self._slow_down_hex, self._slow_down = line[KEY:HEAD], slow_down
+        return slow_down
+
+    def _finishes(self, line: bytes) -> list[int] | None:
+        """Every slot's finish time (microseconds), or None if one is unreadable."""
+        at = HEAD + _FINISH_AT
         try:
-            raw = binascii.unhexlify(line[HEAD:-1])
-            return raw, self._finishes.unpack(raw)
-        except (ValueError, struct.error, binascii.Error):
+            return [int(line[at + _SLOT * i:at + _SLOT * i + FIELD], 16) for i in range(self.kept)]
+        except ValueError:
             return None
 
     def _open(self) -> int:
@@ -184,7 +202,7 @@ class RateLimiter:
         try:
             at, line = self._line(fd)
             state = self._state(line)
-            if state is None or (self.kept and len(line) != self._width):
+            if state is None:
                 os.pwrite(fd, self._blank_line, at)
                 line, state = self._blank_line, self._blank
             now = self.clock()
@@ -207,31 +225,33 @@ class RateLimiter:
 
     def _grant(self, line: bytes, state: tuple, now: float, finished: bool = True) -> tuple[float, tuple]:
         """Record a grant if one is due now (finished at once, or open until ``finish``): (0, the edits: the
-        pair it takes, then the next due time and ring position); otherwise (how long to wait, no edits)."""
-        next_at, ring = state[_NEXT], int(state[_RING])
-        gap = self._slowed_gap / state[_SLOW] if now < state[_SLOW_UNTIL] else self._gap  # (slowed by the server)
-        free, wait = self._free(line, ring, now) if self.kept else (0, 0.0)
+        slot it takes and the next slot's mark, in one run of bytes); otherwise (how long to wait, no edits)."""
+        slow, until, marked, next_at = state
+        gap = self._slowed_gap / slow if now < until else self._gap  # (slowed by the server)
+        slot, wait = self._free(line, marked % self.kept, now) if self.kept else (0, 0.0)
         if gap and now < next_at - gap + self._spacing_less:  # (the margin's slack for a late wake-up)
             wait = max(wait, self._pace_wait(next_at, gap, now))
         if wait > 0:
             return max(wait, 1e-6), ()
         next_at = max(next_at, now) + gap if next_at - now < 2 * gap else now + gap
-        head = binascii.hexlify(_TWO.pack(next_at, (free + 1) % len(self._ring)))
         if not self.kept:
-            return 0.0, (_NEXT_AT, head)
-        pair = _GRANTED.pack(now) + _FINISH.pack(math.ceil(now * 1e6) if finished else _OPEN)
-        return 0.0, (HEAD + _PAIR * free, binascii.hexlify(pair), _NEXT_AT, head)
+            return 0.0, (HEAD, _MARK + _hex(next_at))
+        taken = binascii.hexlify(_TAKEN.pack(now, math.ceil(now * 1e6) if finished else _OPEN))
+        run = b"".join((_UNMARKED, _ZERO, taken, _MARK, binascii.hexlify(_DOUBLE.pack(next_at))))
+        if slot == marked:
+            return 0.0, (HEAD + _SLOT * slot, run)
+        return 0.0, (HEAD + _SLOT * marked, _UNMARKED, HEAD + _SLOT * slot, run)  # (the old mark cleared first)
 
-    def _free(self, line: bytes, ring: int, now: float) -> tuple[int, float]:
-        """(A pair a grant may take, 0) or (-1, how long to wait). The pair the ring points to was granted
-        longest ago: usually it finished more than a window ago, and only otherwise are they all read."""
-        at = HEAD + _PAIR * ring + FIELD
+    def _free(self, line: bytes, slot: int, now: float) -> tuple[int, float]:
+        """(A slot a grant may take, 0) or (-1, how long to wait). ``slot`` was granted longest ago: usually
+        it finished more than a window ago, and only otherwise are they all read (``_window_wait``)."""
+        at = HEAD + _SLOT * slot + _FINISH_AT
         try:
             if int(line[at:at + FIELD], 16) <= math.floor(now * 1e6) - self._window_us:
-                return ring, 0.0
+                return slot, 0.0
         except ValueError:
             pass
-        wait, free = self._window_wait(line, ring, now)
+        wait, free = self._window_wait(line, slot, now)
         return free, wait
 
     def _pace_wait(self, next_at: float, gap: float, now: float) -> float:
@@ -240,37 +260,39 @@ class RateLimiter:
         due = next_at - max(0.0, gap - self.spacing * (1 + 1e-5))  # (1e-5: float noise)
         return due - now if now < due and next_at - now < 2 * gap + self.window else 0.0
 
-    def _window_wait(self, line: bytes, ring: int, now: float) -> tuple[float, int]:
-        """(How long until a tracked pair no longer counts, the index of one that does not count now).
+    def _window_wait(self, line: bytes, slot: int, now: float) -> tuple[float, int]:
+        """(How long until a tracked request no longer counts, the index of a slot that does not count now).
 
-        A pair counts while its request is unfinished (and not stale), or finished within the last
-        window; ``slots`` pairs are kept, so a grant is due once any of them does not count. Pairs are
-        taken in turn, so the one the ring points to was granted longest ago: usually it is free (seen by
-        ``_grant``), and only otherwise are they all read. A finish time above the clock counts as unfinished (a torn read, or
-        the clock went back). An unfinished request may finish any moment: while one fills the window, its
-        end is polled for."""
+        A request counts while it is unfinished (and not stale), or finished within the last window;
+        ``slots`` are kept, so a grant is due once any of them does not count. A finish time above the
+        clock counts as unfinished (a torn read, or the clock went back). An unfinished request may finish
+        any moment: while one fills the window, its end is polled for."""
         now_us = math.floor(now * 1e6)
-        pairs = self._pairs(line)
-        if pairs is None:
-            return 0.0, ring  # (unreadable pairs: nothing is tracked)
-        raw, finishes = pairs
+        finishes = self._finishes(line)
+        if finishes is None:
+            return 0.0, slot  # (unreadable: nothing is tracked)
         ends = sorted(f for f in finishes if f <= now_us)
         if ends and ends[0] <= now_us - self._window_us:
             return 0.0, finishes.index(ends[0])
-        free = self._stale(raw, finishes, now, now_us)
+        free = self._stale(line, finishes, now, now_us)
         if free >= 0:
             return 0.0, free
         if len(ends) == len(finishes):
             return (ends[0] + self._window_us - now_us) / 1e6, -1
         return (min((ends[0] + self._window_us - now_us) / 1e6, POLL) if ends else POLL), -1
 
-    def _stale(self, raw: bytes, finishes: tuple, now: float, now_us: int) -> int:
-        """The index of an unfinished pair that no longer counts (stale, or granted ahead of the clock),
-        or -1."""
+    def _stale(self, line: bytes, finishes: list[int], now: float, now_us: int) -> int:
+        """The index of an unfinished slot that no longer counts (stale, or granted ahead of the clock; an
+        unreadable grant time counts as stale), or -1."""
         stale, high = now - STALE_SECONDS, now + self.window
-        for at, finish in enumerate(finishes):
-            if finish > now_us and not stale < _GRANTED.unpack_from(raw, at * _PAIR // 2)[0] <= high:
-                return at
+        for i, finish in enumerate(finishes):
+            at = HEAD + _SLOT * i + _GRANT_AT
+            try:
+                granted = _DOUBLE.unpack(binascii.unhexlify(line[at:at + FIELD]))[0]
+            except (ValueError, binascii.Error):
+                return i
+            if finish > now_us and not stale < granted <= high:
+                return i
         return -1
 
     def acquire(self) -> None:
@@ -287,7 +309,7 @@ class RateLimiter:
         if len(self._taken) > 4 * TRACKED_MAX:
             self._taken.clear()  # (tickets never finished: abandoned)
         if self.kept:
-            self._taken[ticket] = at + edits[0] + FIELD  # (the file offset of the pair's finish time)
+            self._taken[ticket] = at + edits[-2] + _FINISH_AT  # (the file offset of its finish time)
         return ticket
 
     def finish(self, ticket: float) -> None:
@@ -311,25 +333,20 @@ class RateLimiter:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _pair_of(self, line: bytes, ticket: float) -> int:
-        """Where in ``line`` the unfinished pair granted at ``ticket`` starts, or -1 (no longer tracked)."""
-        wanted, pos = _hex(ticket) + _OPEN_HEX, HEAD - 1
+        """Where in ``line`` the grant time of the unfinished request granted at ``ticket`` is, or -1 (no
+        longer tracked)."""
+        wanted, pos = _hex(ticket) + _OPEN_HEX, HEAD
         while (pos := line.find(wanted, pos + 1)) >= 0:
-            if not (pos - HEAD) % _PAIR:
+            if (pos - HEAD) % _SLOT == _GRANT_AT:
                 return pos
         return -1
 
     def penalize(self) -> None:
         """The server refused a request for the rate (EGW00201): slow every process on this app key."""
         def slow_down(line: bytes, state: tuple, now: float) -> tuple[float, tuple]:
-            slow = max(SLOW_FLOOR, (state[_SLOW] if now < state[_SLOW_UNTIL] else 1.0) * SLOW_FACTOR)
-            next_at = max(state[_NEXT], now + self.window / self.slots / slow)
-            return 0.0, (KEY, binascii.hexlify(struct.pack("<3d", slow, now + SLOW_SECONDS, next_at)))
+            slow, until, marked, next_at = state
+            slow = max(SLOW_FLOOR, (slow if now < until else 1.0) * SLOW_FACTOR)
+            next_at = max(next_at, now + self.window / self.slots / slow)
+            return 0.0, (KEY, binascii.hexlify(_SLOW_DOWN.pack(slow, now + SLOW_SECONDS)),
+                         HEAD + _SLOT * marked + 1, _hex(next_at))
         self._locked(slow_down)
-
-
-def _finished_by(field: bytes, bound: int) -> bool:
-    """Whether a pair's finish time (``field``, hex) is a finish at or before ``bound`` (microseconds)."""
-    try:
-        return int(field, 16) <= bound
-    except ValueError:
-        return False
