@@ -338,7 +338,7 @@ class Reconciler:
                 self.rt.ledger.correct(order.id, target, source=SOURCE, raw_payload={"rows": [r.raw for r in bo.rows]},
                                        quantities=bo.view.quantities, filled_amount=bo.amount,
                                        inferred_fill=_inferred_fill(order, bo), expected_version=order.version,
-                                       **bo.live_fields)
+                                       known=order, **bo.live_fields)
             except (StaleOrder, CorrectionRefused):
                 return False
         self.report.changes.append(Change(order.id, order.status.value, target.value, _describe(order, bo, moved)))
