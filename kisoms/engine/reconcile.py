@@ -22,7 +22,7 @@ the batch has committed, so no write lock is held across a broker call.
 from __future__ import annotations
 
 from collections import defaultdict
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Callable
@@ -160,6 +160,8 @@ class Reconciler:
         self.report = ReconcileReport(dry_run=dry_run)
         self.doubts: dict[str, list[str]] = defaultdict(list)  # account → what reconcile may not fix
         self.requests: dict[int, list] | None = None  # the account's requests by order (the pass's snapshot)
+        self.today: str | None = None  # the KST day orders are judged on (read once per batch)
+        self._unopened: ExitStack | None = None  # where the current order's savepoint goes at its first write
 
     def orders_to_check(self) -> list[Order]:
         today = kst_ymd(self.rt.clock.now())
@@ -209,12 +211,13 @@ class Reconciler:
         claimed: set[tuple[str, str]] = set()
         stale: list[Order] = []
         for at in range(0, len(orders), BATCH):
+            self.today = kst_ymd(self.rt.clock.now())
             with self._batch():
                 for order in orders[at:at + BATCH]:
                     owned = self._one(order, rows_by_number, rows_by_origin, stale)
                     claimed |= {(order.order_date, n) for n in owned}
                     self.report.checked += 1
-        self.requests = None  # second looks read the ledger afresh
+        self.requests = self.today = None  # second looks read the ledger (and the clock) afresh
         for order in stale:
             self.second_look(order)
         self.record_external(account, rows, claimed)
@@ -234,11 +237,22 @@ class Reconciler:
         return nullcontext() if self.dry_run else self.rt.ledger.batch()
 
     def _one(self, order: Order, rows_by_number: dict, rows_by_origin: dict, stale: list[Order]) -> set[str]:
-        """One order inside the batch, in its own savepoint: its writes stay or go together."""
+        """One order inside the batch; its writes go in its own savepoint, so they stay or go together
+        (opened at its first write: an order already in sync costs no savepoint)."""
         if self.dry_run:
             return self.reconcile_order(order, rows_by_number, rows_by_origin, stale)
-        with self.rt.ledger.savepoint():
-            return self.reconcile_order(order, rows_by_number, rows_by_origin, stale)
+        with ExitStack() as scope:
+            self._unopened = scope
+            try:
+                return self.reconcile_order(order, rows_by_number, rows_by_origin, stale)
+            finally:
+                self._unopened = None
+
+    def _writing(self) -> None:
+        """Called before each write: inside ``_one``, open the order's savepoint (once)."""
+        scope, self._unopened = self._unopened, None
+        if scope is not None:
+            scope.enter_context(self.rt.ledger.savepoint())
 
     def _requests(self, order_id: int) -> list:
         if self.requests is not None:
@@ -262,7 +276,7 @@ class Reconciler:
         if extra and not self.dry_run:
             order = self.rt.ledger.get(order.id)  # (re-read after writing to it)
         try:
-            view = broker_order(order, mine + extra, kst_ymd(self.rt.clock.now()))
+            view = broker_order(order, mine + extra, self.today or kst_ymd(self.rt.clock.now()))
         except ValueError as exc:  # the broker's rows contradict themselves (e.g. filled more than ordered)
             self._doubt(order, f"the broker's rows do not add up: {exc}")
             return owned
@@ -319,11 +333,12 @@ class Reconciler:
                 self._doubt(order, problem)
             return last_look or self.dry_run
         if not self.dry_run:
+            self._writing()
             try:
                 self.rt.ledger.correct(order.id, target, source=SOURCE, raw_payload={"rows": [r.raw for r in bo.rows]},
                                        quantities=bo.view.quantities, filled_amount=bo.amount,
                                        inferred_fill=_inferred_fill(order, bo), expected_version=order.version,
-                                       **bo.live_fields)
+                                       known=order, **bo.live_fields)
             except (StaleOrder, CorrectionRefused):
                 return False
         self.report.changes.append(Change(order.id, order.status.value, target.value, _describe(order, bo, moved)))
@@ -350,6 +365,7 @@ class Reconciler:
         detail = f"{'cancel' if row.is_cancel else 'amend'} {row.odno} of {row.orgn_odno} found at the broker"
         self.report.changes.append(Change(order.id, order.status.value, order.status.value, detail))
         if not self.dry_run:
+            self._writing()
             self.rt.ledger.record_change(order.id, kind="cancel" if row.is_cancel else "modify",
                                          broker_order_no=row.odno, krx_orgno=row.ord_gno_brno, order_date=row.ord_dt,
                                          raw_payload=row.raw, source=SOURCE)

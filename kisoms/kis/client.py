@@ -54,6 +54,11 @@ def _expires_in(raw: Any) -> float:
     return value
 
 
+def _order_rows(rows: list[dict]) -> list[DailyOrderRow]:
+    """inquire-daily-ccld rows parsed (a row without an order number is not an order)."""
+    return [DailyOrderRow.parse(r) for r in rows if str(r.get("odno", "")).strip()]
+
+
 class KisClient:
     """Synchronous KIS REST client. Pass ``transport`` to swap the network out in tests."""
 
@@ -252,22 +257,27 @@ class KisClient:
         return Page(rows, data.get("output2"), more, str(data.get("ctx_area_fk100", "")),
                     str(data.get("ctx_area_nk100", "")))
 
-    def _all_pages(self, path: str, tr_id: str, what: str, params: dict) -> list[dict]:
-        """Every row, following tr_cont; restarts from page one if KIS says the data changed meanwhile."""
+    def _all_pages(self, path: str, tr_id: str, what: str, params: dict,
+                   convert: Callable[[list[dict]], list] | None = None) -> list:
+        """Every row, following tr_cont; restarts from page one if KIS says the data changed meanwhile.
+        ``convert`` turns each page's rows into what is returned, as the page arrives (while the rate
+        limit spaces the next request, not after the last one)."""
         for _ in range(PAGING_RESTARTS):
             try:
-                return self._pages_once(path, tr_id, what, dict(params))
+                return self._pages_once(path, tr_id, what, dict(params), convert)
             except BrokerError as exc:
                 if DATA_CHANGED_MARKER not in str(exc):
                     raise
                 log.info("%s: data changed during paging; starting over", what)
-        return self._pages_once(path, tr_id, what, dict(params))
+        return self._pages_once(path, tr_id, what, dict(params), convert)
 
-    def _pages_once(self, path: str, tr_id: str, what: str, params: dict) -> list[dict]:
-        rows, tr_cont = [], ""
+    def _pages_once(self, path: str, tr_id: str, what: str, params: dict,
+                    convert: Callable[[list[dict]], list] | None) -> list:
+        rows: list = []
+        tr_cont = ""
         for _ in range(MAX_PAGES):
             page = self._page(path, tr_id, what, params, tr_cont)
-            rows.extend(page.rows)
+            rows.extend(convert(page.rows) if convert else page.rows)
             if not page.more:
                 return rows
             if (page.fk100, page.nk100) == (params["CTX_AREA_FK100"], params["CTX_AREA_NK100"]):
@@ -281,8 +291,7 @@ class KisClient:
                            side: Side | None = None, ccld: str = "00", exchange: str = "ALL") -> list[DailyOrderRow]:
         """Every order, amend and cancel row in the date range (all pages)."""
         params = self._ccld_params(account, start, end, symbol, odno, side, ccld, exchange)
-        raw = self._all_pages(PATHS["daily_ccld"], self.tr.daily_ccld, "inquire-daily-ccld", params)
-        return [DailyOrderRow.parse(r) for r in raw if str(r.get("odno", "")).strip()]
+        return self._all_pages(PATHS["daily_ccld"], self.tr.daily_ccld, "inquire-daily-ccld", params, _order_rows)
 
     def inquire_psbl_rvsecncl(self, account: str) -> list[dict[str, Any]]:
         """Orders that can still be amended or cancelled (real only; paper does not support it)."""

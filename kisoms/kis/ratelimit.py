@@ -22,22 +22,42 @@ process died mid-request) stops counting. Above ``TRACKED_MAX`` requests per win
 The limiter learns from the server: ``penalize()`` (called on EGW00201) slows every process sharing the
 app key to ``SLOW_FACTOR`` of its pace for ``SLOW_SECONDS`` (compounding while refusals keep coming).
 
-Cost: the state is one fixed-width text line per app key in ``RATE_FILE`` (its id, then the hex of its
-numbers), read and rewritten in place (``pread``/``pwrite``) under an ``fcntl`` lock on a file descriptor
-kept open: tens of microseconds per request (the grant and the finish each take the lock once), no JSON, no
-rename, no fsync (losing it in a power cut only costs a pause).
+Cost: the state is one fixed-width text line per app key in ``RATE_FILE``, kept open: the key id, the
+slow-down (slow factor, slow-until), then one slot per tracked request (a mark, a next-due field, the
+grant time and the finish time), then one last mark and next-due field; numbers are hex, so the file
+stays text. Slots are taken in turn; the one mark set (``N``) points at the slot granted longest ago and
+holds the time the next grant is due. A grant takes an ``fcntl`` lock, reads the line (one ``pread``),
+looks at that slot (the others only when it still counts), and writes, in one ``pwrite`` of contiguous
+bytes, the slot it takes (its mark cleared) and the next slot's mark with the new due time. ``finish``
+takes no lock: it writes its finish time into the slot its grant took, one ``pwrite`` of 16 bytes, no
+read. No JSON, no rename, no fsync (losing the file in a power cut only costs a pause).
+
+Why a finish without the lock is safe:
+
+* *Its pair is still its own.* A grant takes only a pair that does not count (finished more than a window
+  ago, never used, or unfinished and stale or ahead of the clock), and a grant writes only its own pair;
+  so within ``LOCK_FREE_SECONDS`` of its grant (below ``STALE_SECONDS``), on a clock that has not gone
+  back, nobody else writes the pair. Outside that, ``finish`` takes the lock and checks that the pair still
+  holds its grant time before writing.
+* *A torn read errs towards counting.* A grant may read the line while a ``finish`` is writing it (Linux
+  does not make a buffered ``pread`` atomic against a ``pwrite``), so it may see any mix of the old and new
+  bytes of the field. The finish time is the big-endian hex of whole microseconds rounded up, and an
+  unfinished request's field is all ``f``: every hex digit of a mix is the new digit or an ``f``, so a torn
+  value is never below the true finish time. A value above the clock reads as unfinished (it counts; its
+  grant time decides staleness), and a value at or below it is a finish no earlier than the real one: it
+  counts at least as long as the request does.
+* A ``finish`` writes only its finish time; grants and ``penalize`` (under the lock) never write the
+  finish time of a slot they do not take, so no write undoes another.
 """
 
 from __future__ import annotations
 
 import binascii
 import fcntl
-import functools
 import math
 import os
 import struct
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -49,42 +69,32 @@ SLOW_FACTOR = 0.8  # each EGW00201 scales the pace by this much ...
 SLOW_FLOOR = 0.25  # ... down to this fraction of it
 SLOW_SECONDS = 10.0  # and the slow-down lasts this long after the last refusal
 KEY = 32  # characters of the key id that starts a line
-FIELD = 16  # characters per number: the hex of a double
-HEAD = KEY + 3 * FIELD  # key id, next grant time, slow factor, slow-until
+FIELD = 16  # characters per number: the hex of 8 bytes
+HEAD = KEY + 2 * FIELD  # the key id, then the slow-down: slow factor, slow-until
 STALE_SECONDS = 30.0  # an unfinished request older than this no longer counts (its process died)
+LOCK_FREE_SECONDS = STALE_SECONDS / 2  # a finish this soon after its grant needs no lock (see above)
 TRACKED_MAX = 100  # above this many requests per window, only the pace limits (no per-request pairs)
 POLL = 0.002  # how long to wait while only unfinished requests fill the window
 
-
-@dataclass
-class _Slot:
-    """One app key's shared state."""
-
-    next_at: float = 0.0  # paced mode: the earliest time the next grant is due
-    slow: float = 1.0  # 1.0, or the learned slow-down factor while ``slow_until`` is ahead
-    slow_until: float = 0.0
-    spans: list[float] = field(default_factory=list)  # the last requests, flat: granted, finished (0: not yet)
-
-
-@functools.lru_cache(maxsize=None)
-def _packer(slots: int) -> struct.Struct:
-    return struct.Struct(f"<{3 + 2 * slots}d")
+_SLOW_DOWN = struct.Struct(">2d")  # slow factor, slow-until
+_DOUBLE = struct.Struct(">d")  # a next-due time, a grant time ...
+_FINISH = struct.Struct(">Q")  # ... a finish time: whole microseconds, rounded up (all big-endian)
+_TAKEN = struct.Struct(">dQ")  # a grant time and its finish time
+_MARK, _UNMARKED = b"N", b"."  # (neither is a hex digit)
+_MARKED = 1 + FIELD  # a mark and its next-due field
+_SLOT = _MARKED + 2 * FIELD  # characters per slot: mark, next-due, grant time, finish time
+_GRANT_AT, _FINISH_AT = _MARKED, _MARKED + FIELD  # where a slot's grant and finish times are
+_OPEN = (1 << 64) - 1  # the finish time of an unfinished request: all hex digits ``f``
+_OPEN_HEX = b"f" * FIELD
+_ZERO = b"0" * FIELD
 
 
-def _encode(key: bytes, slot: _Slot, slots: int) -> bytes:
-    spans = (slot.spans + [0.0] * (2 * slots))[:2 * slots]
-    return key + binascii.hexlify(_packer(slots).pack(slot.next_at, slot.slow, slot.slow_until, *spans)) + b"\n"
+def _hex(value: float) -> bytes:
+    return binascii.hexlify(_DOUBLE.pack(value))
 
 
-def _decode(line: bytes, slots: int) -> _Slot:
-    """The slot in ``line`` (hex of little-endian doubles); an unreadable one is an empty slot."""
-    try:
-        nums = _packer(slots).unpack(binascii.unhexlify(line[KEY:-1]))
-    except (ValueError, struct.error, binascii.Error):
-        return _Slot()
-    if not math.isfinite(sum(nums)) or not 0 < nums[1] <= 1:  # (a NaN or an infinity anywhere)
-        return _Slot()
-    return _Slot(nums[0], nums[1], nums[2], list(nums[3:]))
+def _finish_hex(at: float) -> bytes:
+    return binascii.hexlify(_FINISH.pack(math.ceil(at * 1e6)))
 
 
 class RateLimiter:
@@ -105,17 +115,57 @@ class RateLimiter:
         self.clock, self.sleep = clock, sleep
         self._fd: int | None = None
         self._offset: int | None = None
+        self._width = HEAD + _SLOT * self.kept + _MARKED + 1
+        self._window_us = math.ceil(self.window * 1e6)
+        self._slowed_gap = self.spacing / (1.0 - self.margin)  # the gap between grants (÷ the slow factor) ...
+        self._gap = self._slowed_gap if margin else 0.0  # ... and while not slowed (0: not paced)
+        self._spacing_less = self.spacing * (1 + 1e-5)  # (see _pace_wait)
+        slots = _MARK + _ZERO * 3 + (_UNMARKED + _ZERO * 3) * (self.kept - 1) + _UNMARKED + _ZERO if self.kept else \
+            _MARK + _ZERO
+        self._blank_line = self.key + binascii.hexlify(_SLOW_DOWN.pack(1.0, 0.0)) + slots + b"\n"
+        self._slow_down_hex, self._slow_down = b"", (1.0, 0.0)
+        self._blank = self._state(self._blank_line)
+        self._taken: dict[float, int] = {}  # ticket -> the file offset of its finish time (this process's)
 
     # ----------------------------------------------------------------- storage
+
+    def _state(self, line: bytes) -> tuple | None:
+        """(slow factor, slow-until, the marked slot's index, the next due time) in ``line``, or None if it
+        is unreadable (no mark or more than one; slot ``kept`` is the last mark: slot 0 comes next)."""
+        mark = line.find(_MARK, HEAD)
+        slot, off = divmod(mark - HEAD, _SLOT)
+        if off or not 0 <= slot <= self.kept or line.find(_MARK, mark + 1) >= 0:
+            return None
+        try:
+            next_at = _DOUBLE.unpack(binascii.unhexlify(line[mark + 1:mark + _MARKED]))[0]
+            slow_down = self._slow_down if line[KEY:HEAD] == self._slow_down_hex else self._read_slow_down(line)
+        except (ValueError, struct.error, binascii.Error):
+            return None
+        if slow_down is None:
+            return None
+        return *slow_down, slot, next_at  # (a NaN next due time only pauses the pace once)
+
+    def _read_slow_down(self, line: bytes) -> tuple[float, float] | None:
+        """(slow factor, slow-until) in ``line``, kept for the next reads while unchanged; None if invalid."""
+        slow_down = _SLOW_DOWN.unpack(binascii.unhexlify(line[KEY:HEAD]))
+        if not 0 < slow_down[0] <= 1:
+            return None
+        self._slow_down_hex, self._slow_down = line[KEY:HEAD], slow_down
+        return slow_down
+
+    def _finishes(self, line: bytes) -> list[int] | None:
+        """Every slot's finish time (microseconds), or None if one is unreadable."""
+        at = HEAD + _FINISH_AT
+        try:
+            return [int(line[at + _SLOT * i:at + _SLOT * i + FIELD], 16) for i in range(self.kept)]
+        except ValueError:
+            return None
 
     def _open(self) -> int:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         return self._fd
-
-    def _width(self) -> int:
-        return HEAD + 2 * self.kept * FIELD + 1
 
     def _find(self, fd: int) -> int:
         """The byte offset of this key's line, appending one (or starting the file over) if needed."""
@@ -124,29 +174,42 @@ class RateLimiter:
         for line in data.splitlines(keepends=True):
             if not line.endswith(b"\n") or len(line) < HEAD:
                 break  # not ours: the file is not in this format
-            if line[:KEY] == self.key and len(line) == self._width():
+            if line[:KEY] == self.key and len(line) == self._width:
                 return at
             at += len(line)
         if at != len(data):
             os.ftruncate(fd, 0)  # unreadable content: start over (a lost window only costs a pause)
             at = 0
-        os.pwrite(fd, _encode(self.key, _Slot(), self.kept), at)
+        os.pwrite(fd, self._blank_line, at)
         return at
 
-    def _locked(self, update: Callable[[_Slot, float], float]) -> float:
-        fd = self._open()
+    def _line(self, fd: int) -> tuple[int, bytes]:
+        """(offset, bytes) of this key's line; the lock is held. Found anew on first use, or when another
+        process started the file over."""
+        at = self._offset
+        line = os.pread(fd, self._width, at) if at is not None else b""
+        if len(line) != self._width or line[:KEY] != self.key:
+            self._offset = at = self._find(fd)
+            line = os.pread(fd, self._width, at)
+        return at, line
+
+    def _locked(self, update: Callable[..., tuple], *args) -> tuple[float, int, tuple, float]:
+        """Run ``update(line, state, now, *args)`` under the lock; it returns (result, edits: position in the line,
+        bytes to write there, ...), each written in place. An unreadable line is first written back blank.
+        Returns (result, the line's offset, the edits, now)."""
+        fd = self._fd if self._fd is not None else self._open()
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            at = self._offset if self._offset is not None else self._find(fd)
-            line = os.pread(fd, self._width(), at)
-            if len(line) != self._width() or line[:KEY] != self.key:
-                at = self._find(fd)  # another process rewrote the file
-                line = os.pread(fd, self._width(), at)
-            self._offset = at
-            slot = _decode(line, self.kept)
-            result = update(slot, self.clock())
-            os.pwrite(fd, _encode(self.key, slot, self.kept), at)
-            return result
+            at, line = self._line(fd)
+            state = self._state(line)
+            if state is None:
+                os.pwrite(fd, self._blank_line, at)
+                line, state = self._blank_line, self._blank
+            now = self.clock()
+            result, edits = update(line, state, now, *args)
+            for i in range(0, len(edits), 2):
+                os.pwrite(fd, edits[i + 1], at + edits[i])
+            return result, at, edits, now
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
@@ -160,107 +223,130 @@ class RateLimiter:
 
     # ---------------------------------------------------------------- deciding
 
-    def _pace(self, slot: _Slot, now: float) -> float:
-        """The current gap between grants: the margin, and any slow-down learned from the server."""
-        slow = slot.slow if now < slot.slow_until else 1.0
-        if not self.margin and slow == 1.0:
-            return 0.0
-        return self.spacing / ((1.0 - self.margin) * slow)
-
-    def _grant(self, slot: _Slot, now: float, *, finished: bool = True) -> float:
-        """Record a grant if one is due now (finished at once, or open until ``finish``); otherwise
-        return how long to wait."""
-        window_wait, free = self._window_wait(slot, now)
-        wait = max(window_wait, self._pace_wait(slot, now))
+    def _grant(self, line: bytes, state: tuple, now: float, finished: bool = True) -> tuple[float, tuple]:
+        """Record a grant if one is due now (finished at once, or open until ``finish``): (0, the edits: the
+        slot it takes and the next slot's mark, in one run of bytes); otherwise (how long to wait, no edits)."""
+        slow, until, marked, next_at = state
+        gap = self._slowed_gap / slow if now < until else self._gap  # (slowed by the server)
+        slot, wait = self._free(line, marked % self.kept, now) if self.kept else (0, 0.0)
+        if gap and now < next_at - gap + self._spacing_less:  # (the margin's slack for a late wake-up)
+            wait = max(wait, self._pace_wait(next_at, gap, now))
         if wait > 0:
-            return max(wait, 1e-6)
-        gap = self._pace(slot, now)
-        slot.next_at = max(slot.next_at, now) + gap if gap and slot.next_at - now < 2 * gap else now + gap
-        if self.kept:
-            slot.spans[free:free + 2] = [now, now if finished else 0.0]
-        return 0.0
+            return max(wait, 1e-6), ()
+        next_at = max(next_at, now) + gap if next_at - now < 2 * gap else now + gap
+        if not self.kept:
+            return 0.0, (HEAD, _MARK + _hex(next_at))
+        taken = binascii.hexlify(_TAKEN.pack(now, math.ceil(now * 1e6) if finished else _OPEN))
+        run = b"".join((_UNMARKED, _ZERO, taken, _MARK, binascii.hexlify(_DOUBLE.pack(next_at))))
+        if slot == marked:
+            return 0.0, (HEAD + _SLOT * slot, run)
+        return 0.0, (HEAD + _SLOT * marked, _UNMARKED, HEAD + _SLOT * slot, run)  # (the old mark cleared first)
 
-    def _tally(self, slot: _Slot, now: float) -> tuple[list[float], int, int]:
-        """The tracked requests that may still share a server window with one granted ``now``: (the finish
-        times of those finished within the last window, how many are unfinished and not stale), and the
-        index (into the flat list) of one that no longer counts. Times far ahead mean the clock jumped back: they do not count."""
-        low, high, stale = now - self.window, now + self.window, now - STALE_SECONDS
-        ends, unfinished, free, spans = [], 0, -1, slot.spans
-        for at in range(0, len(spans), 2):
-            granted, finished = spans[at], spans[at + 1]
-            if finished and low < finished <= high:
-                ends.append(finished)
-            elif not finished and stale < granted <= high:
-                unfinished += 1
-            else:
-                free = at
-        return ends, unfinished, free
+    def _free(self, line: bytes, slot: int, now: float) -> tuple[int, float]:
+        """(A slot a grant may take, 0) or (-1, how long to wait). ``slot`` was granted longest ago: usually
+        it finished more than a window ago, and only otherwise are they all read (``_window_wait``)."""
+        at = HEAD + _SLOT * slot + _FINISH_AT
+        try:
+            if int(line[at:at + FIELD], 16) <= math.floor(now * 1e6) - self._window_us:
+                return slot, 0.0
+        except ValueError:
+            pass
+        wait, free = self._window_wait(line, slot, now)
+        return free, wait
 
-    def _pace_wait(self, slot: _Slot, now: float) -> float:
+    def _pace_wait(self, next_at: float, gap: float, now: float) -> float:
         """Paced: until the next grant is due, less the slack the margin leaves for a late wake-up (never
         closer than the spacing). A due time far ahead means the clock jumped back: it is not waited for."""
-        gap = self._pace(slot, now)
-        due = slot.next_at - max(0.0, gap - self.spacing * (1 + 1e-5))  # (1e-5: float noise)
-        return due - now if gap and now < due and slot.next_at - now < 2 * gap + self.window else 0.0
+        due = next_at - max(0.0, gap - self.spacing * (1 + 1e-5))  # (1e-5: float noise)
+        return due - now if now < due and next_at - now < 2 * gap + self.window else 0.0
 
-    def _window_wait(self, slot: _Slot, now: float) -> tuple[float, int]:
-        """(How long until fewer than ``slots`` tracked requests count, the index a grant may take): the
-        finished ones leave the window one by one; an unfinished one may finish any moment (polled)."""
-        if not self.kept:
-            return 0.0, -1
-        ends, unfinished, free = self._tally(slot, now)
-        excess = len(ends) + unfinished - self.slots + 1
-        if excess <= 0:
+    def _window_wait(self, line: bytes, slot: int, now: float) -> tuple[float, int]:
+        """(How long until a tracked request no longer counts, the index of a slot that does not count now).
+
+        A request counts while it is unfinished (and not stale), or finished within the last window;
+        ``slots`` are kept, so a grant is due once any of them does not count. A finish time above the
+        clock counts as unfinished (a torn read, or the clock went back). An unfinished request may finish
+        any moment: while one fills the window, its end is polled for."""
+        now_us = math.floor(now * 1e6)
+        finishes = self._finishes(line)
+        if finishes is None:
+            return 0.0, slot  # (unreadable: nothing is tracked)
+        ends = sorted(f for f in finishes if f <= now_us)
+        if ends and ends[0] <= now_us - self._window_us:
+            return 0.0, finishes.index(ends[0])
+        free = self._stale(line, finishes, now, now_us)
+        if free >= 0:
             return 0.0, free
-        if len(ends) < excess:
-            return POLL, free
-        wait = sorted(ends)[excess - 1] + self.window - now
-        return (min(wait, POLL) if unfinished else wait), free
+        if len(ends) == len(finishes):
+            return (ends[0] + self._window_us - now_us) / 1e6, -1
+        return (min((ends[0] + self._window_us - now_us) / 1e6, POLL) if ends else POLL), -1
+
+    def _stale(self, line: bytes, finishes: list[int], now: float, now_us: int) -> int:
+        """The index of an unfinished slot that no longer counts (stale, or granted ahead of the clock; an
+        unreadable grant time counts as stale), or -1."""
+        stale, high = now - STALE_SECONDS, now + self.window
+        for i, finish in enumerate(finishes):
+            at = HEAD + _SLOT * i + _GRANT_AT
+            try:
+                granted = _DOUBLE.unpack(binascii.unhexlify(line[at:at + FIELD]))[0]
+            except (ValueError, binascii.Error):
+                return i
+            if finish > now_us and not stale < granted <= high:
+                return i
+        return -1
 
     def acquire(self) -> None:
         """Wait (by ``sleep``) until this request fits the rate, and count it (as finished at once)."""
-        while (wait := self._locked(self._grant)) > 0:
+        while (wait := self._locked(self._grant)[0]) > 0:
             self.sleep(wait)
 
     def begin(self) -> float:
         """Like ``acquire``, for a request about to be sent: it counts until ``finish(ticket)`` (call it
         once the reply, or the failure, is in). Returns the ticket."""
-        granted: list[float] = []
-
-        def grant(slot: _Slot, now: float) -> float:
-            wait = self._grant(slot, now, finished=False)
-            granted.append(now)
-            return wait
-
-        while (wait := self._locked(grant)) > 0:
-            self.sleep(wait)
-        return granted[-1]
+        while (granted := self._locked(self._grant, False))[0] > 0:
+            self.sleep(granted[0])
+        _, at, edits, ticket = granted
+        if len(self._taken) > 4 * TRACKED_MAX:
+            self._taken.clear()  # (tickets never finished: abandoned)
+        if self.kept:
+            self._taken[ticket] = at + edits[-2] + _FINISH_AT  # (the file offset of its finish time)
+        return ticket
 
     def finish(self, ticket: float) -> None:
-        """The request granted by ``begin()`` is over: from now on it only counts for one window."""
+        """The request granted by ``begin()`` is over: from now on it only counts for one window. Soon after
+        its grant, one ``pwrite`` without the lock; later (or on a clock that went back) under the lock,
+        after checking that its pair is still its own."""
         if not self.kept:
             return
-        wanted = binascii.hexlify(struct.pack("<d", ticket)) + b"0" * FIELD  # (granted, 0.0: unfinished)
-        fd = self._open()
+        offset, now = self._taken.pop(ticket, None), self.clock()
+        if offset is not None and ticket <= now < ticket + LOCK_FREE_SECONDS:
+            os.pwrite(self._fd if self._fd is not None else self._open(), _finish_hex(now), offset)
+            return
+        fd = self._fd if self._fd is not None else self._open()
         fcntl.flock(fd, fcntl.LOCK_EX)
-        try:  # one field rewritten in place, nothing decoded
-            at = self._offset if self._offset is not None else self._find(fd)
-            line = os.pread(fd, self._width(), at)
-            if len(line) != self._width() or line[:KEY] != self.key:
-                return  # the file was started over: the request is no longer tracked
-            pos = line.find(wanted, HEAD)
-            while pos >= 0 and (pos - HEAD) % (2 * FIELD):
-                pos = line.find(wanted, pos + 1)
+        try:
+            at, line = self._line(fd)
+            pos = self._pair_of(line, ticket)
             if pos >= 0:
-                os.pwrite(fd, binascii.hexlify(struct.pack("<d", max(self.clock(), ticket))), at + pos + FIELD)
+                os.pwrite(fd, _finish_hex(max(self.clock(), ticket)), at + pos + FIELD)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def _pair_of(self, line: bytes, ticket: float) -> int:
+        """Where in ``line`` the grant time of the unfinished request granted at ``ticket`` is, or -1 (no
+        longer tracked)."""
+        wanted, pos = _hex(ticket) + _OPEN_HEX, HEAD
+        while (pos := line.find(wanted, pos + 1)) >= 0:
+            if (pos - HEAD) % _SLOT == _GRANT_AT:
+                return pos
+        return -1
+
     def penalize(self) -> None:
         """The server refused a request for the rate (EGW00201): slow every process on this app key."""
-        def slow_down(slot: _Slot, now: float) -> float:
-            slot.slow = max(SLOW_FLOOR, (slot.slow if now < slot.slow_until else 1.0) * SLOW_FACTOR)
-            slot.slow_until = now + SLOW_SECONDS
-            slot.next_at = max(slot.next_at, now + self.window / self.slots / slot.slow)
-            return 0.0
+        def slow_down(line: bytes, state: tuple, now: float) -> tuple[float, tuple]:
+            slow, until, marked, next_at = state
+            slow = max(SLOW_FLOOR, (slow if now < until else 1.0) * SLOW_FACTOR)
+            next_at = max(next_at, now + self.window / self.slots / slow)
+            return 0.0, (KEY, binascii.hexlify(_SLOW_DOWN.pack(slow, now + SLOW_SECONDS)),
+                         HEAD + _SLOT * marked + 1, _hex(next_at))
         self._locked(slow_down)

@@ -173,14 +173,15 @@ class Ledger:
 
     def correct(self, order_id: int, target_status: OrderStatus, *, source: str, raw_payload: Any,
                 quantities: Quantities, filled_amount: int, inferred_fill: Fill | None = None,
-                expected_version: int | None = None, **fields: Any) -> Order:
+                expected_version: int | None = None, known: Order | None = None, **fields: Any) -> Order:
         """Broker truth: any state → ``target_status``; CorrectionRefused if quantities go backwards.
-        ``inferred_fill`` (deduped) is recorded in the same transaction; quantities already include it."""
+        ``inferred_fill`` (deduped) is recorded in the same transaction; quantities already include it.
+        ``known``: the caller's copy of the order at ``expected_version``, so it is not read again."""
         with atomic(self.db) as conn:
             return orders.correct(conn, order_id, target_status, source=source, raw_payload=raw_payload,
                                   quantities=quantities, filled_amount=filled_amount,
                                   inferred_fill=inferred_fill, expected_version=expected_version,
-                                  fields=fields, ts=self._ts())
+                                  fields=fields, ts=self._ts(), known=known)
 
     # broker requests -----------------------------------------------------------------------------
     def claim(self, order_id: int, *, kind: str = "new", event: OrderEvent | None = None, request: dict,

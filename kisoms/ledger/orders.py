@@ -338,10 +338,10 @@ def transition(conn: sqlite3.Connection, order_id: int, event: OrderEvent, *, so
 
 def correct(conn: sqlite3.Connection, order_id: int, target: OrderStatus, *, source: str, raw_payload: Any,
             quantities: Quantities, filled_amount: int, inferred_fill: Fill | None,
-            expected_version: int | None, fields: dict[str, Any], ts: str) -> Order:
-    """Broker truth: move to ``target`` from any state; CorrectionRefused if quantities go backwards."""
-    order = load(conn, order_id)
-    check_version(order, expected_version)
+            expected_version: int | None, fields: dict[str, Any], ts: str, known: Order | None = None) -> Order:
+    """Broker truth: move to ``target`` from any state; CorrectionRefused if quantities go backwards.
+    ``known``: the caller's copy of the order at ``expected_version`` (not read again; see ``_current``)."""
+    order = _current(conn, order_id, expected_version, known)
     check_fields(fields)
     check_forward(order, quantities)
     extra: dict[str, Any] = {}
@@ -351,6 +351,22 @@ def correct(conn: sqlite3.Connection, order_id: int, target: OrderStatus, *, sou
     after = evolve(order, status=OrderStatus(target), q=quantities, filled_amount=filled_amount,
                    fields=fields, ts=ts)
     return write(conn, order, after, Change("corrected", "order.corrected", source, raw_payload, extra), ts)
+
+
+def _current(conn: sqlite3.Connection, order_id: int, expected_version: int | None, known: Order | None) -> Order:
+    """The order as it is now, at ``expected_version`` (StaleOrder otherwise). Every write to an order
+    raises its version, so a row still at the version of the caller's copy ``known`` holds exactly that
+    copy: then only the version is read."""
+    if known is None or known.id != order_id or expected_version is None or known.version != expected_version:
+        order = load(conn, order_id)
+        check_version(order, expected_version)
+        return order
+    row = conn.execute("SELECT version FROM orders WHERE id = ?", (order_id,)).fetchone()
+    if row is None:
+        raise OrderNotFound(f"no order with id {order_id}")
+    if row[0] != expected_version:
+        raise StaleOrder(order_id, expected_version, row[0])
+    return known
 
 
 def _check_fill(order_id: int, fill: Fill) -> None:

@@ -27,10 +27,20 @@ INTENT = {"account": ACCOUNT, "strategy_version": "sigint-1", "symbol": "005930"
 pytestmark = pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc to see a process load")
 
 
+# A Ctrl-C on a terminal reaches a process whose SIGINT is at its default action. An ignored SIGINT is
+# inherited through fork and exec, and kisoms deliberately leaves it ignored (nohup, a background job of a
+# script): so when the suite itself runs as such a job (`bash scripts/test.sh > log &` ignores SIGINT in
+# everything it starts), the child must get the default back before kisoms starts, or every Ctrl-C here is
+# silently ignored. The launcher resets it, then execs kisoms in the same process (same pid, same argv).
+TERMINAL_SIGINT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                   "os.execv(sys.executable, [sys.executable, '-m', 'kisoms', *sys.argv[1:]])")
+
+
 def spawn(args: list[str], stdin: bytes = b"") -> subprocess.Popen:
+    """`kisoms *args` in a real process whose SIGINT is as a terminal leaves it, whatever this one's is."""
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"}
-    proc = subprocess.Popen([sys.executable, "-m", "kisoms", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", TERMINAL_SIGINT, *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     if stdin:
         proc.stdin.write(stdin)
     proc.stdin.close()

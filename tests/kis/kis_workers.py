@@ -37,3 +37,27 @@ def limited_calls(state_dir: str, app_key: str, rate: float, calls: int, start_a
         limiter.acquire()
         granted.append(readings[-1])  # the reading taken under the lock when the grant was recorded
     return granted
+
+
+def bracketed_calls(state_dir: str, app_key: str, rate: float, calls: int, start_at: float,
+                    hold: float) -> list[tuple[float, float]]:
+    """``calls`` requests bracketed by ``begin``/``finish`` on a shared paced limiter, each held ``hold``
+    seconds in between: (grant time, finish time) as the limiter read them (its ticket, its last reading)."""
+    from kisoms.kis.ratelimit import RateLimiter
+
+    readings = []
+
+    def clock() -> float:
+        readings.append(time.time())
+        return readings[-1]
+
+    limiter = RateLimiter(Path(state_dir), app_key, rate, margin=0.01, clock=clock)
+    while time.time() < start_at:
+        time.sleep(0.001)
+    spans = []
+    for _ in range(calls):
+        ticket = limiter.begin()
+        time.sleep(hold)
+        limiter.finish(ticket)
+        spans.append((ticket, readings[-1]))
+    return spans

@@ -51,3 +51,19 @@ def test_transition_refuses_backwards_quantities_too(ledger):
                    quantities=Quantities(10, 5, 0), filled_amount=350000)
     with pytest.raises(CorrectionRefused):
         ledger.transition(order.id, OrderEvent.FILL, source="t", quantities=Quantities(10, 4, 0))
+
+
+def test_a_correction_from_a_known_copy_is_refused_once_the_order_moved(ledger):
+    from kisoms.errors import StaleOrder
+
+    order, _ = ledger.create(make_order(), source="t")
+    order = ledger.transition(order.id, OrderEvent.CLAIM, source="t")
+    moved = ledger.transition(order.id, OrderEvent.SEND_AMBIGUOUS, source="t")
+    with pytest.raises(StaleOrder):
+        ledger.correct(order.id, OrderStatus.CANCELLED, source="reconcile", raw_payload={},
+                       quantities=Quantities(order.qty, 0, order.qty), filled_amount=0,
+                       expected_version=order.version, known=order)
+    fixed = ledger.correct(order.id, OrderStatus.CANCELLED, source="reconcile", raw_payload={},
+                           quantities=Quantities(order.qty, 0, order.qty), filled_amount=0,
+                           expected_version=moved.version, known=moved)
+    assert ledger.get(order.id) == fixed and fixed.version == moved.version + 1
