@@ -11,7 +11,7 @@ from typing import Iterator
 
 import typer
 
-from kisoms.cli.render import say
+from kisoms.cli.render import say, show_warnings  # noqa: F401  (show_warnings re-exported)
 from kisoms.cli.report import one_line, set_env
 from kisoms.config import Settings, ledger_path, load_settings
 from kisoms.errors import ConfigError, NotALedger
@@ -72,18 +72,10 @@ def refuse_foreign_ledger(path: Path) -> None:
                          "check --ledger, KISOMS_LEDGER or the config's ledger key")
 
 
-def show_warnings(warnings: list[str]) -> None:
-    """What opening the ledger noticed (loose file modes, a new app key, an old shared ledger): on stderr,
-    one line each; they never stop a command or change its exit code."""
-    for warning in warnings:
-        say(f"warning: {warning}", err=True)
-
-
 @contextmanager
 def ledger_for(ctx: typer.Context) -> Iterator:
     """Open this run's ledger (its env checked) for a command that does not talk to the broker."""
     from kisoms.engine.queries import open_ledger
-
 
     with open_ledger(settings_for(ctx), options(ctx).ledger) as ledger:
         show_warnings(ledger.warnings)
