@@ -128,31 +128,37 @@ def show_table(title: str, columns: list[Column], rows: list) -> None:
         cells = [[_text(c.cell(row)) for c in columns] for row in rows]
         write_plain(tsv_lines(env_badge().plain, [c.name for c in columns], cells))
         return
-    console.print(table_of(title, columns, rows, console.width))
+    console.print(table_of(title, columns, rows, console.width, measured=True))
 
 
-def table_of(title: str, columns: list[Column], rows: list, width: int) -> Table:
-    """A rich table of ``rows`` fitting ``width``: key columns whole, the least important dropped first."""
+def table_of(title: str, columns: list[Column], rows: list, width: int, *, measured: bool = False) -> Table:
+    """A rich table of ``rows`` fitting ``width``: key columns whole, the least important dropped first.
+    ``measured``: the table is printed ``width`` wide as it is, so when it fits, each column is given the
+    width rich would measure for it (the same table, without rich measuring every cell again)."""
     cells = _cells(columns, rows)
-    shown = _fitting(columns, _widths(columns, cells), width)
-    return _build(title, [(columns[n], cells[n]) for n in shown], len(rows))
+    widths = _widths(columns, cells)
+    shown = _fitting(columns, widths, width)
+    fits = sum(widths[n] for n in shown) + len(shown) - 1 <= width
+    return _build(title, [(columns[n], cells[n], widths[n] if measured and fits else None) for n in shown],
+                  len(rows))
 
 
-def _build(title: str, shown: list[tuple[Column, list[Text]]], count: int) -> Table:
-    """The table of ``count`` rows, from the shown columns and their cells."""
+def _build(title: str, shown: list[tuple[Column, list[Text], int | None]], count: int) -> Table:
+    """The table of ``count`` rows, from the shown columns, their cells and their widths (None: measured by
+    rich)."""
     from rich import box
     from rich.table import Table
 
     table = Table(title=Text("[") + env_badge() + Text(f"] {title}") if title else None, header_style="bold",
                   box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
-    for c, cells in shown:
+    for c, cells, width in shown:
         if c.drop == 0:
             table.add_column(c.name, justify="right" if c.right else "left", no_wrap=True,
-                             min_width=_width(c, cells), overflow="fold")
+                             min_width=_width(c, cells), overflow="fold", width=width)
         else:
-            table.add_column(c.name, justify="right" if c.right else "left", overflow="ellipsis")
+            table.add_column(c.name, justify="right" if c.right else "left", overflow="ellipsis", width=width)
     for n in range(count):
-        table.add_row(*[cells[n] for _, cells in shown])
+        table.add_row(*[cells[n] for _, cells, _ in shown])
     return table
 
 
