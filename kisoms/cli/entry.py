@@ -46,16 +46,16 @@ def run() -> None:
     previous = signal.getsignal(signal.SIGINT)
     if previous is signal.default_int_handler:  # leave an ignored SIGINT (nohup, cron &) ignored
         signal.signal(signal.SIGINT, _interrupted_while_loading)
+    gc.disable()  # while loading: imports make few cycles, collections would only scan them again and again
     if "status" in sys.argv[1:]:  # a plain listing is answered before typer, pydantic and keyring load
         from kisoms.cli.quick import run_quick
 
-        gc.disable()  # (a short run that frees what it drops: collections would only scan the imports)
-        rc = run_quick(sys.argv[1:])
+        rc = run_quick(sys.argv[1:])  # (a short run that frees what it drops: still no collection needed)
         if rc is not None:
             _answered(rc)
-        gc.enable()
     from kisoms.cli.app import load_commands, main
 
     load_commands()
+    gc.enable()
     signal.signal(signal.SIGINT, previous)
     sys.exit(main())
