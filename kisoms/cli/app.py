@@ -11,7 +11,7 @@ import typer.main
 from kisoms import __version__
 from kisoms.cli.context import GlobalOptions, app, one_run
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
-from kisoms.cli.report import describe, report_error
+from kisoms.cli.report import describe, report_error, report_internal
 from kisoms.errors import KisomsError
 
 # typer carries its own copy of click: take its exception classes from typer itself, never from `click`.
@@ -112,8 +112,7 @@ def _run_app(args: list[str], as_json: bool) -> int:
     except Exception as exc:  # a bug: still one line, never a traceback (KISOMS_DEBUG=1 shows it)
         if os.environ.get("KISOMS_DEBUG"):
             raise
-        return report_error(f"internal error ({type(exc).__name__}: {exc}); please report it",
-                            ExitCode.INTERNAL, as_json, kind=type(exc).__name__)
+        return report_internal(exc, as_json)
     finally:
         _alert_hook("after_command", args)
     return rc if isinstance(rc, int) else 0

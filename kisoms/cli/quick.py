@@ -132,12 +132,17 @@ def run_quick(args: list[str]) -> int | None:
     if found is None:
         return None
     settings, orders, warnings, halts = found
-    from kisoms.cli.report import set_env
+    from kisoms.cli.report import report_internal, set_env
 
     set_env(settings.env)
-    if warnings:
-        from kisoms.cli.render import show_warnings
+    try:
+        if warnings:
+            from kisoms.cli.render import show_warnings
 
-        show_warnings(warnings)
-    _write(opts, orders, halts)
+            show_warnings(warnings)
+        _write(opts, orders, halts)
+    except Exception as exc:  # (something may be written by now: the full command's one line for a bug)
+        if os.environ.get("KISOMS_DEBUG"):
+            raise
+        return report_internal(exc, opts["json"])
     return 0

@@ -178,3 +178,13 @@ def test_on_a_real_terminal_too(noted):
     quick = _in_pty([sys.executable, "-m", "kisoms", "status"], env)
     assert quick == _in_pty([sys.executable, "-c", FULL, "status"], env)
     assert "─" in quick[1] and "\x1b[" in quick[1]  # a table, in colour
+
+
+@pytest.mark.parametrize("terminal", [{}, TERMINALS[0]])
+def test_a_failure_while_writing_is_the_full_commands_one_line(noted, terminal):
+    env = {**noted[0], **terminal, "PYTHONIOENCODING": "ascii"}  # (the Korean note cannot be written)
+    env.pop("KISOMS_DEBUG", None)
+    quick = kisoms_process(["status"], env=env)
+    assert (quick.code, quick.out, quick.err) == _run(FULL, ["status"], env)
+    if not terminal:  # (on a terminal rich drops the note column at this width or writes it as it can)
+        assert quick.code == 1 and "internal error (UnicodeEncodeError" in quick.err and "Traceback" not in quick.err
