@@ -6,10 +6,9 @@ import threading
 
 import typer
 
-from kisoms.cli.context import app, options, settings_for, show_warnings
+from kisoms.cli.context import app, options, run_settings, settings_for, show_warnings
 from kisoms.cli.render import say
 from kisoms.cli.report import print_json, with_env
-from kisoms.config import load_settings
 from kisoms.errors import KisomsError
 
 alerts_app = typer.Typer(help="Alerts ([alerts] in the config): deliver what is due.", no_args_is_help=True)
@@ -71,7 +70,7 @@ def _alerting(argv: list[str]):
     if command not in ALERT_COMMANDS:
         return None
     try:
-        settings = load_settings(flags.get("--config"), env=flags.get("--env"))
+        settings = run_settings(flags.get("--config"), flags.get("--env"))  # (the command's own, once loaded)
     except KisomsError:
         return None
     found = (flags.get("--config"), flags.get("--ledger"), flags.get("--env"))

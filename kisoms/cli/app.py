@@ -9,9 +9,9 @@ import typer
 import typer.main
 
 from kisoms import __version__
-from kisoms.cli.context import GlobalOptions, app
+from kisoms.cli.context import GlobalOptions, app, one_run
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
-from kisoms.cli.report import describe, report_error
+from kisoms.cli.report import describe, report_error, report_internal
 from kisoms.errors import KisomsError
 
 # typer carries its own copy of click: take its exception classes from typer itself, never from `click`.
@@ -87,7 +87,12 @@ def _alert_hook(name: str, args: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry: run the app; every failure ends as one line (or one JSON object) and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    as_json = _wants_json(args)
+    with one_run():
+        return _run_app(args, _wants_json(args))
+
+
+def _run_app(args: list[str], as_json: bool) -> int:
+    """The app on ``args``: every failure one line (or one JSON object) and an exit code."""
     try:
         load_commands()
         _alert_hook("before_command", args)
@@ -107,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line, never a traceback (KISOMS_DEBUG=1 shows it)
         if os.environ.get("KISOMS_DEBUG"):
             raise
-        return report_error(f"internal error ({type(exc).__name__}: {exc}); please report it",
-                            ExitCode.INTERNAL, as_json, kind=type(exc).__name__)
+        return report_internal(exc, as_json)
     finally:
         _alert_hook("after_command", args)
     return rc if isinstance(rc, int) else 0

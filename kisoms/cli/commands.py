@@ -9,7 +9,8 @@ import typer
 
 from kisoms.cli.context import app, ledger_for, options, runtime, settings_for
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
-from kisoms.cli.render import order_dict, print_json, print_json_lines, print_orders, print_trade, say, styled
+from kisoms.cli.render import (order_dict, print_json, print_json_lines, print_orders, print_trade, say, show_halts,
+                               styled)
 from kisoms.cli.report import describe, one_line, report_error, with_env
 from kisoms.domain.states import OrderStatus
 from kisoms.errors import Halted, KisomsError, UsageError
@@ -202,5 +203,4 @@ def status(
             print_json_lines(order_dict(o) for o in orders)
             return
         print_orders(orders)
-        for halt in ledger.halts():
-            say(styled("HALTED", "bold red"), f" ({halt.scope}): {one_line(halt.reason)}", err=True)
+        show_halts(ledger.halts())

@@ -4,6 +4,7 @@ the global options' callback, loads the command modules and runs the app)."""
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Iterator
 
 import typer
 
-from kisoms.cli.render import say
+from kisoms.cli.render import say, show_warnings  # noqa: F401  (show_warnings re-exported)
 from kisoms.cli.report import one_line, set_env
 from kisoms.config import Settings, ledger_path, load_settings
 from kisoms.errors import ConfigError, NotALedger
@@ -41,12 +42,37 @@ def options(ctx: typer.Context) -> GlobalOptions:
     return ctx.obj if isinstance(ctx.obj, GlobalOptions) else GlobalOptions()
 
 
+_run: dict[tuple, Settings] | None = None  # settings loaded during one `main` run, by --config/--env
+
+
+@contextmanager
+def one_run() -> Iterator[None]:
+    """A command run (``kisoms.cli.app.main``): the alert hooks around the command and the command itself
+    read the config once between them (``run_settings``); nothing is kept after the run."""
+    global _run
+    _run = {}
+    try:
+        yield
+    finally:
+        _run = None
+
+
+def run_settings(config: str | None, env: str | None) -> Settings:
+    """``load_settings(config, env=env)``, loaded once per run (outside a run: every time)."""
+    if _run is None:
+        return load_settings(config, env=env)
+    key = (config or os.environ.get("KISOMS_CONFIG") or None, env)  # (load_settings' own reading of config)
+    if key not in _run:
+        _run[key] = load_settings(config, env=env)
+    return _run[key]
+
+
 def settings_for(ctx: typer.Context) -> Settings:
     """The settings of this run (and the env every output names). A config file that cannot be read as
     text is a config error like any other (exit 2)."""
     opts = options(ctx)
     try:
-        settings = load_settings(opts.config, env=opts.env)
+        settings = run_settings(opts.config, opts.env)
     except (UnicodeDecodeError, ValueError, OSError) as exc:
         raise ConfigError(f"cannot read config {opts.config}: {one_line(str(exc))[:200]}") from None
     set_env(settings.env)
@@ -72,18 +98,10 @@ def refuse_foreign_ledger(path: Path) -> None:
                          "check --ledger, KISOMS_LEDGER or the config's ledger key")
 
 
-def show_warnings(warnings: list[str]) -> None:
-    """What opening the ledger noticed (loose file modes, a new app key, an old shared ledger): on stderr,
-    one line each; they never stop a command or change its exit code."""
-    for warning in warnings:
-        say(f"warning: {warning}", err=True)
-
-
 @contextmanager
 def ledger_for(ctx: typer.Context) -> Iterator:
     """Open this run's ledger (its env checked) for a command that does not talk to the broker."""
     from kisoms.engine.queries import open_ledger
-
 
     with open_ledger(settings_for(ctx), options(ctx).ledger) as ledger:
         show_warnings(ledger.warnings)

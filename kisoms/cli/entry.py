@@ -7,6 +7,7 @@ after every open transaction has rolled back.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -19,12 +20,20 @@ def _interrupted_while_loading(signum, frame) -> None:  # pragma: no cover - exe
 
 
 def _answered(rc: int) -> None:
-    """Exit once the quick path has answered. A Ctrl-C from here on changes nothing, so it is ignored:
-    left to ``_interrupted_while_loading``, Python would put back the default action while it shuts down,
-    and a late Ctrl-C would end the process by the signal (no exit code) instead of 130 or ``rc``."""
+    """Exit once the quick path has answered: its output flushed, then at once (``os._exit``), without the
+    interpreter tearing down every module it loaded, a third of a quick answer's time. Nothing is left to
+    clean up by then (the ledger is closed; nothing on this path registers an exit handler). A Ctrl-C from
+    here on changes nothing, so it is ignored. Should a flush fail (a closed pipe), the usual exit reports
+    it as before."""
     if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.exit(rc)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        sys.exit(rc)
+    os._exit(rc)
 
 
 def run() -> None:
@@ -37,14 +46,16 @@ def run() -> None:
     previous = signal.getsignal(signal.SIGINT)
     if previous is signal.default_int_handler:  # leave an ignored SIGINT (nohup, cron &) ignored
         signal.signal(signal.SIGINT, _interrupted_while_loading)
-    if "status" in sys.argv[1:]:  # a plain listing to a pipe is answered before typer and rich load
+    gc.disable()  # while loading: imports make few cycles, collections would only scan them again and again
+    if "status" in sys.argv[1:]:  # a plain listing is answered before typer, pydantic and keyring load
         from kisoms.cli.quick import run_quick
 
-        rc = run_quick(sys.argv[1:])
+        rc = run_quick(sys.argv[1:])  # (a short run that frees what it drops: still no collection needed)
         if rc is not None:
             _answered(rc)
     from kisoms.cli.app import load_commands, main
 
     load_commands()
+    gc.enable()
     signal.signal(signal.SIGINT, previous)
     sys.exit(main())

@@ -1,13 +1,15 @@
-"""`kisoms status` (the order list) without loading typer, rich, pydantic or keyring: the common case of
-a script or a pipe asking for the newest orders, answered in a few milliseconds of imports.
+"""`kisoms status` (the order list) without loading typer, pydantic or keyring: what a trader at a
+terminal, a script or a pipe asks most often, answered after a few milliseconds of imports.
 
 It takes only what it can answer exactly as the full command would: ``[--config P] [--ledger P]
 [--env E] status [--open] [--symbol S] [--limit N]`` with ``--json`` anywhere, a simple config
 (``kisoms.configfile.quick_settings``), a ledger that has recorded its app key (the key is not read here:
-keyring stays unloaded; a reissued key is noticed by the next command that reads it), output to a pipe or
-a file (or ``--json``). Anything else (an
-order id, ``--help``, ``--limit=N``, a terminal, a config with more in it, any error) returns None and the
-full command runs instead, from the start: nothing has been printed by then.
+keyring stays unloaded; a reissued key is noticed by the next command that reads it). The answer is
+written by the full command's own functions: JSON Lines with ``--json``; to a pipe or a file, the
+tab-separated lines (no rich either); otherwise ``kisoms.cli.render.print_orders``, the table the full
+command prints (rich decides, as it does there, whether this is a terminal). Anything else (an order id,
+``--help``, ``--limit=N``, a config with more in it, any error) returns None and the full command runs
+instead, from the start: nothing has been printed by then.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 GLOBAL_VALUED = ("--config", "--ledger", "--env")
 SQLITE_MAGIC = b"SQLite format 3\x00"
-RICH_TERMINAL_VARS = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")  # (rich treats output as a terminal)
+RICH_TERMINAL_VARS = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")  # (set: rich decides what stdout is)
 
 
 def _parse(args: list[str]) -> dict | None:
@@ -84,27 +86,44 @@ def _read(opts: dict):
         ledger.close()
 
 
-def _write(opts: dict, found: list) -> None:
-    from kisoms.cli.cells import ORDER_CELLS, order_dict, tsv_lines
-    from kisoms.cli.report import current_env, print_json, with_env
+def _plain_output() -> bool:
+    """True when rich would not take stdout for a terminal either (no terminal, no variable forcing one):
+    the listing is then tab-separated lines, written without rich."""
+    if any(os.environ.get(v) is not None for v in RICH_TERMINAL_VARS):
+        return False
+    try:
+        return not sys.stdout.isatty()
+    except (AttributeError, ValueError):  # no stdout, or a closed one: left to rich, as in the full command
+        return False
 
+
+def _write(opts: dict, found: list, halts: list) -> None:
     if opts["json"]:
+        from kisoms.cli.cells import order_dict
+        from kisoms.cli.report import print_json, with_env
+
         for order in found:
             print_json(with_env(order_dict(order)))
         return
-    env = (current_env() or "sim").upper()
-    cells = [[cell(o) for _, cell, *_ in ORDER_CELLS] for o in found]
-    lines = tsv_lines(env, [name for name, *_ in ORDER_CELLS], cells)
-    sys.stdout.write("".join(line + "\n" for line in lines))
-    sys.stdout.flush()
+    if _plain_output() and not halts:
+        from kisoms.cli.cells import ORDER_CELLS, tsv_lines
+        from kisoms.cli.report import current_env
+
+        cells = [[cell(o) for _, cell, *_ in ORDER_CELLS] for o in found]
+        lines = tsv_lines((current_env() or "sim").upper(), [name for name, *_ in ORDER_CELLS], cells)
+        sys.stdout.write("".join(line + "\n" for line in lines))
+        sys.stdout.flush()
+        return
+    from kisoms.cli.render import print_orders, show_halts  # (rich: the full command's own table)
+
+    print_orders(found)
+    show_halts(halts)
 
 
 def run_quick(args: list[str]) -> int | None:
     """Answer ``kisoms <args>`` here if it is a plain status listing (exit code), else None."""
     opts = _parse(args)
-    if opts is None or any(os.environ.get(v) for v in RICH_TERMINAL_VARS):
-        return None
-    if not opts["json"] and sys.stdout.isatty():
+    if opts is None:
         return None
     try:
         found = _read(opts)
@@ -113,18 +132,17 @@ def run_quick(args: list[str]) -> int | None:
     if found is None:
         return None
     settings, orders, warnings, halts = found
-    from kisoms.cli.report import set_env
+    from kisoms.cli.report import report_internal, set_env
 
     set_env(settings.env)
-    if warnings:
-        from kisoms.cli.context import show_warnings
+    try:
+        if warnings:
+            from kisoms.cli.render import show_warnings
 
-        show_warnings(warnings)
-    _write(opts, orders)
-    if halts and not opts["json"]:
-        from kisoms.cli.render import say, styled
-        from kisoms.cli.report import one_line
-
-        for halt in halts:
-            say(styled("HALTED", "bold red"), f" ({halt.scope}): {one_line(halt.reason)}", err=True)
+            show_warnings(warnings)
+        _write(opts, orders, halts)
+    except Exception as exc:  # (something may be written by now: the full command's one line for a bug)
+        if os.environ.get("KISOMS_DEBUG"):
+            raise
+        return report_internal(exc, opts["json"])
     return 0

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from rich import box
 from rich.console import Console
-from rich.measure import Measurement
-from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:  # (rich.table loads when a table is shown: "no orders" and plain output need none)
+    from rich.table import Table
 
 from kisoms.cli.cells import (NOT_SENT_NOTE, NOTE_MAX, ORDER_CELLS, kst, order_dict,  # noqa: F401  (re-exported)
                               plain_cell, tsv_lines)
-from kisoms.cli.report import env_badge, print_json, with_env  # noqa: F401  (print_json re-exported)
+from kisoms.cli.report import env_badge, one_line, print_json, with_env  # noqa: F401  (print_json re-exported)
 
 console = Console(soft_wrap=True, highlight=False, emoji=False)
 
@@ -55,6 +55,13 @@ def styled(text: str, style: str) -> Text:
     return Text(text, style=style)
 
 
+def show_warnings(warnings: list[str]) -> None:
+    """What opening the ledger noticed (loose file modes, a new app key, an old shared ledger): on stderr,
+    one line each; they never stop a command or change its exit code."""
+    for warning in warnings:
+        say(f"warning: {warning}", err=True)
+
+
 # -------------------------------------------------------------------------------------------------- tables
 
 @dataclass(frozen=True)
@@ -81,18 +88,38 @@ def _width(column: Column, cells: list) -> int:
 
 def fitting(columns: list[Column], rows: list, width: int) -> list[Column]:
     """The columns to show in ``width``: all if they fit, else without the least important first."""
-    kept = list(columns)
-    for victim in sorted((c for c in columns if c.drop), key=lambda c: -c.drop):
-        if _table_width(kept, rows) <= width:
+    cells = _cells(columns, rows)
+    return [columns[n] for n in _fitting(columns, _widths(columns, cells), width)]
+
+
+def _cells(columns: list[Column], rows: list) -> list[list[Text]]:
+    """Each column's cells (column by column), computed once for measuring and showing."""
+    return [[_cell(c.cell(r)) for r in rows] for c in columns]
+
+
+def _widths(columns: list[Column], cells: list[list[Text]]) -> list[int]:
+    """The width rich gives each column when nothing is cut: its widest cell or its header, measured by
+    rich itself; a key column at least its cells' width on one line (its ``min_width``)."""
+    from rich.measure import Measurement
+
+    probe = Console(width=10_000, file=io.StringIO(), highlight=False, emoji=False)
+    options = probe.options
+    widths = []
+    for column, texts in zip(columns, cells):
+        widest = max(Measurement.get(probe, options, x).maximum for x in [column.name, *texts])
+        widths.append(max(widest, _width(column, texts)) if column.drop == 0 else widest)
+    return widths
+
+
+def _fitting(columns: list[Column], widths: list[int], width: int) -> list[int]:
+    """The indexes of the columns to show: the least important dropped first until the table fits, counting
+    one space between columns (the table has no edges and no padding)."""
+    kept = list(range(len(columns)))
+    for victim in sorted((n for n, c in enumerate(columns) if c.drop), key=lambda n: -columns[n].drop):
+        if sum(widths[n] for n in kept) + len(kept) - 1 <= width:
             break
         kept.remove(victim)
     return kept
-
-
-def _table_width(columns: list[Column], rows: list) -> int:
-    """The width the table of these columns takes when nothing is cut."""
-    probe = Console(width=10_000, file=io.StringIO())
-    return Measurement.get(probe, probe.options, _build("", columns, rows)).maximum
 
 
 def show_table(title: str, columns: list[Column], rows: list) -> None:
@@ -101,26 +128,37 @@ def show_table(title: str, columns: list[Column], rows: list) -> None:
         cells = [[_text(c.cell(row)) for c in columns] for row in rows]
         write_plain(tsv_lines(env_badge().plain, [c.name for c in columns], cells))
         return
-    console.print(table_of(title, columns, rows, console.width))
+    console.print(table_of(title, columns, rows, console.width, measured=True))
 
 
-def table_of(title: str, columns: list[Column], rows: list, width: int) -> Table:
-    """A rich table of ``rows`` fitting ``width``: key columns whole, the least important dropped first."""
-    return _build(title, fitting(columns, rows, width), rows)
+def table_of(title: str, columns: list[Column], rows: list, width: int, *, measured: bool = False) -> Table:
+    """A rich table of ``rows`` fitting ``width``: key columns whole, the least important dropped first.
+    ``measured``: the table is printed ``width`` wide as it is, so when it fits, each column is given the
+    width rich would measure for it (the same table, without rich measuring every cell again)."""
+    cells = _cells(columns, rows)
+    widths = _widths(columns, cells)
+    shown = _fitting(columns, widths, width)
+    fits = sum(widths[n] for n in shown) + len(shown) - 1 <= width
+    return _build(title, [(columns[n], cells[n], widths[n] if measured and fits else None) for n in shown],
+                  len(rows))
 
 
-def _build(title: str, shown: list[Column], rows: list) -> Table:
+def _build(title: str, shown: list[tuple[Column, list[Text], int | None]], count: int) -> Table:
+    """The table of ``count`` rows, from the shown columns, their cells and their widths (None: measured by
+    rich)."""
+    from rich import box
+    from rich.table import Table
+
     table = Table(title=Text("[") + env_badge() + Text(f"] {title}") if title else None, header_style="bold",
                   box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False)
-    for c in shown:
-        cells = [c.cell(r) for r in rows]
+    for c, cells, width in shown:
         if c.drop == 0:
             table.add_column(c.name, justify="right" if c.right else "left", no_wrap=True,
-                             min_width=_width(c, cells), overflow="fold")
+                             min_width=_width(c, cells), overflow="fold", width=width)
         else:
-            table.add_column(c.name, justify="right" if c.right else "left", overflow="ellipsis")
-    for r in rows:
-        table.add_row(*[_cell(c.cell(r)) for c in shown])
+            table.add_column(c.name, justify="right" if c.right else "left", overflow="ellipsis", width=width)
+    for n in range(count):
+        table.add_row(*[cells[n] for _, cells, _ in shown])
     return table
 
 
@@ -144,12 +182,20 @@ ORDER_COLUMNS = [Column(name, (lambda o: _status(o.status.value)) if name == "st
 
 
 def print_orders(orders: list, title: str = "Orders") -> None:
+    """The order list of ``kisoms status`` (and an order after modify/cancel): a table on a terminal, else
+    tab-separated lines (the ones ``kisoms.cli.quick`` writes without loading rich)."""
     if orders:
         show_table(title, ORDER_COLUMNS, orders)
     elif console.is_terminal:
         say(styled("no orders", "dim"))
     else:
         show_table(title, ORDER_COLUMNS, [])
+
+
+def show_halts(halts: list) -> None:
+    """The kill switches in force, one line each on stderr (after a listing)."""
+    for halt in halts:
+        say(styled("HALTED", "bold red"), f" ({halt.scope}): {one_line(halt.reason)}", err=True)
 
 
 NUMBER_COLUMNS = [

@@ -97,3 +97,11 @@ def report_error(message: str, code, as_json: bool, kind: str | None = None) -> 
             line = Text("[") + env_badge() + Text("] ") + line
         console_for(sys.stderr).print(line)
     return int(code)
+
+
+def report_internal(exc: Exception, as_json: bool) -> int:
+    """A failure kisoms did not expect (a bug): still one line, never a traceback; the exit code."""
+    from kisoms.cli.exit_codes import ExitCode
+
+    return report_error(f"internal error ({type(exc).__name__}: {exc}); please report it", ExitCode.INTERNAL,
+                        as_json, kind=type(exc).__name__)
