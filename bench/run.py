@@ -547,7 +547,7 @@ def _ledger_order(ledger, i: int) -> None:
     ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
                   source="bench", map_fields=number, order_fields=number)
     for n in range(2):
-        ledger.record_fill(order.id, Fill(order.id, f"{i:010d}", 5, 70000, f"0900{n:02d}", "bench", f"b{i}-{n}"))
+        ledger.record_fill(order.id, Fill(order.id, f"{i:010d}", 5, 70000, f"0900{n:02d}", "notice", f"b{i}-{n}"))
 
 
 def _write_cost(ledger, start: int, n: int) -> float:

@@ -14,6 +14,10 @@ from kisoms.ledger.records import fill_to_row, row_to_fill
 _COLUMNS = ("order_id", "broker_order_no", "qty", "price", "fill_time", "source", "dedupe_key", "recorded_at")
 
 
+_INSERT_SQL = (f"INSERT INTO fills ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+               "ON CONFLICT (dedupe_key) DO NOTHING")
+
+
 def exists(conn: sqlite3.Connection, dedupe_key: str) -> bool:
     """True when a fill with this key was already recorded."""
     return conn.execute("SELECT 1 FROM fills WHERE dedupe_key = ?", (dedupe_key,)).fetchone() is not None
@@ -26,10 +30,10 @@ def any_from(conn: sqlite3.Connection, order_id: int, source: str) -> bool:
 
 
 def insert(conn: sqlite3.Connection, fill: Fill, recorded_at: str) -> bool:
-    """Record a fill; False (nothing written) when its key is already known."""
+    """Record a fill; False (nothing written) when its key is already known. Only that conflict is
+    ignored: a row the table refuses for any other reason (a CHECK) raises ``sqlite3.IntegrityError``."""
     row = fill_to_row(fill, recorded_at)
-    cursor = conn.execute(f"INSERT OR IGNORE INTO fills ({', '.join(_COLUMNS)}) "
-                          f"VALUES ({', '.join('?' for _ in _COLUMNS)})", [row[c] for c in _COLUMNS])
+    cursor = conn.execute(_INSERT_SQL, [row[c] for c in _COLUMNS])
     return cursor.rowcount == 1
 
 

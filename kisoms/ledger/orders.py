@@ -388,7 +388,7 @@ def record_fill(conn: sqlite3.Connection, order_id: int, fill: Fill, *, raw_payl
                 ts: str, order: Order | None = None) -> Order | None:
     """Apply a fill once. None when its key is known (nothing written) or it would overfill (flagged).
     ``order``: the order as read in this same write transaction (it is not read again). The key is checked
-    by the fill's own ``INSERT OR IGNORE``; only a fill that is refused anyway looks it up first, so a
+    by the fill's own INSERT (``ON CONFLICT (dedupe_key) DO NOTHING``); only a fill that is refused anyway looks it up first, so a
     duplicate is never flagged as an overfill nor refused as a transition."""
     _check_fill(order_id, fill)
     order = load(conn, order_id) if order is None else order

@@ -88,6 +88,18 @@ def test_fill_for_another_order_is_refused(ledger):
         ledger.record_fill(order.id + 1, fill(order, 1))
 
 
+def test_a_fill_the_table_refuses_raises_and_is_not_taken_for_a_duplicate(ledger):
+    """Only a known dedupe key is ignored: a row refused for another reason (a source the table does not
+    know) must fail the change, never pass silently as a duplicate or apply to the order unrecorded."""
+    order = sent_order(ledger)
+    last = ledger.last_event_id()
+    bad = Fill(order.id, "0000123", 1, 70000, "090000", "bench", "k-bad-source")
+    with pytest.raises(LedgerError):
+        ledger.record_fill(order.id, bad)
+    assert ledger.fills(order.id) == [] and ledger.get(order.id).version == order.version
+    assert ledger.last_event_id() == last
+
+
 def test_a_duplicate_that_would_overfill_is_a_duplicate_not_an_overfill(ledger):
     order = sent_order(ledger)
     last_fill = fill(order, 10)
