@@ -136,7 +136,7 @@ def test_an_unfixable_discrepancy_halts_and_sending_stops(sim, tmp_path, rt):
     config = write_config(sim, tmp_path)
     order = submit(rt, intent(price=69000)).order
     rt.ledger.record_fill(order.id, Fill(order_id=order.id, broker_order_no=order.broker_order_no, qty=4,
-                                         price=69000, fill_time="100000", source="test", dedupe_key="t:1"))
+                                         price=69000, fill_time="100000", source="notice", dedupe_key="t:1"))
     result = kisoms(config, "reconcile")
     assert result.returncode == UNKNOWN_OR_HALTED, result.stderr
     assert "less than ledger" in result.stdout + result.stderr
