@@ -403,7 +403,7 @@ def record_fill(conn: sqlite3.Connection, order_id: int, fill: Fill, *, raw_payl
         if fills.exists(conn, fill.dedupe_key):
             return None
         raise
-    if not fills.insert(conn, fill, ts) and fills.exists(conn, fill.dedupe_key):
+    if not fills.insert(conn, fill, ts):
         return None  # its key is known: a duplicate, nothing written
     after = replace(order, status=status, filled_qty=q.filled, cancelled_qty=q.cancelled, updated_at=from_iso(ts),
                     filled_amount=order.filled_amount + fill.qty * fill.price, version=order.version + 1)  # (evolve)
