@@ -547,7 +547,9 @@ def _ledger_order(ledger, i: int) -> None:
     ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
                   source="bench", map_fields=number, order_fields=number)
     for n in range(2):
-        ledger.record_fill(order.id, Fill(order.id, f"{i:010d}", 5, 70000, f"0900{n:02d}", "notice", f"b{i}-{n}"))
+        fill_time = f"0900{n:02d}"  # (keyed as a notice's fill is: the key's length counts in the size)
+        key = Fill.notice_key("20261125", f"{i:010d}", fill_time, 5, 70000)
+        ledger.record_fill(order.id, Fill(order.id, f"{i:010d}", 5, 70000, fill_time, "notice", key))
 
 
 def _write_cost(ledger, start: int, n: int) -> float:
