@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from kisoms.domain.codes import Exchange, OrderType, Side
@@ -136,9 +137,39 @@ def order_to_row(o: Order) -> dict[str, Any]:
         "status": o.status.value, "filled_qty": o.filled_qty, "filled_amount": o.filled_amount,
         "cancelled_qty": o.cancelled_qty, "broker_order_no": o.broker_order_no, "krx_orgno": o.krx_orgno,
         "order_date": o.order_date, "reject_code": o.reject_code, "reject_reason": o.reject_reason,
-        "price_note": o.price_note, "tags": dumps(o.tags or {}),
+        "price_note": o.price_note, "tags": dumps(o.tags) if o.tags else "{}",
         "created_at": to_iso(o.created_at), "updated_at": to_iso(o.updated_at), "version": o.version,
     }
+
+
+_ENUM_COLUMNS = frozenset({"side", "order_type", "exchange", "status"})
+_TIME_COLUMNS = frozenset({"signal_ts", "created_at", "updated_at"})
+_COLUMN_VALUES = attrgetter(*ORDER_COLUMNS)  # an order's fields named as its columns, in column order
+
+
+def column_value(column: str, value: Any) -> Any:
+    """The stored value of one order field (``column``: its column, named as the field), as ``order_to_row``."""
+    if column in _ENUM_COLUMNS:
+        return value.value
+    if column in _TIME_COLUMNS:
+        return to_iso(value)
+    if column == "tags":
+        return dumps(value) if value else "{}"
+    return value
+
+
+def changed_columns(before: Order, after: Order) -> dict[str, tuple[Any, Any]]:
+    """The columns whose stored values differ between two versions of an order, each with (old, new) stored
+    value, in column order: what comparing their two ``order_to_row`` would find, converting only the fields
+    that changed (equal times store the same text: ``to_iso`` writes UTC; tags are compared as stored)."""
+    changed: dict[str, tuple[Any, Any]] = {}
+    for column, old, new in zip(ORDER_COLUMNS, _COLUMN_VALUES(before), _COLUMN_VALUES(after)):
+        if old is new or (old == new and column != "tags"):
+            continue
+        old, new = column_value(column, old), column_value(column, new)
+        if old != new:
+            changed[column] = (old, new)
+    return changed
 
 
 def row_to_order(r: dict[str, Any]) -> Order:
