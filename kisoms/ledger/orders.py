@@ -10,7 +10,7 @@ audit row.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
 from kisoms.domain.order import Fill, Order, confusable
@@ -21,7 +21,7 @@ from kisoms.ledger.db import as_dicts, chunks, first, from_iso, marks
 from kisoms.ledger.errors import CorrectionRefused, StaleOrder
 from kisoms.ledger.journal import lean, record
 from kisoms.ledger.records import (ORDER_COLUMNS, ORDER_TERMS, HistoryRow, changed_columns, event_to_history,
-                                   order_to_row, row_to_history, row_to_order)
+                                   order_to_row, revised, row_to_history, row_to_order)
 
 # orders and history SQL --------------------------------------------------------------------------
 
@@ -219,8 +219,9 @@ def evolve(order: Order, *, status: OrderStatus, q: Quantities, filled_amount: i
            fields: dict[str, Any], ts: str) -> Order:
     """The order after a change: new status, quantities, fields, time and version."""
     plain = {k: v for k, v in fields.items() if k in ORDER_FIELDS}
-    changed = order.with_quantities(q, filled_amount)
-    return replace(changed, status=status, updated_at=from_iso(ts), version=order.version + 1, **plain)
+    amount = order.filled_amount if filled_amount is None else filled_amount  # (as Order.with_quantities)
+    return revised(order, qty=q.qty, filled_qty=q.filled, cancelled_qty=q.cancelled, filled_amount=amount,
+                   status=status, updated_at=from_iso(ts), version=order.version + 1, **plain)
 
 
 _UNSHOWN = frozenset({"updated_at", "version"})  # a change's diff leaves these out (every change moves them)
@@ -282,7 +283,7 @@ def write(conn: sqlite3.Connection, before: Order | None, after: Order, change: 
     changed, snapshot, terms = None, None, None
     if before is None:
         row = order_to_row(after)
-        after = replace(after, id=insert(conn, after, row))
+        after = revised(after, id=insert(conn, after, row))
         if lean(conn):  # the creation's audit row covers the terms in the orders row (v8)
             terms = tuple(row[c] for c in ORDER_TERMS)
         snapshot = _snapshot(after, row, terms is not None)
@@ -309,7 +310,8 @@ def create(conn: sqlite3.Connection, order: Order, *, source: str, raw_payload: 
         return existing, False
     if order.status is not OrderStatus.NEW or order.filled_qty or order.cancelled_qty or order.filled_amount:
         raise LedgerError(f"a new order must be NEW with nothing filled or cancelled, got {order.status.value}")
-    fresh = replace(order, id=0, version=1, created_at=from_iso(ts), updated_at=from_iso(ts))
+    at = from_iso(ts)
+    fresh = revised(order, id=0, version=1, created_at=at, updated_at=at)
     try:
         return write(conn, None, fresh, Change("created", "order.created", source, raw_payload), ts), True
     except sqlite3.IntegrityError:  # backstop: the key appeared meanwhile (cannot under BEGIN IMMEDIATE)
@@ -411,7 +413,7 @@ def record_fill(conn: sqlite3.Connection, order_id: int, fill: Fill, *, raw_payl
         raise
     if not fills.insert(conn, fill, ts):
         return None  # its key is known: a duplicate, nothing written
-    after = replace(order, status=status, filled_qty=q.filled, cancelled_qty=q.cancelled, updated_at=from_iso(ts),
+    after = revised(order, status=status, filled_qty=q.filled, cancelled_qty=q.cancelled, updated_at=from_iso(ts),
                     filled_amount=order.filled_amount + fill.qty * fill.price, version=order.version + 1)  # (evolve)
     shown = {"broker_order_no": fill.broker_order_no, "dedupe_key": fill.dedupe_key, "fill_time": fill.fill_time,
              "price": fill.price, "qty": fill.qty}  # (order_id and source: the event's own)

@@ -3,7 +3,7 @@ the only place that knows how each object is laid out in SQLite."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -170,6 +170,27 @@ def changed_columns(before: Order, after: Order) -> dict[str, tuple[Any, Any]]:
         if old != new:
             changed[column] = (old, new)
     return changed
+
+
+_ORDER_FIELDS = frozenset(f.name for f in fields(Order))
+# A copy needs no __init__ when it would only store the fields: no __post_init__, no InitVar, no init=False
+# field, no __slots__ (else ``revised`` is ``dataclasses.replace``).
+_PLAIN_ORDER = (not hasattr(Order, "__post_init__") and not hasattr(Order, "__slots__")
+                and all(f.init for f in fields(Order)) and _ORDER_FIELDS == set(Order.__dataclass_fields__))
+
+
+def revised(order: Order, **changes: Any) -> Order:
+    """``dataclasses.replace(order, **changes)`` (unknown names refused alike) at a fraction of its cost: the
+    fields are copied as they are, which is all Order's generated ``__init__`` would do with them."""
+    if not _PLAIN_ORDER:
+        return replace(order, **changes)
+    if not _ORDER_FIELDS.issuperset(changes):
+        raise TypeError(f"Order has no field(s) {sorted(set(changes) - _ORDER_FIELDS)}")
+    copy = object.__new__(Order)
+    state = copy.__dict__
+    state.update(order.__dict__)
+    state.update(changes)
+    return copy
 
 
 def row_to_order(r: dict[str, Any]) -> Order:
