@@ -183,3 +183,14 @@ def test_every_term_a_creation_row_covers_is_guarded(v8_path, column):
     raw(v8_path, f"UPDATE orders SET {column} = {edit} WHERE id = 1")
     with pytest.raises(AuditChainBroken, match=r"audit row 1\b.*edited"):
         verify(v8_path)
+
+
+def test_the_v8_hash_writes_every_field_as_its_part():
+    """``lean_hash`` writes the usual fields inline: exactly what ``_part`` writes for each."""
+    from kisoms.ledger.journal import _add_parts, _part
+
+    values = ["", "a:b", "한글", 0, -12, 10**20, None, 1.5, b"\x00\xff", True, [1]]
+    out: list[str] = []
+    _add_parts(out, values)
+    assert "".join(out) == "".join(_part(v) for v in values)
+    assert len({_part(v) for v in values}) == len(values) and _part(True) != _part(1) and _part("1") != _part(1)
