@@ -193,6 +193,11 @@ def revised(order: Order, **changes: Any) -> Order:
     return copy
 
 
+def _tags_of(text: str | None) -> dict[str, Any]:
+    """An order's tags from their stored text (most orders have none: ``{}``, not parsed)."""
+    return {} if text == "{}" or text is None else (loads(text) or {})
+
+
 def row_to_order(r: dict[str, Any]) -> Order:
     """An order from its row."""
     return Order(
@@ -202,7 +207,7 @@ def row_to_order(r: dict[str, Any]) -> Order:
         signal_ts=from_iso(r["signal_ts"]), status=OrderStatus(r["status"]), filled_qty=r["filled_qty"],
         filled_amount=r["filled_amount"], cancelled_qty=r["cancelled_qty"], broker_order_no=r["broker_order_no"],
         krx_orgno=r["krx_orgno"], order_date=r["order_date"], reject_code=r["reject_code"],
-        reject_reason=r["reject_reason"], price_note=r["price_note"], tags=loads(r["tags"]) or {},
+        reject_reason=r["reject_reason"], price_note=r["price_note"], tags=_tags_of(r["tags"]),
         created_at=from_iso(r["created_at"]), updated_at=from_iso(r["updated_at"]), version=r["version"],
     )
 
