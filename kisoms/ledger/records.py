@@ -182,7 +182,7 @@ _PLAIN_ORDER = (not hasattr(Order, "__post_init__") and not hasattr(Order, "__sl
 def revised(order: Order, **changes: Any) -> Order:
     """``dataclasses.replace(order, **changes)`` (unknown names refused alike) at a fraction of its cost: the
     fields are copied as they are, which is all Order's generated ``__init__`` would do with them."""
-    if not _PLAIN_ORDER:
+    if not _PLAIN_ORDER or type(order) is not Order:  # (a subclass may have more to its __init__)
         return replace(order, **changes)
     if not _ORDER_FIELDS.issuperset(changes):
         raise TypeError(f"Order has no field(s) {sorted(set(changes) - _ORDER_FIELDS)}")

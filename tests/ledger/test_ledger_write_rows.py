@@ -53,3 +53,17 @@ def test_revised_refuses_an_unknown_field_and_leaves_the_original_alone():
     with pytest.raises(AttributeError):
         copy.version = 10  # still frozen
     assert BASE.updated_at.tzinfo is timezone.utc
+
+
+def test_revised_keeps_a_subclass_through_replace():
+    from dataclasses import dataclass
+
+    from kisoms.domain.order import Order
+
+    @dataclass(frozen=True)
+    class Noted(Order):
+        note: str = ""
+
+    noted = Noted(**BASE.__dict__, note="n")
+    copy = revised(noted, version=4)
+    assert type(copy) is Noted and copy.note == "n" and copy.version == 4
