@@ -20,9 +20,11 @@ Since schema v8 such a row names its event in the ``event_id`` column instead (n
 stores neither the event's ts, kind (``action``) nor order_id (empty), nor its ``source`` when the event's
 payload states it: its hash covers the event row, which holds them. The row of an order's creation also
 covers the order's terms (``records.ORDER_TERMS``, the columns no change writes again) in the orders row
-instead of copying them, so editing a term breaks that row. A v8 row keeps the first 16 bytes (128 bits)
-of its SHA-256 (the next row chains on those): against edits, short of a forger who recomputes every
-later hash anyway, that is as strong as 32. Every event is written with exactly one audit row, so from
+instead of copying them, so editing a term breaks that row. A v8 row's hash (``lean_hash``) is SHA-256 over
+its fields and the covered ones written one after another, each tagged with its type and, for a text, its
+length (no JSON: the stored texts are hashed as they are, not embedded and escaped again); it keeps the
+first 16 bytes (128 bits; the next row chains on those): against edits, short of a forger who recomputes
+every later hash anyway, that is as strong as 32. Every event is written with exactly one audit row, so from
 the v8 migration on an event's audit row id is the event id plus a constant (``history_start``), which is
 how an order's history finds its raw payloads without an index.
 
@@ -83,22 +85,65 @@ EventRow = tuple[str, str, "int | None", str]
 
 
 def row_hash(prev_hash: str, row_id: int, ts: str, source: str, action: str, order_id: int | None,
-             payload_text: str, event: EventRow | None = None, event_id: int | None = None,
-             terms: tuple | None = None) -> str:
-    """The chained hash of one row (hex); ``event``: the event row it covers (v7 and v8 rows), ``event_id``:
-    the id a v8 row names it by, ``terms``: the order's terms a v8 creation row covers (``ORDER_TERMS``)."""
+             payload_text: str, event: EventRow | None = None) -> str:
+    """The chained hash of a row written before schema v8 (hex): SHA-256 of ``prev_hash`` + the canonical JSON
+    of its content; ``event``: the event row a v7 row covers. (v8 rows: ``lean_hash``.)"""
     content = {"id": row_id, "ts": ts, "source": source, "action": action, "order_id": order_id,
                "payload": payload_text}
     if event is not None:
         content["event"] = list(event)
-    if event_id is not None:
-        content["event_id"] = event_id
-    if terms is not None:
-        content["terms"] = list(terms)
     return hashlib.sha256((prev_hash + dumps(content)).encode("utf-8")).hexdigest()
 
 
 LEAN_HASH_HEX = 32  # a v8 row keeps the first 16 bytes (128 bits) of its SHA-256
+_LEAN_TAG = "kisoms-audit-v8|"
+
+
+def _part(value: Any) -> str:
+    """One field as ``lean_hash`` writes it: a type tag, then a text's length and the text, or a number ended
+    by ``;`` (which no number's digits contain). Each part says where it ends, so a run of them reads back one
+    way only: no edit can move characters from one field into the next and keep the hash."""
+    kind = type(value)
+    if kind is str:
+        return f"s{len(value)}:{value}"
+    if kind is int:
+        return f"i{value};"
+    if value is None:
+        return "n"
+    if kind is float:
+        return f"f{value!r};"
+    if kind is bytes:
+        return f"b{value.hex()};"
+    text = repr(value)  # (nothing SQLite hands back; bool and others, told apart from the above)
+    return f"x{len(text)}:{text}"
+
+
+def _add_parts(out: list[str], values: Any) -> None:
+    """``out`` += the ``_part`` of each value (texts and ints, the usual fields, without a call each)."""
+    for value in values:
+        kind = type(value)
+        if kind is str:
+            out.append(f"s{len(value)}:")
+            out.append(value)
+        elif kind is int:
+            out.append(f"i{value};")
+        else:
+            out.append(_part(value))
+
+
+def lean_hash(prev_hash: str, row_id: int, ts: str, source: str, action: str, order_id: int | None,
+              payload_text: str, event: EventRow, event_id: int, terms: tuple | None = None) -> str:
+    """The chained hash of a v8 row (hex, ``LEAN_HASH_HEX`` digits): SHA-256 of the previous row's hash, the
+    row's stored fields, the event row it covers (ts, kind, order_id, payload text), its id and, for an order's
+    creation, the order's terms, each field a self-delimiting ``_part``."""
+    out = [_LEAN_TAG]
+    _add_parts(out, (prev_hash, row_id, ts, source, action, order_id, payload_text, *event, event_id))
+    if terms is None:
+        out.append("-")
+    else:
+        out.append(f"t{len(terms)};")
+        _add_parts(out, terms)
+    return hashlib.sha256("".join(out).encode("utf-8", "surrogatepass")).hexdigest()[:LEAN_HASH_HEX]
 
 
 def _hex(value: Any) -> str:
@@ -149,7 +194,7 @@ def append_audit(conn: sqlite3.Connection, *, ts: str, source: str, action: str,
     (``source_in_event``), and its hash is kept to 128 bits (v8). ``terms``: with the creation event of an
     order, the order's ``ORDER_TERMS`` as stored, which the row then covers instead of copying (v8)."""
     row_id, prev = _head(conn)
-    text = clean_text(payload or {}) or "{}"
+    text = (clean_text(payload) or "{}") if payload else "{}"
     covered, event_id = None, None
     if event is not None:
         covered = (ts, action, order_id, event[1])
@@ -158,10 +203,10 @@ def append_audit(conn: sqlite3.Connection, *, ts: str, source: str, action: str,
             source = "" if source_in_event else source
         else:  # v7: the event's id first in the payload: what marks (and finds) a row that covers one
             text = f"{_LINKED}{event[0]}" + ("}" if text == "{}" else "," + text[1:])
-    digest = row_hash(prev, row_id, ts, source, action, order_id, text, covered, event_id,
-                      terms if event_id is not None else None)
-    if event_id is not None:
-        digest = digest[:LEAN_HASH_HEX]
+    if event_id is None:
+        digest = row_hash(prev, row_id, ts, source, action, order_id, text, covered)
+    else:
+        digest = lean_hash(prev, row_id, ts, source, action, order_id, text, covered, event_id, terms)
     values = (row_id, ts, source, action, order_id, text, b"" if covered else bytes.fromhex(prev), bytes.fromhex(digest))
     if event_id is None:
         conn.execute(_INSERT_SQL, values)
@@ -192,9 +237,12 @@ def _check_row(row: tuple, expected_id: int, prev: str) -> None:
     if prev_hash and prev_hash != prev:  # (a v7 row stores no copy of it: its hash covers it)
         raise AuditChainBroken(f"audit row {row_id}: does not link to the row before it (inserted or reordered)")
     event = _covered(payload, event_id, row[9:13])
-    terms = row[13:] if event_id is not None and row[10] == CREATED_KIND else None
-    computed = row_hash(prev, row_id, ts, source, action, order_id, payload, event, event_id, terms)
-    if (computed[:LEAN_HASH_HEX] if event_id is not None else computed) != digest:
+    if event_id is None:  # (before v8; ``event``: the one a v7 row covers)
+        computed = row_hash(prev, row_id, ts, source, action, order_id, payload, event)
+    else:
+        terms = row[13:] if row[10] == CREATED_KIND else None
+        computed = lean_hash(prev, row_id, ts, source, action, order_id, payload, event, event_id, terms)
+    if computed != digest:
         what = " or the event it covers" if event is not None else ""
         raise AuditChainBroken(f"audit row {row_id}: content{what} does not match its hash (edited)")
 

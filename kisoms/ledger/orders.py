@@ -10,7 +10,7 @@ audit row.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
 from kisoms.domain.order import Fill, Order, confusable
@@ -20,8 +20,8 @@ from kisoms.ledger import fills
 from kisoms.ledger.db import as_dicts, chunks, first, from_iso, marks
 from kisoms.ledger.errors import CorrectionRefused, StaleOrder
 from kisoms.ledger.journal import lean, record
-from kisoms.ledger.records import (ORDER_COLUMNS, ORDER_TERMS, HistoryRow, event_to_history, order_summary,
-                                   order_to_row, row_to_history, row_to_order)
+from kisoms.ledger.records import (ORDER_COLUMNS, ORDER_TERMS, HistoryRow, changed_columns, event_to_history,
+                                   order_to_row, revised, row_to_history, row_to_order)
 
 # orders and history SQL --------------------------------------------------------------------------
 
@@ -75,15 +75,16 @@ def versions_by_id(conn: sqlite3.Connection, order_ids: Iterable[int]) -> dict[i
 
 
 def update(conn: sqlite3.Connection, before: Order, after: Order,
-           rows: tuple[dict[str, Any], dict[str, Any]] | None = None) -> None:
-    """Write ``after`` over ``before``; refuses if the row is no longer at ``before.version``. ``rows``:
-    (``order_to_row(before)``, ``order_to_row(after)``) when the caller has them."""
-    old, row = rows or (order_to_row(before), order_to_row(after))
+           changed: dict[str, tuple[Any, Any]] | None = None) -> None:
+    """Write ``after`` over ``before``; refuses if the row is no longer at ``before.version``. ``changed``:
+    their ``changed_columns`` when the caller has them."""
+    changed = changed_columns(before, after) if changed is None else changed
     # only the columns that change: SQLite then leaves the indexes of the others alone
-    columns = [c for c in ORDER_COLUMNS if c != "idempotency_key" and row[c] != old[c]] or ["version"]
+    columns = [c for c in changed if c != "idempotency_key"] or ["version"]
     sets = ", ".join(f"{c} = ?" for c in columns)
+    values = [changed[c][1] if c in changed else after.version for c in columns]
     cursor = conn.execute(f"UPDATE orders SET {sets} WHERE id = ? AND version = ?",
-                          [row[c] for c in columns] + [before.id, before.version])
+                          values + [before.id, before.version])
     if cursor.rowcount != 1:
         raise LedgerError(f"order {before.id} changed under a write transaction (version {before.version})")
 
@@ -218,26 +219,31 @@ def evolve(order: Order, *, status: OrderStatus, q: Quantities, filled_amount: i
            fields: dict[str, Any], ts: str) -> Order:
     """The order after a change: new status, quantities, fields, time and version."""
     plain = {k: v for k, v in fields.items() if k in ORDER_FIELDS}
-    changed = order.with_quantities(q, filled_amount)
-    return replace(changed, status=status, updated_at=from_iso(ts), version=order.version + 1, **plain)
+    amount = order.filled_amount if filled_amount is None else filled_amount  # (as Order.with_quantities)
+    return revised(order, qty=q.qty, filled_qty=q.filled, cancelled_qty=q.cancelled, filled_amount=amount,
+                   status=status, updated_at=from_iso(ts), version=order.version + 1, **plain)
 
 
-def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[Any]]:
-    return {k: [old.get(k), v] for k, v in new.items() if old.get(k) != v and k not in ("updated_at", "version")}
+_UNSHOWN = frozenset({"updated_at", "version"})  # a change's diff leaves these out (every change moves them)
 
 
 _IN_CREATED_EVENT = frozenset({"id", "symbol", "side", "qty", "status", "version", "filled_qty", "created_at",
                                "updated_at"})  # the event (and the row's ts and order_id) states these
 
 
-def _snapshot(order: Order, covered: bool) -> dict[str, Any]:
-    """A new order as its audit row keeps it: the fields its created event does not state, nor (``covered``:
-    since v8) the terms its hash covers in the orders row, those without a value (None, 0, no tags) left out."""
-    left = _IN_CREATED_EVENT | _TERMS if covered else _IN_CREATED_EVENT
-    return {k: v for k, v in order_summary(order).items() if k not in left and v not in (None, 0, {})}
+def _snapshot(order: Order, row: dict[str, Any], covered: bool) -> dict[str, Any]:
+    """A new order as its audit row keeps it (``row``: its ``order_to_row``): the fields its created event does
+    not state, nor (``covered``: since v8) the terms its hash covers in the orders row, those without a value
+    (None, 0, no tags) left out (as ``order_summary`` shows them: the tags as a dict)."""
+    left = _CREATED_LEFT_COVERED if covered else _IN_CREATED_EVENT
+    kept = {k: v for k, v in row.items() if k not in left and v is not None and v != 0 and k != "tags"}
+    if order.tags:
+        kept["tags"] = dict(order.tags)
+    return kept
 
 
 _TERMS = frozenset(ORDER_TERMS)
+_CREATED_LEFT_COVERED = _IN_CREATED_EVENT | _TERMS
 
 
 def _event_payload(before: Order | None, after: Order, change: Change) -> dict[str, Any]:
@@ -255,15 +261,16 @@ def _event_payload(before: Order | None, after: Order, change: Change) -> dict[s
     return {**payload, **change.extra}
 
 
-def _audit_payload(before: Order | None, after: Order, change: Change, event: dict[str, Any],
-                   rows: tuple[dict[str, Any], dict[str, Any]] | None, covered: bool = False) -> dict[str, Any]:
-    """What the audit row adds to the event it covers: the new order's every field (but its terms when the
-    row ``covered`` them), or the fields a change moved that the event does not state already (with their
-    old values), and the raw payload."""
-    if before is None or rows is None:
-        payload: dict[str, Any] = {"order": _snapshot(after, covered)}
+def _audit_payload(change: Change, event: dict[str, Any], changed: dict[str, tuple[Any, Any]] | None = None,
+                   snapshot: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the audit row adds to the event it covers: the ``snapshot`` of a new order, or the columns a
+    change moved (``changed``) that the event does not state already (with their old values), and the raw
+    payload."""
+    if snapshot is not None:
+        payload: dict[str, Any] = {"order": snapshot}
     else:
-        diff = {k: v for k, v in _diff(*rows).items() if k not in event or event[k] != v[1]}
+        diff = {k: [old, new] for k, (old, new) in (changed or {}).items()
+                if k not in _UNSHOWN and (k not in event or event[k] != new)}
         payload = {"changed": diff} if diff else {}
     if change.raw_payload is not None:
         payload["raw_payload"] = change.raw_payload
@@ -273,19 +280,19 @@ def _audit_payload(before: Order | None, after: Order, change: Change, event: di
 def write(conn: sqlite3.Connection, before: Order | None, after: Order, change: Change, ts: str) -> Order:
     """Insert (``before`` None) or update the order, then its event and audit row: the event is its history
     entry (``history``); the raw payload is stored once, in the audit row."""
-    rows, terms = None, None
+    changed, snapshot, terms = None, None, None
     if before is None:
         row = order_to_row(after)
-        after = replace(after, id=insert(conn, after, row))
+        after = revised(after, id=insert(conn, after, row))
         if lean(conn):  # the creation's audit row covers the terms in the orders row (v8)
             terms = tuple(row[c] for c in ORDER_TERMS)
+        snapshot = _snapshot(after, row, terms is not None)
     else:
-        rows = (order_to_row(before), order_to_row(after))
-        update(conn, before, after, rows)
+        changed = changed_columns(before, after)
+        update(conn, before, after, changed)
     event = _event_payload(before, after, change)
     _, audit_id = record(conn, ts=ts, kind=change.kind, source=change.source, order_id=after.id,
-                         event_payload=event, terms=terms,
-                         audit_payload=_audit_payload(before, after, change, event, rows, terms is not None))
+                         event_payload=event, terms=terms, audit_payload=_audit_payload(change, event, changed, snapshot))
     if not lean(conn):  # a file kept at an older schema (as tests build one): the history row as before v8
         add_history(conn, after, prev_status=before.status.value if before else None, event=change.event,
                     ts=ts, source=change.source, raw_ref=audit_id if change.raw_payload is not None else None)
@@ -303,7 +310,8 @@ def create(conn: sqlite3.Connection, order: Order, *, source: str, raw_payload: 
         return existing, False
     if order.status is not OrderStatus.NEW or order.filled_qty or order.cancelled_qty or order.filled_amount:
         raise LedgerError(f"a new order must be NEW with nothing filled or cancelled, got {order.status.value}")
-    fresh = replace(order, id=0, version=1, created_at=from_iso(ts), updated_at=from_iso(ts))
+    at = from_iso(ts)
+    fresh = revised(order, id=0, version=1, created_at=at, updated_at=at)
     try:
         return write(conn, None, fresh, Change("created", "order.created", source, raw_payload), ts), True
     except sqlite3.IntegrityError:  # backstop: the key appeared meanwhile (cannot under BEGIN IMMEDIATE)
@@ -405,7 +413,7 @@ def record_fill(conn: sqlite3.Connection, order_id: int, fill: Fill, *, raw_payl
         raise
     if not fills.insert(conn, fill, ts):
         return None  # its key is known: a duplicate, nothing written
-    after = replace(order, status=status, filled_qty=q.filled, cancelled_qty=q.cancelled, updated_at=from_iso(ts),
+    after = revised(order, status=status, filled_qty=q.filled, cancelled_qty=q.cancelled, updated_at=from_iso(ts),
                     filled_amount=order.filled_amount + fill.qty * fill.price, version=order.version + 1)  # (evolve)
     shown = {"broker_order_no": fill.broker_order_no, "dedupe_key": fill.dedupe_key, "fill_time": fill.fill_time,
              "price": fill.price, "qty": fill.qty}  # (order_id and source: the event's own)

@@ -10,6 +10,7 @@ from ledger_helpers import make_order
 from kisoms.domain.states import OrderEvent
 from kisoms.errors import AuditChainBroken
 from kisoms.ledger import Ledger
+from kisoms.ledger.records import ORDER_TERMS
 
 
 @pytest.fixture
@@ -130,3 +131,66 @@ def test_the_creation_row_covers_the_orders_terms_without_copying_them(path, clo
         verify(path)
     raw(path, "UPDATE orders SET qty = qty - 1 WHERE id = 1")
     assert verify(path) == 2
+
+
+_EVENT_ROW = ("2026-11-25T00:00:01.001000+00:00", "order.created", 1, '{"status":"NEW"}')
+
+
+def test_the_v8_hash_reads_its_fields_back_one_way_only():
+    """A v8 row's hash writes each field with its type and length: moving characters from one field into the
+    next, or a number for its text, None for an empty text, changes the hash."""
+    from kisoms.ledger.journal import lean_hash
+
+    def digest(ts="ts", source="src", action="", order_id=None, payload="{}", event=_EVENT_ROW, terms=None):
+        return lean_hash("0" * 32, 2, ts, source, action, order_id, payload, event, 1, terms)
+
+    variants = [digest(), digest(ts="tss", source="rc"), digest(source="sr", action="c"), digest(action=None),
+                digest(order_id=""), digest(order_id="1"), digest(order_id=1),
+                digest(payload="{}", event=(_EVENT_ROW[0], _EVENT_ROW[1], "1", _EVENT_ROW[3])),
+                digest(terms=()), digest(terms=("a", "b")), digest(terms=("ab", "")), digest(terms=("a", None)),
+                digest(terms=(1.0, "b")), digest(terms=(1, "b"))]
+    assert len(set(variants)) == len(variants) and all(len(v) == 32 for v in variants)
+
+
+@pytest.fixture
+def v8_path(path, clock):
+    """A v8 ledger: an order's creation (audit row 1, covering its terms) and a transition (row 2)."""
+    with Ledger(path, now=clock) as ledger:
+        order, _ = ledger.create(make_order(), source="t", raw_payload={"intent": {"qty": 10}})
+        ledger.transition(order.id, OrderEvent.CLAIM, source="t", raw_payload={"request": {"qty": 10}})
+        assert ledger.verify_audit_chain() == 2
+    return path
+
+
+_CHANGED = ("CASE WHEN typeof({c}) = 'integer' THEN {c} + 1 WHEN {c} IS NULL THEN 'x' "
+            "ELSE {c} || 'x' END")
+
+
+@pytest.mark.parametrize("row", [1, 2])
+@pytest.mark.parametrize("table,column", [(t, c) for t in ("audit_log",) for c in
+                                          ("ts", "source", "action", "order_id", "payload", "event_id")]
+                         + [("events", c) for c in ("ts", "kind", "order_id", "payload")])
+def test_every_field_a_v8_row_stores_or_covers_is_guarded(v8_path, row, table, column):
+    """Editing any stored column of a v8 audit row, or of the event it covers, breaks the chain at that row."""
+    raw(v8_path, *DROP, f"UPDATE {table} SET {column} = {_CHANGED.format(c=column)} WHERE id = {row}")
+    with pytest.raises(AuditChainBroken, match=rf"audit row {row}\b"):
+        verify(v8_path)
+
+
+@pytest.mark.parametrize("column", ORDER_TERMS)
+def test_every_term_a_creation_row_covers_is_guarded(v8_path, column):
+    edit = "CASE side WHEN 'buy' THEN 'sell' ELSE 'buy' END" if column == "side" else _CHANGED.format(c=column)
+    raw(v8_path, f"UPDATE orders SET {column} = {edit} WHERE id = 1")
+    with pytest.raises(AuditChainBroken, match=r"audit row 1\b.*edited"):
+        verify(v8_path)
+
+
+def test_the_v8_hash_writes_every_field_as_its_part():
+    """``lean_hash`` writes the usual fields inline: exactly what ``_part`` writes for each."""
+    from kisoms.ledger.journal import _add_parts, _part
+
+    values = ["", "a:b", "한글", 0, -12, 10**20, None, 1.5, b"\x00\xff", True, [1]]
+    out: list[str] = []
+    _add_parts(out, values)
+    assert "".join(out) == "".join(_part(v) for v in values)
+    assert len({_part(v) for v in values}) == len(values) and _part(True) != _part(1) and _part("1") != _part(1)
