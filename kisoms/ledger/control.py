@@ -18,7 +18,6 @@ callers fall back to time.
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 from datetime import datetime, time, timedelta, timezone
 from enum import Enum
@@ -199,6 +198,8 @@ def _read(path: str, link: bool = False) -> str:
 
 def _place() -> tuple[str, str, str]:
     """(host, pid namespace, boot id) of the calling process; the last two are "" where not on Linux."""
+    import socket  # (here: a read-only command never needs it, and it costs ~4 ms of start-up)
+
     return (socket.gethostname(), _read("/proc/self/ns/pid", link=True),
             _read("/proc/sys/kernel/random/boot_id"))
 

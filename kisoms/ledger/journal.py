@@ -37,13 +37,21 @@ Reports: read-only queries for bookkeeping, fills and orders by KST trading date
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from typing import Any
 
 from kisoms.errors import AuditChainBroken
 from kisoms.ledger.db import as_dicts, clean_text, dumps
 from kisoms.ledger.records import ORDER_TERMS, LedgerEvent, row_to_event, row_to_order
+
+
+def _sha256(data: bytes):
+    """SHA-256 of ``data``; hashlib is imported here, not at the top: reading a ledger never hashes, and the
+    import is ~5 ms of every read-only command's start-up."""
+    from hashlib import sha256
+
+    return sha256(data)
+
 
 # events ------------------------------------------------------------------------------------------
 
@@ -92,7 +100,7 @@ def row_hash(prev_hash: str, row_id: int, ts: str, source: str, action: str, ord
                "payload": payload_text}
     if event is not None:
         content["event"] = list(event)
-    return hashlib.sha256((prev_hash + dumps(content)).encode("utf-8")).hexdigest()
+    return _sha256((prev_hash + dumps(content)).encode("utf-8")).hexdigest()
 
 
 LEAN_HASH_HEX = 32  # a v8 row keeps the first 16 bytes (128 bits) of its SHA-256
@@ -143,7 +151,7 @@ def lean_hash(prev_hash: str, row_id: int, ts: str, source: str, action: str, or
     else:
         out.append(f"t{len(terms)};")
         _add_parts(out, terms)
-    return hashlib.sha256("".join(out).encode("utf-8", "surrogatepass")).hexdigest()[:LEAN_HASH_HEX]
+    return _sha256("".join(out).encode("utf-8", "surrogatepass")).hexdigest()[:LEAN_HASH_HEX]
 
 
 def _hex(value: Any) -> str:

@@ -23,7 +23,6 @@ Nothing is written, and no write lock is taken, while the record already matches
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -389,6 +388,8 @@ def migrate(db: Database, path: Path | str) -> int:
 
 
 def _digest(label: str, text: str) -> str:
+    import hashlib  # (here: reading a ledger never hashes, and it costs ~5 ms of start-up)
+
     return hashlib.sha256(f"kisoms-ledger:{label}:{text}".encode()).hexdigest()[:16]
 
 
