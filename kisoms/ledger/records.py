@@ -128,27 +128,14 @@ ORDER_TERMS = ("idempotency_key", "account", "strategy_version", "symbol", "side
                "exchange", "signal_ts", "created_at")
 
 
-def order_to_row(o: Order) -> dict[str, Any]:
-    """Column values of an order (without id)."""
-    return {
-        "idempotency_key": o.idempotency_key, "account": o.account, "strategy_version": o.strategy_version,
-        "symbol": o.symbol, "side": o.side.value, "order_type": o.order_type.value, "qty": o.qty,
-        "price": o.price, "exchange": o.exchange.value, "signal_ts": to_iso(o.signal_ts),
-        "status": o.status.value, "filled_qty": o.filled_qty, "filled_amount": o.filled_amount,
-        "cancelled_qty": o.cancelled_qty, "broker_order_no": o.broker_order_no, "krx_orgno": o.krx_orgno,
-        "order_date": o.order_date, "reject_code": o.reject_code, "reject_reason": o.reject_reason,
-        "price_note": o.price_note, "tags": dumps(o.tags) if o.tags else "{}",
-        "created_at": to_iso(o.created_at), "updated_at": to_iso(o.updated_at), "version": o.version,
-    }
-
-
 _ENUM_COLUMNS = frozenset({"side", "order_type", "exchange", "status"})
 _TIME_COLUMNS = frozenset({"signal_ts", "created_at", "updated_at"})
 _COLUMN_VALUES = attrgetter(*ORDER_COLUMNS)  # an order's fields named as its columns, in column order
 
 
 def column_value(column: str, value: Any) -> Any:
-    """The stored value of one order field (``column``: its column, named as the field), as ``order_to_row``."""
+    """The stored value of one order field (``column``: its column, named as the field): enums by value, times
+    as fixed-width UTC ISO text, tags as canonical JSON (``{}`` when empty)."""
     if column in _ENUM_COLUMNS:
         return value.value
     if column in _TIME_COLUMNS:
@@ -156,6 +143,11 @@ def column_value(column: str, value: Any) -> Any:
     if column == "tags":
         return dumps(value) if value else "{}"
     return value
+
+
+def order_to_row(o: Order) -> dict[str, Any]:
+    """Column values of an order (without id), each as ``column_value`` stores it."""
+    return {column: column_value(column, value) for column, value in zip(ORDER_COLUMNS, _COLUMN_VALUES(o))}
 
 
 def changed_columns(before: Order, after: Order) -> dict[str, tuple[Any, Any]]:
