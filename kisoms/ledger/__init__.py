@@ -64,8 +64,9 @@ all of them: ``orders.orders_by_id``, ``orders.versions_by_id``, ``requests.requ
 Modules, lowest first: ``errors``; ``db`` (connection, transactions, value encoding, redaction);
 ``records`` (returned records, rows ↔ records); ``journal`` (events, audit chain, reports); ``schema``
 (migrations, identity); ``control`` (kill switches, guard activity, claim owners); ``fills`` (the fills
-table); ``orders`` (orders, history, every order change); ``requests`` (broker requests and numbers,
-external orders); ``outbox`` (alerts); ``ledger`` (the front).
+table); ``lists`` (the order list, read-only); ``orders`` (orders, history, every order change); ``requests`` (broker requests and numbers,
+external orders); ``outbox`` (alerts); ``ledger`` (the front: it imports ``orders``, ``requests``, ``fills`` and
+``journal`` on first use, so a read-only command such as ``kisoms status`` loads none of them).
 """
 
 from kisoms.ledger.errors import CorrectionRefused, RequestNotOpen, StaleOrder

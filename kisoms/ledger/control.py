@@ -22,14 +22,15 @@ import sqlite3
 from datetime import datetime, time, timedelta, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from kisoms.domain.guards import AccountActivity
 from kisoms.domain.order import Order
 from kisoms.domain.states import NON_TERMINAL, OrderStatus
 from kisoms.ledger.db import as_dicts, first, to_iso
-from kisoms.ledger.journal import record
 from kisoms.ledger.records import HaltState, row_to_halt
+
+if TYPE_CHECKING:
+    from kisoms.domain.guards import AccountActivity
 
 # kill switches -----------------------------------------------------------------------------------
 
@@ -95,6 +96,8 @@ def clear(conn: sqlite3.Connection, *, set_by: str, set_at: str, account: str | 
 
 def halt(conn: sqlite3.Connection, *, reason: str, source: str, account: str | None, ts: str) -> None:
     """Turn a kill switch on and record it (``halt.set``): ``account``'s, or the global one."""
+    from kisoms.ledger.journal import record  # (the write path: a read of the switches does not load it)
+
     set_halt(conn, reason=reason, set_by=source, set_at=ts, account=account)
     payload = {"reason": reason, "set_by": source, "account": account}
     record(conn, ts=ts, kind="halt.set", source=source, order_id=None, event_payload=payload,
@@ -108,6 +111,8 @@ def resume(conn: sqlite3.Connection, *, source: str, account: str | None, everyt
     before = [h for h in all_states(conn) if everything or h.account == account]
     if not before:
         return
+    from kisoms.ledger.journal import record  # (the write path: a read of the switches does not load it)
+
     ts = now()
     clear(conn, set_by=source, set_at=ts, account=account, everything=everything)
     payload = {"previous_reason": "; ".join(f"{h.scope}: {h.reason}" for h in before),
@@ -159,6 +164,8 @@ def _position(conn: sqlite3.Connection, account: str, symbol: str) -> int:
 
 def account_activity(conn: sqlite3.Connection, order: Order, ts: str) -> AccountActivity:
     """The account's activity at ``ts`` (the claim's time), ``order`` itself not counted (it is NEW)."""
+    from kisoms.domain.guards import AccountActivity  # (a claim's check: reads of the ledger do not load it)
+
     now = datetime.fromisoformat(ts)
     return AccountActivity(
         orders_last_minute=_orders_since(conn, order.account, to_iso(now - timedelta(seconds=60))),

@@ -14,22 +14,45 @@ from __future__ import annotations
 import sqlite3
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
+from importlib import import_module
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import platformdirs
 
-from kisoms.domain.guards import GuardLimits
 from kisoms.domain.order import Fill, Order
 from kisoms.domain.states import OrderEvent, OrderStatus, Quantities
 from kisoms.errors import GuardTripped, LedgerError
-from kisoms.ledger import control, fills, journal, orders, requests
+from kisoms.ledger import control, lists
 from kisoms.ledger.control import current_owner
 from kisoms.ledger.db import BUSY_TIMEOUT, atomic, batch, busy_error, connect, enable_wal, is_busy, snapshot, to_iso
-from kisoms.ledger.journal import record
 from kisoms.ledger.schema import LedgerIdentity, check_identity, check_not_newer, migrate
 from kisoms.ledger.records import OPEN_REQUEST_STATES, BrokerNumber, HaltState, HistoryRow, LedgerEvent
 from kisoms.private import create_private, loose_mode
+
+if TYPE_CHECKING:
+    from kisoms.domain.guards import GuardLimits
+
+
+class _OnFirstUse:
+    """Module ``name``, imported when one of its attributes is first read: a command that only reads the
+    ledger (``kisoms status``) never loads the write path's modules and their start-up cost. Each read goes
+    through ``importlib.import_module`` (thread-safe, ~1 µs once loaded) and nothing is cached here, so a
+    test that patches the module's functions is seen."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(import_module(self._name), attr)
+
+
+fills = _OnFirstUse("kisoms.ledger.fills")
+journal = _OnFirstUse("kisoms.ledger.journal")
+orders = _OnFirstUse("kisoms.ledger.orders")
+requests = _OnFirstUse("kisoms.ledger.requests")
 
 
 _CLOSED_KEPT = 1000  # settled request ids remembered for ``release_request``
@@ -158,7 +181,7 @@ class Ledger:
                     account: str | None = None, order_date: str | None = None,
                     limit: int | None = None) -> list[Order]:
         """Orders matching every filter, oldest first; with ``limit`` the newest ``limit`` of them."""
-        return orders.select(self.conn, statuses=statuses, symbol=symbol, account=account,
+        return lists.select(self.conn, statuses=statuses, symbol=symbol, account=account,
                              order_date=order_date, limit=limit)
 
     def transition(self, order_id: int, event: OrderEvent, *, source: str, raw_payload: Any = None,
@@ -316,7 +339,7 @@ class Ledger:
     def publish(self, kind: str, payload: dict, order_id: int | None = None, *, source: str = "kisoms") -> int:
         """An event and an audit row on their own; returns the event id."""
         with atomic(self.db) as conn:
-            return record(conn, ts=self._ts(), kind=kind, source=source, order_id=order_id,
+            return journal.record(conn, ts=self._ts(), kind=kind, source=source, order_id=order_id,
                           event_payload=payload, audit_payload=payload)[0]
 
     def verify_audit_chain(self) -> int:

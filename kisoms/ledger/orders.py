@@ -89,30 +89,6 @@ def update(conn: sqlite3.Connection, before: Order, after: Order,
         raise LedgerError(f"order {before.id} changed under a write transaction (version {before.version})")
 
 
-def _where(statuses: Iterable[Any] | None, symbol: str | None, account: str | None,
-           order_date: str | None) -> tuple[str, list[Any]]:
-    clauses, params = [], []
-    if statuses is not None:
-        values = [getattr(s, "value", s) for s in statuses]
-        clauses.append(f"status IN ({', '.join('?' for _ in values)})" if values else "0")
-        params += values
-    for column, value in (("symbol", symbol), ("account", account), ("order_date", order_date)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-def select(conn: sqlite3.Connection, *, statuses=None, symbol=None, account=None, order_date=None,
-           limit: int | None = None) -> list[Order]:
-    """Orders matching every filter given, oldest first; with ``limit``, the newest ``limit`` of them."""
-    where, params = _where(statuses, symbol, account, order_date)
-    sql = f"SELECT * FROM orders{where} ORDER BY id DESC"
-    if limit is not None:
-        sql, params = sql + " LIMIT ?", params + [int(limit)]
-    return [row_to_order(r) for r in reversed(as_dicts(conn.execute(sql, params)))]
-
-
 RAW_REF = "@"  # a v7 history row's raw_payload "@<id>": the payload is the audit row <id>'s (JSON never starts so)
 HISTORY_KINDS = ("order.created", "order.transition", "order.fill", "order.corrected")  # what ``write`` records
 

@@ -31,7 +31,6 @@ from typing import Callable, Iterable
 
 from kisoms.errors import LedgerEnvMismatch, LedgerError, LedgerVersionError
 from kisoms.ledger.db import Database, atomic
-from kisoms.ledger.journal import record
 
 # migrations --------------------------------------------------------------------------------------
 
@@ -477,6 +476,8 @@ def _decide(path: Path, recorded: LedgerIdentity | None, current: LedgerIdentity
 
 
 def _write(conn: sqlite3.Connection, identity: LedgerIdentity, ts: str, first: bool) -> None:
+    from kisoms.ledger.journal import record  # (only here: opening a ledger to read it does not load it)
+
     conn.execute(
         "INSERT OR REPLACE INTO ledger_identity (id, env, accounts, accounts_fingerprint, app_key_fingerprint, "
         "recorded_at) VALUES (1, ?, ?, ?, ?, ?)",

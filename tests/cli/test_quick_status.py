@@ -87,6 +87,21 @@ def test_a_plain_listing_loads_neither_typer_rich_pydantic_nor_keyring(setup):
     assert code == 0 and "typer" in err
 
 
+WRITE_PATH = ("kisoms.ledger.orders", "kisoms.ledger.requests", "kisoms.ledger.fills", "kisoms.ledger.journal",
+              "kisoms.domain.guards")
+WRITERS_LOADED = LOADED.replace("('typer', 'rich', 'pydantic', 'keyring')", repr(WRITE_PATH))
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_a_listing_loads_none_of_the_ledgers_write_path(setup, terminal):
+    env, _ = setup
+    env = {**env, "FORCE_COLOR": "1", "COLUMNS": "120"} if terminal else env
+    code, out, err = _run(WRITERS_LOADED, ["status"], env)
+    assert code == 0 and "005930" in out and err.strip() == "[]"
+    code, out, err = _run(WRITERS_LOADED, ["status", "1"], env)  # the full command: the history reads events
+    assert code == 0 and "kisoms.ledger.orders" in err
+
+
 def test_a_ledger_not_yet_used_goes_to_the_full_command(tmp_path, setup):
     env, _ = setup
     env = {**env, "KISOMS_LEDGER": str(tmp_path / "fresh.db")}
