@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from kisoms.config import Settings, credentials, default_urls
 from kisoms.engine.clock import Clock, clock_for
@@ -22,6 +23,16 @@ class Runtime:
     client: KisClient
     connection: KisConnection
     clock: Clock = field(default_factory=Clock)
+    memo: dict = field(default_factory=dict, repr=False)  # what a command works out once (``remembered``)
+
+    def remembered(self, key: object, compute: Callable[[], object]) -> object:
+        """``compute()`` the first time ``key`` is asked for, the same value after: things derived from the
+        settings alone (which do not change for a runtime's life), looked up on every order."""
+        try:
+            return self.memo[key]
+        except KeyError:
+            value = self.memo[key] = compute()
+            return value
 
     @property
     def warnings(self) -> list[str]:

@@ -71,7 +71,7 @@ def backoff_for(rt: Runtime) -> Backoff:
 def attempt_send(rt: Runtime, call: Callable[[], object], before_retry: Callable[[], None] = lambda: None) -> Attempt:
     """Call the broker, retrying only failures that certainly never reached it (``before_retry`` runs
     before each retry: the claim's heartbeat)."""
-    backoff, start, tries = backoff_for(rt), rt.clock.monotonic(), 0
+    backoff, start, tries = None, rt.clock.monotonic(), 0  # (the backoff built at the first failure only)
     while True:
         if tries:
             before_retry()
@@ -80,6 +80,7 @@ def attempt_send(rt: Runtime, call: Callable[[], object], before_retry: Callable
             return Attempt(ack=call(), tries=tries)
         except Exception as exc:  # anything after the request may have left counts as ambiguous
             error, outcome = exc, classify(exc)
+        backoff = backoff or backoff_for(rt)
         delay = backoff.delay(tries)
         if outcome is not Outcome.NOT_SENT or not backoff.allows(tries, rt.clock.monotonic() - start, delay):
             return Attempt(error=error, outcome=outcome, tries=tries)

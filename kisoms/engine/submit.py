@@ -18,7 +18,7 @@ from kisoms.engine.recovery import is_abandoned
 from kisoms.engine.resolution import order_cash_request, order_cash_tr_id, resolve, send_claimed_new
 from kisoms.engine.runtime import Runtime
 from kisoms.engine.sending import ensure_not_halted
-from kisoms.errors import Problem, ValidationError
+from kisoms.errors import Problem, TwinPending, ValidationError
 from kisoms.kis.errors_map import PRICE_LIMIT_CODES
 
 log = logging.getLogger(__name__)
@@ -40,12 +40,23 @@ def needs_reference(rt: Runtime, intent: ApprovedOrderIntent) -> bool:
     a notional limit (no rule would read it)."""
     if intent.order_type.has_price or intent.price not in (None, 0):
         return True
-    policy = rt.settings.account_policy(intent.account)
+    policy = account_policy(rt, intent.account)
     return policy is not None and policy.max_notional is not None
 
 
 def _bands(rt: Runtime):
-    return band_cache(rt.settings.state_path, f"{rt.connection.env}|{rt.connection.rest_url}")
+    return rt.remembered("bands", lambda: band_cache(rt.settings.state_path,
+                                                     f"{rt.connection.env}|{rt.connection.rest_url}"))
+
+
+def account_policy(rt: Runtime, account: str):
+    """The account's permission policy (``Settings.account_policy``), built once per runtime."""
+    return rt.remembered(("policy", account), lambda: rt.settings.account_policy(account))
+
+
+def guard_limits(rt: Runtime, account: str):
+    """The account's guards (``Settings.guard_limits``), built once per runtime."""
+    return rt.remembered(("guards", account), lambda: rt.settings.guard_limits(account))
 
 
 def market_reference(rt: Runtime, intent: ApprovedOrderIntent) -> MarketReference | None:
@@ -129,11 +140,11 @@ def _known_or_new(rt: Runtime, intent: ApprovedOrderIntent) -> tuple[Order | Non
             raise rejected
         return existing, None, {}
     if intent.qty <= 0:  # refused by the rules alone, before the broker is asked anything (and never recorded)
-        validate(intent, account=rt.settings.account_policy(intent.account),
+        validate(intent, account=account_policy(rt, intent.account),
                  price_policy=rt.settings.price_policy, reference=None)
     reference = market_reference(rt, intent)
     try:
-        checked = validate(intent, account=rt.settings.account_policy(intent.account),
+        checked = validate(intent, account=account_policy(rt, intent.account),
                            price_policy=rt.settings.price_policy, reference=reference)
     except ValidationError as exc:
         _record_invalid(rt, intent, key, exc)
@@ -155,27 +166,37 @@ def create_order(rt: Runtime, intent: ApprovedOrderIntent) -> tuple[Order, bool]
 
 def create_and_claim(rt: Runtime, intent: ApprovedOrderIntent) -> tuple[Order, bool, Claimed | None]:
     """``create_order``, and for a new order its write-ahead claim in the same durable commit
-    (``Ledger.create_and_claim``): (order, created, the claim or None when nothing was claimed). Twins
-    whose owner is gone are resolved first (the claim itself refuses while one is unresolved)."""
+    (``Ledger.create_and_claim``): (order, created, the claim or None when nothing was claimed). The claim
+    itself refuses, atomically, while a look-alike is unresolved (``TwinPending``; the order is kept NEW):
+    only then are look-alikes whose owner is gone resolved, and the order returned unclaimed for
+    ``send_order`` to claim (a refusal that resolved none is raised as it is)."""
     if armed("after_create"):  # the crash tests' point between a create and its claim needs them apart
         return (*create_order(rt, intent), None)
     existing, order, payload = _known_or_new(rt, intent)
     if existing is not None:
         return existing, False, None
-    resolve_abandoned_twins(rt, order)
-    order, created, map_id = rt.ledger.create_and_claim(
-        order, source=SOURCE, raw_payload=payload, request=order_cash_request(order),
-        tr_id=order_cash_tr_id(rt, order), guards=rt.settings.guard_limits(order.account))
+    try:
+        order, created, map_id = rt.ledger.create_and_claim(
+            order, source=SOURCE, raw_payload=payload, request=order_cash_request(order),
+            tr_id=order_cash_tr_id(rt, order), guards=guard_limits(rt, order.account))
+    except TwinPending as pending:
+        waiting = rt.ledger.get(pending.order_id)
+        if not resolve_abandoned_twins(rt, waiting):
+            raise
+        return rt.ledger.get(waiting.id), True, None
     return order, created, None if map_id is None else (order, map_id)
 
 
-def resolve_abandoned_twins(rt: Runtime, order: Order) -> None:
-    """Resolve orders with identical terms whose owner is gone, so this one need not wait for them.
-    (The claim itself refuses, atomically, while a twin is still unresolved: ``TwinPending``.)"""
+def resolve_abandoned_twins(rt: Runtime, order: Order) -> bool:
+    """Resolve orders with identical terms whose owner is gone, so this one need not wait for them; whether
+    there was one. (The claim itself refuses, atomically, while a twin is still unresolved: ``TwinPending``.)"""
+    resolved = False
     for twin in rt.ledger.unresolved_twins(order):
         for request in rt.ledger.open_requests(twin.id):
             if request.kind == "new" and is_abandoned(rt, request):
                 resolve(rt, twin, request, SOURCE, wait=True)
+                resolved = True
+    return resolved
 
 
 def send_order(rt: Runtime, order: Order) -> tuple[Order, bool]:
@@ -186,7 +207,7 @@ def send_order(rt: Runtime, order: Order) -> tuple[Order, bool]:
     resolve_abandoned_twins(rt, order)
     claimed = rt.ledger.claim(order.id, event=OrderEvent.CLAIM, kind="new",
                               request=order_cash_request(order), tr_id=order_cash_tr_id(rt, order),
-                              source=SOURCE, guards=rt.settings.guard_limits(order.account))
+                              source=SOURCE, guards=guard_limits(rt, order.account))
     if claimed is None:
         return rt.ledger.get(order.id), False
     return send_claimed_new(rt, *claimed), True

@@ -200,3 +200,24 @@ def test_an_owner_that_tries_again_during_the_lookup_keeps_its_claim_and_recover
     assert [r.id for r in rt.ledger.open_requests(order.id)] == [map_id]
     assert rt.ledger.halt_state() is None and rt.ledger.halt_state(order.account) is None
     assert broker_orders(sim) == []
+
+
+def test_a_twin_whose_owner_died_mid_send_is_resolved_and_the_new_order_then_sent(rt, sim):
+    """A look-alike claimed by a process that died after its request reached the broker: the new order's
+    claim is refused while the twin is unresolved; the twin is looked up (found, adopted) and the new
+    order, kept NEW, is then claimed and sent. Each order is at the broker once, with the usual history."""
+    from kisoms.domain.codes import ord_unpr
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    twin, _ = _claim_as(rt, _tag(dead.pid))
+    rt.client.order_cash(twin.account, twin.symbol, twin.side, twin.order_type.ord_dvsn, twin.qty,
+                         ord_unpr(twin.order_type, twin.price))  # what the dead owner sent before dying
+    result = submit(rt, intent(strategy_version="other"))
+    assert result.created and result.sent and result.order.id != twin.id
+    adopted = rt.ledger.get(twin.id)
+    assert adopted.broker_order_no is not None and adopted.status is not OrderStatus.SENDING
+    assert sorted(o["odno"] for o in broker_orders(sim)) == sorted([adopted.broker_order_no,
+                                                                  result.order.broker_order_no])
+    kinds = [e.payload.get("event") for e in rt.ledger.events_since(0) if e.order_id == result.order.id]
+    assert kinds == ["created", "claim", "broker_accepted"]

@@ -161,3 +161,25 @@ def test_rvsecncl_body(tmp_path):
         "CANO": "50000001", "ACNT_PRDT_CD": "01", "KRX_FWDG_ORD_ORGNO": "91252", "ORGN_ODNO": "0000000777",
         "ORD_DVSN": "00", "RVSE_CNCL_DVSN_CD": "01", "ORD_QTY": "3", "ORD_UNPR": "70900", "QTY_ALL_ORD_YN": "N",
         "EXCG_ID_DVSN_CD": "KRX", "CNDT_PRIC": ""}
+
+
+def test_a_request_goes_out_as_httpx_client_request_would_send_it(tmp_path):
+    """The client builds its requests itself (``KisClient._exchange``): on the wire the same method, URL,
+    headers (the client's defaults included) and body as ``httpx.Client.request`` with the same arguments,
+    for an order (POST, body) and an inquiry (GET, query), twice each (the second from the kept pieces)."""
+    kis = FakeKis()
+    kis.script("order_cash", kis_reply(**ORDER_OK), kis_reply(**ORDER_OK))
+    client = kis.client(tmp_path)
+    for _ in range(2):
+        client.order_cash(ACCOUNT, "005930", Side.BUY, "00", 3, "70000")
+        client.inquire_balance(ACCOUNT)
+    sent = [r for r in kis.requests if r.url.path in (PATHS["order_cash"], PATHS["balance"])]
+    assert len(sent) == 4
+    for request in sent:
+        reference = client.http.build_request(request.method, request.url.path, content=request.content or None,
+                                              params=dict(request.url.params),
+                                              headers={k: v for k, v in request.headers.items()
+                                                       if k not in ("host", "content-length")})
+        assert (request.method, request.url, request.content) == (reference.method, reference.url, reference.content)
+        assert sorted(request.headers.multi_items()) == sorted(reference.headers.multi_items())
+        assert request.extensions["timeout"] == reference.extensions["timeout"]
