@@ -28,6 +28,15 @@ every later hash anyway, that is as strong as 32. Every event is written with ex
 the v8 migration on an event's audit row id is the event id plus a constant (``history_start``), which is
 how an order's history finds its raw payloads without an index.
 
+Since schema v9 an order's change event is stored dense (``records.dense_event``; the events from
+``history_start.dense_from`` on): a creation without what every creation states nor the terms the orders
+row holds (its audit row covers those already), no change name where the kind fixes it, and a fill naming
+its fills row by id (``{"fill":<id>}``) instead of copying its number, key, time, price and quantity. The
+audit row of such a fill event covers that fills row (``records.FILL_COVERED``: order_id, number, qty,
+price, time, source, key) as a creation's covers the order's terms: ``lean_hash``'s ``terms`` are the fills
+row's columns, which ``verify`` joins by the id in the event's payload, so editing, deleting or swapping the
+row breaks the fill event's audit row. ``events_since`` reads dense events back whole (``full_events``).
+
 ``record`` writes one event and the audit row that covers it in the caller's transaction; it calls
 ``append_event`` and ``append_audit`` through this module's globals so tests can make either fail in the
 middle of a change.
@@ -179,7 +188,8 @@ def lean_hash(prev_hash: str, row_id: int, ts: str, source: str, action: str, or
               payload_text: str, event: EventRow, event_id: int, terms: tuple | None = None) -> str:
     """The chained hash of a v8 row (hex, ``LEAN_HASH_HEX`` digits): SHA-256 of the previous row's hash, the
     row's stored fields, the event row it covers (ts, kind, order_id, payload text), its id and, for an order's
-    creation, the order's terms, each field a self-delimiting ``_part``."""
+    creation, the order's terms (for a dense fill event since v9: its fills row's ``FILL_COVERED``), each
+    field a self-delimiting ``_part``."""
     out = [_LEAN_TAG]
     _add_parts(out, (prev_hash, row_id, ts, source, action, order_id, payload_text, *event, event_id))
     if terms is None:
@@ -243,7 +253,8 @@ def append_audit(conn: sqlite3.Connection, *, ts: str, source: str, action: str,
     event's): the row names it in ``event_id`` and covers it instead of repeating it, storing neither its
     ts, kind (``action``) nor order_id, nor ``source`` when the event's payload states it
     (``source_in_event``), and its hash is kept to 128 bits (v8). ``terms``: with the creation event of an
-    order, the order's ``ORDER_TERMS`` as stored, which the row then covers instead of copying (v8)."""
+    order, the order's ``ORDER_TERMS`` as stored, which the row then covers instead of copying (v8); with a
+    dense fill event, its fills row's ``FILL_COVERED`` as stored (v9)."""
     row_id, prev = _head(conn)
     text = (clean_text(payload) or "{}") if payload else "{}"
     covered, event_id = None, None
@@ -348,8 +359,8 @@ def verify(conn: sqlite3.Connection) -> int:
 def record(conn: sqlite3.Connection, *, ts: str, kind: str, source: str, order_id: int | None,
            event_payload: dict[str, Any], audit_payload: dict[str, Any], terms: tuple | None = None) -> tuple[int, int]:
     """An event and the audit row that covers it, for something that happened: the audit row keeps only
-    what the event does not (its hash covers the event, and with ``terms`` the order's terms: an order's
-    creation). Returns (event id, audit row id)."""
+    what the event does not (its hash covers the event, and with ``terms`` the order's terms, an order's
+    creation, or a dense fill event's fills row). Returns (event id, audit row id)."""
     text = encode(event_payload)
     event_id = append_event(conn, ts=ts, kind=kind, order_id=order_id, payload=event_payload, text=text)
     extra = {k: v for k, v in audit_payload.items() if k not in event_payload or event_payload[k] is not v}
