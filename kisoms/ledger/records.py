@@ -303,8 +303,9 @@ def full_event(kind: str, p: dict[str, Any], terms: tuple | None = None,
     """A change event's payload stored by ``dense_event`` read back as it was given (keys sorted, as stored
     JSON reads): ``terms``, the order's ``CREATED_TERMS`` from its row (a creation), and ``fill``, the
     ``FILL_SHOWN`` of the fills row a dense fill event names (each left out when not given)."""
-    if kind in KIND_EVENTS and "event" not in p:
-        p["event"] = KIND_EVENTS[kind]
+    if kind not in KIND_EVENTS or "event" in p:  # (a transition: stored whole)
+        return p
+    p["event"] = KIND_EVENTS[kind]
     if kind == CREATED_KIND and "status" not in p:
         p.update(_CREATED_FIXED)
         if terms is not None:
