@@ -41,10 +41,15 @@ _PLAIN = ("id", "order_id", "broker_order_no", "krx_orgno", "order_date", "tr_id
 def _columns(conn: sqlite3.Connection, m: str = "broker_order_map") -> str:
     """The request columns to select from table (or alias) ``m``: since v9 the owner of a settled request
     read back from its claim event."""
-    if not dense(conn):
-        return f"{m}.*"
+    return _DENSE_COLUMNS[m] if dense(conn) else f"{m}.*"
+
+
+def _dense_columns(m: str) -> str:
     owner = f"CASE WHEN {m}.owner = '' THEN {_CLAIM_OWNER.format(m=m)} ELSE {m}.owner END AS owner"
     return ", ".join(f"{m}.{c}" for c in _PLAIN) + f", {owner}, {m}.last_attempt_at"
+
+
+_DENSE_COLUMNS = {m: _dense_columns(m) for m in ("broker_order_map", "m")}
 
 
 _FORGET_OWNER = f", owner = CASE WHEN owner = {_CLAIM_OWNER.format(m='broker_order_map')} THEN '' ELSE owner END"
