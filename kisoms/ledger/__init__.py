@@ -6,7 +6,10 @@ no trace, fsynced (``synchronous=FULL``) except ``settle`` (NORMAL: a lost settl
 and recovery resolves it from the broker's books). Every write also appends one ``events`` row and one
 hash-chained ``audit_log`` row that covers it (payloads redacted first, each thing stored once), in the same
 transaction. An order's change event is its history entry (``Ledger.history``; since schema v8, older
-entries stay in ``order_status_history``, which gets no new rows).
+entries stay in ``order_status_history``, which gets no new rows). Since schema v9 a change event is stored
+dense, without what its kind, its order's terms or its fills row hold (``records.dense_event``), and a
+request closed by ``settle`` without a copy of its owner (its claim event names it); every read puts them
+back (``journal.events_since``, ``orders.history``, ``requests``), so readers see what they saw before.
 
 =================  ==============================================  ==========================================
 verb (module)      tables written                                  invariants

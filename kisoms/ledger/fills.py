@@ -16,6 +16,7 @@ _COLUMNS = ("order_id", "broker_order_no", "qty", "price", "fill_time", "source"
 
 _INSERT_SQL = (f"INSERT INTO fills ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
                "ON CONFLICT (dedupe_key) DO NOTHING")
+_ADD_SQL = f"{_INSERT_SQL} RETURNING id, {', '.join(_COLUMNS)}"
 
 
 def exists(conn: sqlite3.Connection, dedupe_key: str) -> bool:
@@ -35,6 +36,13 @@ def insert(conn: sqlite3.Connection, fill: Fill, recorded_at: str) -> bool:
     row = fill_to_row(fill, recorded_at)
     cursor = conn.execute(_INSERT_SQL, [row[c] for c in _COLUMNS])
     return cursor.rowcount == 1
+
+
+def add(conn: sqlite3.Connection, fill: Fill, recorded_at: str) -> dict | None:
+    """``insert`` that hands back the row as stored (its id and columns), or None when the key was known."""
+    row = fill_to_row(fill, recorded_at)
+    stored = conn.execute(_ADD_SQL, [row[c] for c in _COLUMNS]).fetchone()
+    return None if stored is None else dict(zip(("id", *_COLUMNS), stored))
 
 
 def for_order(conn: sqlite3.Connection, order_id: int) -> list[Fill]:

@@ -28,6 +28,15 @@ every later hash anyway, that is as strong as 32. Every event is written with ex
 the v8 migration on an event's audit row id is the event id plus a constant (``history_start``), which is
 how an order's history finds its raw payloads without an index.
 
+Since schema v9 an order's change event is stored dense (``records.dense_event``; the events from
+``history_start.dense_from`` on): a creation without what every creation states nor the terms the orders
+row holds (its audit row covers those already), no change name where the kind fixes it, and a fill naming
+its fills row by id (``{"fill":<id>}``) instead of copying its number, key, time, price and quantity. The
+audit row of such a fill event covers that fills row (``records.FILL_COVERED``: order_id, number, qty,
+price, time, source, key) as a creation's covers the order's terms: ``lean_hash``'s ``terms`` are the fills
+row's columns, which ``verify`` joins by the id in the event's payload, so editing, deleting or swapping the
+row breaks the fill event's audit row. ``events_since`` reads dense events back whole (``full_events``).
+
 ``record`` writes one event and the audit row that covers it in the caller's transaction; it calls
 ``append_event`` and ``append_audit`` through this module's globals so tests can make either fail in the
 middle of a change.
@@ -41,8 +50,9 @@ import sqlite3
 from typing import Any
 
 from kisoms.errors import AuditChainBroken
-from kisoms.ledger.db import as_dicts, clean_text, dumps
-from kisoms.ledger.records import ORDER_TERMS, LedgerEvent, row_to_event, row_to_order
+from kisoms.ledger.db import as_dicts, chunks, clean_text, dumps, loads, marks
+from kisoms.ledger.records import (CREATED_KIND, CREATED_TERMS, FILL_COVERED, FILL_KIND, FILL_SHOWN, ORDER_TERMS,
+                                   LedgerEvent, full_event, row_to_event, row_to_order)
 
 
 def _sha256(data: bytes):
@@ -71,9 +81,44 @@ def append_event(conn: sqlite3.Connection, *, ts: str, kind: str, order_id: int 
 
 
 def events_since(conn: sqlite3.Connection, event_id: int, limit: int) -> list[LedgerEvent]:
-    """Events with id > ``event_id``, oldest first."""
+    """Events with id > ``event_id``, oldest first (dense ones read back whole: ``full_events``)."""
     cursor = conn.execute("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (event_id, limit))
-    return [row_to_event(r) for r in as_dicts(cursor)]
+    rows = as_dicts(cursor)
+    start = dense_from(conn)
+    if start is None or not rows or rows[-1]["id"] < start:
+        return [row_to_event(r) for r in rows]
+    return full_events(conn, rows, start)
+
+
+def dense_from(conn: sqlite3.Connection) -> int | None:
+    """The first event id stored dense (schema v9), or None (a file kept at an older schema)."""
+    if not dense(conn):
+        return None
+    row = conn.execute("SELECT dense_from FROM history_start WHERE id = 1").fetchone()
+    return None if row is None else row[0]
+
+
+def full_events(conn: sqlite3.Connection, rows: list[dict[str, Any]], start: int) -> list[LedgerEvent]:
+    """Event rows as events, those from id ``start`` on read back whole (``records.full_event``): a creation's
+    terms from its orders row, a fill from the fills row it names, each fetched once for the whole page."""
+    payloads = [loads(r["payload"]) or {} for r in rows]
+    created = {r["order_id"] for r in rows if r["kind"] == CREATED_KIND and r["id"] >= start}
+    fill_ids = {p["fill"] for r, p in zip(rows, payloads)
+                if r["kind"] == FILL_KIND and r["id"] >= start and type(p.get("fill")) is int}
+    terms = _by_id(conn, "orders", CREATED_TERMS, created)
+    fill_rows = _by_id(conn, "fills", FILL_SHOWN, fill_ids)
+    return [row_to_event(r, p if r["id"] < start else full_event(
+        r["kind"], p, terms.get(r["order_id"]), fill_rows.get(p["fill"]) if type(p.get("fill")) is int else None))
+        for r, p in zip(rows, payloads)]
+
+
+def _by_id(conn: sqlite3.Connection, table: str, columns: tuple[str, ...], ids: set) -> dict[int, tuple]:
+    """``columns`` of the rows of ``table`` with these ids, by id (one query per ``db.CHUNK`` ids)."""
+    found: dict[int, tuple] = {}
+    for part in chunks(sorted(i for i in ids if i is not None)):
+        sql = f"SELECT id, {', '.join(columns)} FROM {table} WHERE id IN ({marks(part)})"
+        found.update((row[0], row[1:]) for row in conn.execute(sql, part))
+    return found
 
 
 def last_event_id(conn: sqlite3.Connection) -> int:
@@ -143,7 +188,8 @@ def lean_hash(prev_hash: str, row_id: int, ts: str, source: str, action: str, or
               payload_text: str, event: EventRow, event_id: int, terms: tuple | None = None) -> str:
     """The chained hash of a v8 row (hex, ``LEAN_HASH_HEX`` digits): SHA-256 of the previous row's hash, the
     row's stored fields, the event row it covers (ts, kind, order_id, payload text), its id and, for an order's
-    creation, the order's terms, each field a self-delimiting ``_part``."""
+    creation, the order's terms (for a dense fill event since v9: its fills row's ``FILL_COVERED``), each
+    field a self-delimiting ``_part``."""
     out = [_LEAN_TAG]
     _add_parts(out, (prev_hash, row_id, ts, source, action, order_id, payload_text, *event, event_id))
     if terms is None:
@@ -183,6 +229,7 @@ def _keep_head(conn: sqlite3.Connection, head: tuple[int, str]) -> None:
 
 
 LEAN_AUDIT_VERSION = 8  # the schema from which audit rows name their event in ``event_id``
+DENSE_EVENT_VERSION = 9  # the schema from which change events are stored dense (``records.dense_event``)
 
 
 def lean(conn: sqlite3.Connection) -> bool:
@@ -190,6 +237,12 @@ def lean(conn: sqlite3.Connection) -> bool:
     its event in ``event_id`` (a file kept at an older schema, as tests build one, is written as before)."""
     version = getattr(conn, "schema_version", None)
     return version is None or version >= LEAN_AUDIT_VERSION
+
+
+def dense(conn: sqlite3.Connection) -> bool:
+    """Whether the file is at schema v9 or later: change events are written dense (``records.dense_event``)."""
+    version = getattr(conn, "schema_version", None)
+    return version is None or version >= DENSE_EVENT_VERSION
 
 
 def append_audit(conn: sqlite3.Connection, *, ts: str, source: str, action: str, order_id: int | None,
@@ -200,7 +253,8 @@ def append_audit(conn: sqlite3.Connection, *, ts: str, source: str, action: str,
     event's): the row names it in ``event_id`` and covers it instead of repeating it, storing neither its
     ts, kind (``action``) nor order_id, nor ``source`` when the event's payload states it
     (``source_in_event``), and its hash is kept to 128 bits (v8). ``terms``: with the creation event of an
-    order, the order's ``ORDER_TERMS`` as stored, which the row then covers instead of copying (v8)."""
+    order, the order's ``ORDER_TERMS`` as stored, which the row then covers instead of copying (v8); with a
+    dense fill event, its fills row's ``FILL_COVERED`` as stored (v9)."""
     row_id, prev = _head(conn)
     text = (clean_text(payload) or "{}") if payload else "{}"
     covered, event_id = None, None
@@ -248,29 +302,46 @@ def _check_row(row: tuple, expected_id: int, prev: str) -> None:
     if event_id is None:  # (before v8; ``event``: the one a v7 row covers)
         computed = row_hash(prev, row_id, ts, source, action, order_id, payload, event)
     else:
-        terms = row[13:] if row[10] == CREATED_KIND else None
-        computed = lean_hash(prev, row_id, ts, source, action, order_id, payload, event, event_id, terms)
+        computed = lean_hash(prev, row_id, ts, source, action, order_id, payload, event, event_id, _terms(row))
     if computed != digest:
         what = " or the event it covers" if event is not None else ""
         raise AuditChainBroken(f"audit row {row_id}: content{what} does not match its hash (edited)")
 
 
+_FILL_AT = 13 + len(ORDER_TERMS)  # a verify row: the order's terms, then the fills row its fill event names
+
+
+def _terms(row: tuple) -> tuple | None:
+    """What a v8 row covers besides its event: the order's terms (a creation) or the fills row its dense
+    fill event names (v9: found by the id in the event's payload; a missing row reads as nothing)."""
+    if row[10] == CREATED_KIND:
+        return row[13:_FILL_AT]
+    return row[_FILL_AT + 1:] if row[_FILL_AT] is not None else None
+
+
 _V7_LINK = (f"CASE WHEN substr(a.payload, 1, {len(_LINKED)}) = '{_LINKED}' "
             f"THEN CAST(substr(a.payload, {len(_LINKED) + 1}) AS INTEGER) END")
-CREATED_KIND = "order.created"  # the event whose v8 audit row also covers the order's terms
 _VERIFY_SQL = (
     "SELECT a.id, a.ts, a.source, a.action, a.order_id, a.payload, CAST(a.prev_hash AS BLOB), CAST(a.hash AS BLOB), "
-    "{event_id}, e.ts, e.kind, e.order_id, e.payload, {terms} FROM audit_log a LEFT JOIN events e "
+    "{event_id}, e.ts, e.kind, e.order_id, e.payload, {terms}, {fill} FROM audit_log a LEFT JOIN events e "
     "ON e.id = {link} {join} ORDER BY a.id")
+# (the id a dense fill event names: its payload's ``fill`` when an integer; json_valid first, so an edited
+# payload that is no JSON reads as naming nothing and fails its hash instead of stopping the walk)
+_FILL_JOIN = (f"LEFT JOIN fills f ON a.event_id IS NOT NULL AND e.kind = '{FILL_KIND}' AND f.id = CASE WHEN "
+              "json_valid(e.payload) AND json_type(e.payload, '$.fill') = 'integer' THEN json_extract(e.payload, '$.fill') END")
 
 
 def _verify_sql(conn: sqlite3.Connection) -> str:
+    nothing = ", ".join("NULL" for _ in (0, *FILL_COVERED))
     if lean(conn):
         return _VERIFY_SQL.format(
             event_id="a.event_id", link=f"COALESCE(a.event_id, {_V7_LINK})",
             terms=", ".join(f"o.{c}" for c in ORDER_TERMS),
-            join=f"LEFT JOIN orders o ON a.event_id IS NOT NULL AND e.kind = '{CREATED_KIND}' AND o.id = e.order_id")
-    return _VERIFY_SQL.format(event_id="NULL", link=_V7_LINK, terms=", ".join("NULL" for _ in ORDER_TERMS), join="")
+            fill=", ".join(f"f.{c}" for c in ("id", *FILL_COVERED)) if dense(conn) else nothing,
+            join=f"LEFT JOIN orders o ON a.event_id IS NOT NULL AND e.kind = '{CREATED_KIND}' AND o.id = e.order_id"
+                 + (" " + _FILL_JOIN if dense(conn) else ""))
+    return _VERIFY_SQL.format(event_id="NULL", link=_V7_LINK, terms=", ".join("NULL" for _ in ORDER_TERMS),
+                              fill=nothing, join="")
 
 
 def verify(conn: sqlite3.Connection) -> int:
@@ -288,8 +359,8 @@ def verify(conn: sqlite3.Connection) -> int:
 def record(conn: sqlite3.Connection, *, ts: str, kind: str, source: str, order_id: int | None,
            event_payload: dict[str, Any], audit_payload: dict[str, Any], terms: tuple | None = None) -> tuple[int, int]:
     """An event and the audit row that covers it, for something that happened: the audit row keeps only
-    what the event does not (its hash covers the event, and with ``terms`` the order's terms: an order's
-    creation). Returns (event id, audit row id)."""
+    what the event does not (its hash covers the event, and with ``terms`` the order's terms, an order's
+    creation, or a dense fill event's fills row). Returns (event id, audit row id)."""
     text = encode(event_payload)
     event_id = append_event(conn, ts=ts, kind=kind, order_id=order_id, payload=event_payload, text=text)
     extra = {k: v for k, v in audit_payload.items() if k not in event_payload or event_payload[k] is not v}

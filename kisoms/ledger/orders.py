@@ -19,9 +19,10 @@ from kisoms.errors import InvalidTransition, LedgerError, OrderNotFound
 from kisoms.ledger import fills
 from kisoms.ledger.db import as_dicts, chunks, first, from_iso, marks
 from kisoms.ledger.errors import CorrectionRefused, StaleOrder
-from kisoms.ledger.journal import lean, record
-from kisoms.ledger.records import (ORDER_COLUMNS, ORDER_TERMS, HistoryRow, changed_columns, event_to_history,
-                                   order_to_row, revised, row_to_history, row_to_order)
+from kisoms.ledger.journal import dense, lean, record
+from kisoms.ledger.records import (FILL_COVERED, ORDER_COLUMNS, ORDER_TERMS, HistoryRow, changed_columns,
+                                   dense_event, event_to_history, order_to_row, revised, row_to_history,
+                                   row_to_order)
 
 # orders and history SQL --------------------------------------------------------------------------
 
@@ -99,7 +100,8 @@ _OLD_HISTORY_SQL = (
 # since v8: the order's change events, each with its audit row (found by the ids' constant offset; ``a.id``
 # is NULL when that does not hold, and the row is then looked up by its event id)
 _EVENT_HISTORY_SQL = (
-    "SELECT e.id, e.ts, e.payload, a.id, a.payload FROM history_start s JOIN events e ON e.order_id = ? "
+    "SELECT e.id, e.ts, e.payload, a.id, a.payload, e.kind, e.id >= {dense_from} FROM history_start s "
+    "JOIN events e ON e.order_id = ? "
     f"AND e.id >= s.first_event AND e.kind IN ({', '.join(repr(k) for k in HISTORY_KINDS)}) "
     "LEFT JOIN audit_log a ON a.id = e.id + s.audit_offset AND a.event_id = e.id WHERE s.id = 1 ORDER BY e.id")
 
@@ -127,10 +129,11 @@ def history(conn: sqlite3.Connection, order_id: int) -> list[HistoryRow]:
     rows = [row_to_history(r) for r in as_dicts(conn.execute(_OLD_HISTORY_SQL, (order_id,)))]
     if not lean(conn):
         return rows
-    for event_id, ts, payload, audit_id, audit_payload in conn.execute(_EVENT_HISTORY_SQL, (order_id,)).fetchall():
+    sql = _EVENT_HISTORY_SQL.format(dense_from="s.dense_from" if dense(conn) else "NULL")
+    for event_id, ts, payload, audit_id, audit_payload, kind, is_dense in conn.execute(sql, (order_id,)).fetchall():
         if audit_id is None:
             audit_payload = _audit_payload_of(conn, event_id)
-        rows.append(event_to_history(event_id, order_id, ts, payload, audit_payload))
+        rows.append(event_to_history(event_id, order_id, ts, payload, audit_payload, kind if is_dense else None))
     return rows
 
 
@@ -153,13 +156,15 @@ SPECIAL_FIELDS = frozenset({"cancel_qty"})  # cancel_qty: cancel that much of wh
 
 @dataclass(frozen=True)
 class Change:
-    """Why an order changes: the history event text, the event/audit kind, who, and extra payload."""
+    """Why an order changes: the history event text, the event/audit kind, who, and extra payload
+    (``fill_row``: a fill's row as stored, which its dense event names instead of copying)."""
 
     event: str
     kind: str
     source: str
     raw_payload: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    fill_row: dict[str, Any] | None = None
 
 
 def check_version(order: Order, expected_version: int | None) -> None:
@@ -253,6 +258,18 @@ def _audit_payload(change: Change, event: dict[str, Any], changed: dict[str, tup
     return payload
 
 
+def _stored_event(conn: sqlite3.Connection, change: Change, event: dict[str, Any],
+                  terms: tuple | None) -> tuple[dict[str, Any], tuple | None]:
+    """The event as stored and what its audit row covers besides it: since v9 the event is dense
+    (``dense_event``), and a fill event that names its fills row has its audit row cover that row."""
+    if not dense(conn):
+        return event, terms
+    stored = dense_event(change.kind, event, change.fill_row)
+    if type(stored.get("fill")) is int:
+        terms = tuple(change.fill_row[c] for c in FILL_COVERED)
+    return stored, terms
+
+
 def write(conn: sqlite3.Connection, before: Order | None, after: Order, change: Change, ts: str) -> Order:
     """Insert (``before`` None) or update the order, then its event and audit row: the event is its history
     entry (``history``); the raw payload is stored once, in the audit row."""
@@ -267,8 +284,9 @@ def write(conn: sqlite3.Connection, before: Order | None, after: Order, change: 
         changed = changed_columns(before, after)
         update(conn, before, after, changed)
     event = _event_payload(before, after, change)
+    stored, terms = _stored_event(conn, change, event, terms)
     _, audit_id = record(conn, ts=ts, kind=change.kind, source=change.source, order_id=after.id,
-                         event_payload=event, terms=terms, audit_payload=_audit_payload(change, event, changed, snapshot))
+                         event_payload=stored, terms=terms, audit_payload=_audit_payload(change, event, changed, snapshot))
     if not lean(conn):  # a file kept at an older schema (as tests build one): the history row as before v8
         add_history(conn, after, prev_status=before.status.value if before else None, event=change.event,
                     ts=ts, source=change.source, raw_ref=audit_id if change.raw_payload is not None else None)
@@ -387,12 +405,13 @@ def record_fill(conn: sqlite3.Connection, order_id: int, fill: Fill, *, raw_payl
         if fills.exists(conn, fill.dedupe_key):
             return None
         raise
-    if not fills.insert(conn, fill, ts):
+    fill_row = fills.add(conn, fill, ts)
+    if fill_row is None:
         return None  # its key is known: a duplicate, nothing written
     after = revised(order, status=status, filled_qty=q.filled, cancelled_qty=q.cancelled, updated_at=from_iso(ts),
                     filled_amount=order.filled_amount + fill.qty * fill.price, version=order.version + 1)  # (evolve)
     shown = {"broker_order_no": fill.broker_order_no, "dedupe_key": fill.dedupe_key, "fill_time": fill.fill_time,
              "price": fill.price, "qty": fill.qty}  # (order_id and source: the event's own)
-    change = Change(OrderEvent.FILL.value, "order.fill", fill.source, raw_payload, {"fill": shown})
+    change = Change(OrderEvent.FILL.value, "order.fill", fill.source, raw_payload, {"fill": shown}, fill_row)
     return write(conn, order, after, change, ts)
 

@@ -244,20 +244,75 @@ def row_to_history(r: dict[str, Any]) -> HistoryRow:
                       source=r["source"], raw_payload=raw, version=r["version"])
 
 
-def event_to_history(event_id: int, order_id: int, ts: str, payload: str, audit_payload: str | None) -> HistoryRow:
+def event_to_history(event_id: int, order_id: int, ts: str, payload: str, audit_payload: str | None,
+                     kind: str | None = None) -> HistoryRow:
     """A history entry from an order's change event (v8; ``audit_payload``: its audit row's, which holds
-    the raw payload)."""
+    the raw payload; ``kind``: the event's, when it is stored dense (v9): read back with ``full_event``)."""
     p = loads(payload) or {}
+    if kind is not None:  # (a dense event: since v9)
+        p = full_event(kind, p)
     raw = (loads(audit_payload) or {}).get("raw_payload") if audit_payload else None
     return HistoryRow(history_id=event_id, order_id=order_id, status=p.get("status", ""),
                       prev_status=p.get("prev_status"), event=p.get("event", ""), event_ts=from_iso(ts),
                       source=p.get("source", ""), raw_payload=raw, version=p.get("version", 0))
 
 
-def row_to_event(r: dict[str, Any]) -> LedgerEvent:
-    """An event from its row."""
+def row_to_event(r: dict[str, Any], payload: dict[str, Any] | None = None) -> LedgerEvent:
+    """An event from its row (``payload``: its payload already read back, e.g. by ``full_event``)."""
     return LedgerEvent(id=r["id"], ts=from_iso(r["ts"]), kind=r["kind"], order_id=r["order_id"],
-                       payload=loads(r["payload"]) or {})
+                       payload=(loads(r["payload"]) or {}) if payload is None else payload)
+
+
+# dense change events (schema v9) -----------------------------------------------------------------
+
+
+KIND_EVENTS = {"order.created": "created", "order.fill": "fill", "order.corrected": "corrected"}  # kind -> name
+CREATED_KIND, FILL_KIND = "order.created", "order.fill"
+_CREATED_FIXED = {"prev_status": None, "status": "NEW", "version": 1, "filled_qty": 0}  # every creation's
+CREATED_TERMS = ("symbol", "side", "qty")  # a creation event shows these of the order's terms (orders row)
+FILL_SHOWN = ("broker_order_no", "dedupe_key", "fill_time", "price", "qty")  # a fill event's ``fill``
+# a fills row as the audit row of its (dense) fill event covers it
+FILL_COVERED = ("order_id", "broker_order_no", "qty", "price", "fill_time", "source", "dedupe_key")
+
+
+def dense_event(kind: str, payload: dict[str, Any], fill_row: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A change event's payload as stored since schema v9: without the change's name where the kind fixes it,
+    a creation without what every creation states (status NEW, version 1, nothing filled, no previous
+    status) nor the terms the orders row holds, and a fill without its copy of the fills row ``fill_row``
+    (its id instead), when the row holds exactly what the event shows. ``full_event`` reads it back."""
+    stored = dict(payload)
+    if kind in KIND_EVENTS and stored.get("event") == KIND_EVENTS[kind]:
+        del stored["event"]
+    if kind == CREATED_KIND and all(k in stored and stored[k] == v for k, v in _CREATED_FIXED.items()):
+        for key in (*_CREATED_FIXED, *CREATED_TERMS):
+            stored.pop(key, None)
+    shown = stored.get("fill")
+    if kind == FILL_KIND and fill_row is not None and _same_fill(shown, fill_row):
+        stored["fill"] = fill_row["id"]
+    return stored
+
+
+def _same_fill(shown: Any, row: dict[str, Any]) -> bool:
+    """Whether the fills row holds exactly (values and types) what the event shows of the fill."""
+    return (isinstance(shown, dict) and len(shown) == len(FILL_SHOWN)
+            and all(k in shown and type(shown[k]) is type(row[k]) and shown[k] == row[k] for k in FILL_SHOWN))
+
+
+def full_event(kind: str, p: dict[str, Any], terms: tuple | None = None,
+               fill: tuple | None = None) -> dict[str, Any]:
+    """A change event's payload stored by ``dense_event`` read back as it was given (keys sorted, as stored
+    JSON reads): ``terms``, the order's ``CREATED_TERMS`` from its row (a creation), and ``fill``, the
+    ``FILL_SHOWN`` of the fills row a dense fill event names (each left out when not given)."""
+    if kind not in KIND_EVENTS or "event" in p:  # (a transition: stored whole)
+        return p
+    p["event"] = KIND_EVENTS[kind]
+    if kind == CREATED_KIND and "status" not in p:
+        p.update(_CREATED_FIXED)
+        if terms is not None:
+            p.update(zip(CREATED_TERMS, terms))
+    if kind == FILL_KIND and type(p.get("fill")) is int and fill is not None:
+        p["fill"] = dict(zip(FILL_SHOWN, fill))
+    return dict(sorted(p.items()))
 
 
 def row_to_halt(r: dict[str, Any]) -> HaltState | None:

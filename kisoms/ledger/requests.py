@@ -18,7 +18,7 @@ from kisoms.errors import GuardTripped, Halted, LedgerError, NumberTaken, TwinPe
 from kisoms.ledger import control, orders
 from kisoms.ledger.db import as_dicts, chunks, clean_text, first, marks
 from kisoms.ledger.errors import RequestNotOpen
-from kisoms.ledger.journal import record
+from kisoms.ledger.journal import dense, record
 from kisoms.ledger.orders import Change, apply, check_version
 from kisoms.ledger.records import (OPEN_REQUEST_STATES, REQUEST_STATES, BrokerNumber, external_row, row_to_number,
                                    row_to_order)
@@ -28,6 +28,31 @@ from kisoms.ledger.records import (OPEN_REQUEST_STATES, REQUEST_STATES, BrokerNu
 
 _OPEN = "state IN (" + ", ".join(f"'{s}'" for s in OPEN_REQUEST_STATES) + ")"
 NUMBER_FIELDS = ("broker_order_no", "krx_orgno", "order_date")
+
+# Since schema v9 a request closed by ``settle`` keeps no copy of its owner when its claim event names the
+# same one: the owner column then holds '' and every read takes the owner from that event (``_CLAIM_OWNER``).
+_CLAIM_OWNER = ("(SELECT json_extract(e.payload, '$.owner') FROM events e WHERE e.order_id = {m}.order_id "
+                "AND e.kind = 'order.transition' AND json_valid(e.payload) AND json_extract(e.payload, '$.map_id') = "
+                "{m}.id AND json_type(e.payload, '$.owner') = 'text' ORDER BY e.id LIMIT 1)")
+_PLAIN = ("id", "order_id", "broker_order_no", "krx_orgno", "order_date", "tr_id", "kind", "request", "state",
+          "response", "sent_at", "resolved_at")
+
+
+def _columns(conn: sqlite3.Connection, m: str = "broker_order_map") -> str:
+    """The request columns to select from table (or alias) ``m``: since v9 the owner of a settled request
+    read back from its claim event."""
+    return _DENSE_COLUMNS[m] if dense(conn) else f"{m}.*"
+
+
+def _dense_columns(m: str) -> str:
+    owner = f"CASE WHEN {m}.owner = '' THEN {_CLAIM_OWNER.format(m=m)} ELSE {m}.owner END AS owner"
+    return ", ".join(f"{m}.{c}" for c in _PLAIN) + f", {owner}, {m}.last_attempt_at"
+
+
+_DENSE_COLUMNS = {m: _dense_columns(m) for m in ("broker_order_map", "m")}
+
+
+_FORGET_OWNER = f", owner = CASE WHEN owner = {_CLAIM_OWNER.format(m='broker_order_map')} THEN '' ELSE owner END"
 
 
 def insert_request(conn: sqlite3.Connection, *, order_id: int, kind: str, tr_id: str, request: dict, state: str,
@@ -59,15 +84,18 @@ def release(conn: sqlite3.Connection, map_id: int) -> bool:
 
 def get(conn: sqlite3.Connection, map_id: int) -> BrokerNumber | None:
     """One request by id."""
-    row = first(conn.execute("SELECT * FROM broker_order_map WHERE id = ?", (map_id,)))
+    row = first(conn.execute(f"SELECT {_columns(conn)} FROM broker_order_map WHERE id = ?", (map_id,)))
     return row_to_number(row) if row else None
 
 
 def settle_row(conn: sqlite3.Connection, map_id: int, *, state: str, resolved_at: str | None, fields: dict,
            response: Any) -> None:
-    """Set the state (and the broker number fields given) of an open request."""
+    """Set the state (and the broker number fields given) of an open request; since v9 a request it closes
+    keeps no copy of the owner its claim event names (``_CLAIM_OWNER``)."""
     allowed = {k: fields[k] for k in NUMBER_FIELDS if fields.get(k) is not None}
     sets = "".join(f", {k} = ?" for k in allowed)
+    if state not in OPEN_REQUEST_STATES and dense(conn):
+        sets += _FORGET_OWNER
     try:
         conn.execute(f"UPDATE broker_order_map SET state = ?, resolved_at = ?, response = ?{sets} WHERE id = ?",
                      [state, resolved_at, clean_text(response), *allowed.values(), map_id])
@@ -79,16 +107,16 @@ def settle_row(conn: sqlite3.Connection, map_id: int, *, state: str, resolved_at
 def open_requests(conn: sqlite3.Connection, order_id: int | None = None) -> list[BrokerNumber]:
     """Requests whose outcome is not known yet (sending/unknown), oldest first."""
     if order_id is None:
-        cursor = conn.execute(f"SELECT * FROM broker_order_map WHERE {_OPEN} ORDER BY id")
+        cursor = conn.execute(f"SELECT {_columns(conn)} FROM broker_order_map WHERE {_OPEN} ORDER BY id")
     else:
-        cursor = conn.execute(f"SELECT * FROM broker_order_map WHERE {_OPEN} AND order_id = ? ORDER BY id",
+        cursor = conn.execute(f"SELECT {_columns(conn)} FROM broker_order_map WHERE {_OPEN} AND order_id = ? ORDER BY id",
                               (order_id,))
     return [row_to_number(r) for r in as_dicts(cursor)]
 
 
 def for_order(conn: sqlite3.Connection, order_id: int) -> list[BrokerNumber]:
     """Every request of one order, oldest first."""
-    cursor = conn.execute("SELECT * FROM broker_order_map WHERE order_id = ? ORDER BY id", (order_id,))
+    cursor = conn.execute(f"SELECT {_columns(conn)} FROM broker_order_map WHERE order_id = ? ORDER BY id", (order_id,))
     return [row_to_number(r) for r in as_dicts(cursor)]
 
 
@@ -116,10 +144,10 @@ def request_keys_by_order(conn: sqlite3.Connection, order_ids: Iterable[int]) ->
 def by_number(conn: sqlite3.Connection, broker_order_no: str, order_date: str | None) -> BrokerNumber | None:
     """The request that got this broker number (on ``order_date``; the latest date when None)."""
     if order_date is None:
-        cursor = conn.execute("SELECT * FROM broker_order_map WHERE broker_order_no = ? "
+        cursor = conn.execute(f"SELECT {_columns(conn)} FROM broker_order_map WHERE broker_order_no = ? "
                               "ORDER BY order_date DESC, id DESC LIMIT 1", (broker_order_no,))
     else:
-        cursor = conn.execute("SELECT * FROM broker_order_map WHERE broker_order_no = ? AND order_date = ?",
+        cursor = conn.execute(f"SELECT {_columns(conn)} FROM broker_order_map WHERE broker_order_no = ? AND order_date = ?",
                               (broker_order_no, order_date))
     row = first(cursor)
     return row_to_number(row) if row else None
@@ -135,7 +163,7 @@ def _joined(conn: sqlite3.Connection, columns: str, broker_order_no: str, order_
 def with_order(conn: sqlite3.Connection, broker_order_no: str,
                order_date: str | None) -> tuple[Order, BrokerNumber] | None:
     """``by_number`` and the request's order, in one query."""
-    cursor = _joined(conn, "m.*, o.*", broker_order_no, order_date)
+    cursor = _joined(conn, f"{_columns(conn, 'm')}, o.*", broker_order_no, order_date)
     row = cursor.fetchone()
     if row is None:
         return None
