@@ -13,7 +13,11 @@
 A second run right after the first changes nothing.
 
 Cost: per account, one read of the books and a few ledger queries for all its orders (their fresh rows,
-broker numbers and open requests), matching by (date, number) index; the corrections go in batched
+broker numbers and open requests), matching by (date, number) index. The orders and their requests are
+read in steps between pages of the books, while the rate limit spaces the next request; the pass uses
+those reads only if nothing was written to the ledger meanwhile (by anyone), else it reads the requests,
+and the orders whose version moved, again after the last page. Every decision waits for the last page:
+an amend or cancel row may be on any later page. The corrections go in batched
 transactions of ``BATCH`` orders, each order in its own savepoint (a failing order leaves no trace, one
 fsync per batch). Orders whose snapshot turned out stale get their second look (a fresh inquiry) after
 the batch has committed, so no write lock is held across a broker call.
@@ -25,7 +29,7 @@ from collections import defaultdict
 from contextlib import ExitStack, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from kisoms.domain.order import Fill, Order
 from kisoms.domain.states import (NON_TERMINAL, PENDING, TERMINAL, BrokerView, OrderStatus, broker_status,
@@ -35,12 +39,17 @@ from kisoms.engine.book_matching import is_original
 from kisoms.engine.recovery import lookup_grace, recover
 from kisoms.engine.runtime import Runtime
 from kisoms.errors import CorrectionRefused, StaleOrder
-from kisoms.ledger.orders import orders_by_id, versions_by_id
+from kisoms.ledger.db import write_marks
+from kisoms.ledger.orders import OrderKey, order_keys, orders_by_id, versions_by_id
 from kisoms.ledger.records import OPEN_REQUEST_STATES
 from kisoms.ledger.requests import request_keys_by_order
 
+if TYPE_CHECKING:
+    import sqlite3
+
 SOURCE = "reconcile"
 BATCH = 200  # orders per write transaction (bounds how long other processes wait for the write lock)
+STEP = 150  # orders read per page of the books (~8 ms), while the rate limit spaces the next request
 
 
 @dataclass
@@ -152,6 +161,35 @@ def _live_fields(order: Order, live) -> dict:
     return fields
 
 
+class Snapshot:
+    """The ledger side of one account's pass (its orders, their requests), read in steps between pages
+    of the books, and whether anything was written to the ledger since the first step."""
+
+    def __init__(self, keys: list[OrderKey]):
+        self.keys = keys
+        self.by_id: dict[int, Order] = {}
+        self.requests: dict[int, list] = {}
+        self.marks: tuple[int, int] | None = None
+
+    def steps(self, conn: sqlite3.Connection, *, requests: bool = True) -> Iterator[None]:
+        """Read ``STEP`` orders (and their requests) per step."""
+        self.marks = write_marks(conn)
+        ids = [k.id for k in self.keys]
+        for at in range(0, len(ids), STEP):
+            self.by_id.update(orders_by_id(conn, ids[at:at + STEP]))
+            if requests:
+                self.requests.update(request_keys_by_order(conn, ids[at:at + STEP]))
+            yield
+
+    def orders(self) -> list[Order]:
+        return [self.by_id[k.id] for k in self.keys if k.id in self.by_id]
+
+    def unchanged(self, conn: sqlite3.Connection) -> bool:
+        """Nothing written to the ledger since the first step, by this connection or another one: what was
+        read is what a read now would give."""
+        return self.marks is not None and self.marks == write_marks(conn)
+
+
 class Reconciler:
     """One reconcile pass over the ledger."""
 
@@ -162,22 +200,29 @@ class Reconciler:
         self.requests: dict[int, list] | None = None  # the account's requests by order (the pass's snapshot)
         self.today: str | None = None  # the KST day orders are judged on (read once per batch)
         self._unopened: ExitStack | None = None  # where the current order's savepoint goes at its first write
+        self._steps: Iterator[None] | None = None  # the ledger reads left to do between pages of the books
 
     def orders_to_check(self) -> list[Order]:
-        today = kst_ymd(self.rt.clock.now())
-        open_orders = self.rt.ledger.list_orders(statuses=list(NON_TERMINAL - {OrderStatus.NEW}))
-        todays = self.rt.ledger.list_orders(order_date=today, statuses=list(TERMINAL))  # (each order read once)
-        return [o for o in {o.id: o for o in open_orders + todays}.values() if o.order_date]
+        keys = self.keys_to_check()
+        orders = orders_by_id(self.rt.ledger.conn, [k.id for k in keys])
+        return [orders[k.id] for k in keys if k.id in orders]
+
+    def keys_to_check(self) -> list[OrderKey]:
+        """The orders a pass checks (open ones, and today's terminal ones), as keys: they are read while
+        the books are fetched."""
+        conn, today = self.rt.ledger.conn, kst_ymd(self.rt.clock.now())
+        open_orders = order_keys(conn, statuses=list(NON_TERMINAL - {OrderStatus.NEW}))
+        todays = order_keys(conn, order_date=today, statuses=list(TERMINAL))
+        return [k for k in {k.id: k for k in open_orders + todays}.values() if k.order_date]
 
     def run(self) -> ReconcileReport:
         if not self.dry_run:
             rec = recover(self.rt, SOURCE, wait=False)
             self.report.recovered, self.report.unresolved = rec.resolved, list(rec.unresolved)
             self.report.in_flight = list(rec.waiting)
-        orders = self.orders_to_check()
-        by_account: dict[str, list[Order]] = defaultdict(list)
-        for order in orders:
-            by_account[order.account].append(order)
+        by_account: dict[str, list[OrderKey]] = defaultdict(list)
+        for key in self.keys_to_check():
+            by_account[key.account].append(key)
         accounts = sorted(set(by_account) | set(self.rt.settings.accounts))
         for done, account in enumerate(accounts, 1):
             self.reconcile_account(account, by_account.get(account, []))
@@ -199,15 +244,32 @@ class Reconciler:
         self.report.unresolved.append(f"order {order.id}: {problem}")
         self.doubts[order.account].append(f"order {order.id}: {problem}")
 
-    def fetch(self, account: str, orders: list[Order]) -> list:
+    def fetch(self, account: str, orders: list) -> list:
+        """The account's books since the oldest of ``orders`` (anything with an ``order_date``), every page;
+        ``self.between_pages`` runs after each page."""
         today = kst_date(self.rt.clock.now())
         start = min([_ymd_date(o.order_date) for o in orders] + [today])
-        return self.rt.client.inquire_daily_ccld(account, start, today)
+        return self.rt.client.inquire_daily_ccld(account, start, today, on_page=self.between_pages)
 
-    def reconcile_account(self, account: str, orders: list[Order]) -> None:
-        rows = self.fetch(account, orders)  # (the books first: any request behind a row is in the snapshot)
+    def between_pages(self, rows: list, number: int) -> None:
+        """One step of reading the ledger side while the rate limit spaces the next page."""
+        if self._steps is not None:
+            next(self._steps, None)
+
+    def reconcile_account(self, account: str, keys: list[OrderKey]) -> None:
+        snapshot = Snapshot(keys)
+        self._steps = snapshot.steps(self.rt.ledger.conn, requests=not self.dry_run)
+        if self.dry_run:  # (the orders as they were before the books, as ever)
+            for _ in self._steps:
+                pass
+        try:
+            rows = self.fetch(account, keys)  # (the books first: any request behind a row is in the snapshot)
+            for _ in self._steps:  # what the pages left to read
+                pass
+        finally:
+            self._steps = None
         rows_by_number, rows_by_origin = _by_number(rows), _by_origin(rows)
-        orders = self._snapshot(orders)
+        orders = self._snapshot(snapshot)
         claimed: set[tuple[str, str]] = set()
         stale: list[Order] = []
         for at in range(0, len(orders), BATCH):
@@ -222,10 +284,15 @@ class Reconciler:
             self.second_look(order)
         self.record_external(account, rows, claimed)
 
-    def _snapshot(self, orders: list[Order]) -> list[Order]:
-        """The orders as they are now (only those whose version moved are read again) and their requests,
-        in a few queries (not a few per order)."""
-        conn, ids = self.rt.ledger.conn, [o.id for o in orders]
+    def _snapshot(self, snapshot: Snapshot) -> list[Order]:
+        """The orders as they are now and their requests, as read after the books: what was read between
+        pages, unless the ledger was written meanwhile (by anyone); then their requests are read again, and
+        the orders whose version moved (a few queries, not a few per order)."""
+        conn, orders = self.rt.ledger.conn, snapshot.orders()
+        if not self.dry_run and snapshot.unchanged(conn):
+            self.requests = snapshot.requests
+            return orders
+        ids = [o.id for o in orders]
         self.requests = request_keys_by_order(conn, ids)
         if self.dry_run:
             return orders
