@@ -17,7 +17,11 @@ broker numbers and open requests), matching by (date, number) index. The orders 
 read in steps between pages of the books, while the rate limit spaces the next request; the pass uses
 those reads only if nothing was written to the ledger meanwhile (by anyone), else it reads the requests,
 and the orders whose version moved, again after the last page. Every decision waits for the last page:
-an amend or cancel row may be on any later page. The corrections go in batched
+an amend or cancel row may be on any later page. An order the rows so far show in sync (nothing to write
+or report) is remembered as such between pages; after the last page that judgement is reused only if no
+row under its numbers (or chained to them) came on a later page and its snapshot and the day are the
+same, so the pass decides exactly what a pass judging every order after the last page decides. The
+corrections go in batched
 transactions of ``BATCH`` orders, each order in its own savepoint (a failing order leaves no trace, one
 fsync per batch). Orders whose snapshot turned out stale get their second look (a fresh inquiry) after
 the batch has committed, so no write lock is held across a broker call.
@@ -161,6 +165,58 @@ def _live_fields(order: Order, live) -> dict:
     return fields
 
 
+class Books:
+    """The account's rows as their pages arrive, indexed as ``_by_number`` and ``_by_origin`` index them,
+    with the page each (date, number) key was last touched on (a row under that number, or an amend or
+    cancel of it), and the orders judged in sync from the rows so far (``early``)."""
+
+    def __init__(self) -> None:
+        self.rows: list = []
+        self.by_number: dict[tuple[str, str], list[tuple[int, object]]] = defaultdict(list)
+        self.by_origin: dict[tuple[str, str], list] = defaultdict(list)
+        self.touched: dict[tuple[str, str], int] = {}
+        self.early: dict[int, Early] = {}
+        self.waiting: dict[tuple[str, str], list[Order]] = defaultdict(list)  # orders whose row is not in yet
+        self.ready: list[Order] = []  # orders whose row came in since they were set waiting
+        self.page = -1
+
+    def add(self, rows: list, number: int) -> None:
+        if number == 0 and self.page >= 0:
+            self.__init__()  # paging started over from page one: forget everything
+        self.page = number
+        for row in rows:
+            key = (row.ord_dt, row.odno)
+            self.by_number[key].append((len(self.rows), row))
+            self.touched[key] = number
+            if key in self.waiting:
+                self.ready += self.waiting.pop(key)
+            if not is_original(row):
+                origin = (row.ord_dt, row.orgn_odno)
+                self.by_origin[origin].append(row)
+                self.touched[origin] = number
+            self.rows.append(row)
+
+    def holds(self, rows: list) -> bool:
+        """These are the very rows added, in order (the fetch reported every page)."""
+        return len(rows) == len(self.rows) and all(a is b for a, b in zip(rows, self.rows))
+
+    def untouched_since(self, early: Early) -> bool:
+        return all(self.touched.get(key, -1) <= early.page for key in early.keys)
+
+
+@dataclass(frozen=True)
+class Early:
+    """An order found in sync (nothing to write or report) from the rows of pages up to ``page``: the
+    judgement stands if no row touched ``keys`` on a later page and the order, its requests and the day
+    are the same at the end."""
+
+    order: Order
+    page: int
+    keys: tuple
+    today: str
+    owned: frozenset
+
+
 class Snapshot:
     """The ledger side of one account's pass (its orders, their requests), read in steps between pages
     of the books, and whether anything was written to the ledger since the first step."""
@@ -184,6 +240,10 @@ class Snapshot:
     def orders(self) -> list[Order]:
         return [self.by_id[k.id] for k in self.keys if k.id in self.by_id]
 
+    def orders_read(self, since: int) -> list[Order]:
+        """The orders read after the first ``since`` (in the order they were read)."""
+        return list(self.by_id.values())[since:] if since < len(self.by_id) else []
+
     def unchanged(self, conn: sqlite3.Connection) -> bool:
         """Nothing written to the ledger since the first step, by this connection or another one: what was
         read is what a read now would give."""
@@ -201,6 +261,8 @@ class Reconciler:
         self.today: str | None = None  # the KST day orders are judged on (read once per batch)
         self._unopened: ExitStack | None = None  # where the current order's savepoint goes at its first write
         self._steps: Iterator[None] | None = None  # the ledger reads left to do between pages of the books
+        self._snapshot_of: Snapshot | None = None  # what those reads fill in
+        self._books: Books | None = None  # the rows as their pages arrive, and the orders judged early
 
     def orders_to_check(self) -> list[Order]:
         keys = self.keys_to_check()
@@ -252,33 +314,76 @@ class Reconciler:
         return self.rt.client.inquire_daily_ccld(account, start, today, on_page=self.between_pages)
 
     def between_pages(self, rows: list, number: int) -> None:
-        """One step of reading the ledger side while the rate limit spaces the next page."""
-        if self._steps is not None:
-            next(self._steps, None)
+        """While the rate limit spaces the next page: index the page's rows, read the next step of the
+        ledger side, and judge the orders read whose rows are all in so far, if nothing is to be done."""
+        if self._books is None or self._snapshot_of is None:
+            return
+        self._books.add(rows, number)
+        before, ready = len(self._snapshot_of.by_id), self._books.ready
+        self._books.ready = []
+        next(self._steps, None)
+        self._judge_early(ready + self._snapshot_of.orders_read(before))
+
+    def _judge_early(self, orders: list[Order]) -> None:
+        """Remember which of ``orders`` the rows so far show in sync (``reconcile_order`` would write and
+        report nothing); every other order is judged after the last page only."""
+        books, today = self._books, kst_ymd(self.rt.clock.now())
+        for order in orders:
+            mine, extra = self.rows_of(order, books.by_number, books.by_origin)
+            if not mine and order.broker_order_no and not extra:
+                books.waiting[(order.order_date, order.broker_order_no)].append(order)
+            if extra or not mine:
+                continue
+            try:
+                bo = broker_order(order, mine, today)
+            except ValueError:
+                continue
+            if bo is not None and self.in_sync(order, bo):
+                owned = frozenset(self.numbers_of(order))
+                keys = tuple((order.order_date, n) for n in owned)
+                books.early[order.id] = Early(order, books.page, keys, today, owned)
+
+    def _early(self, order: Order) -> frozenset | None:
+        """The numbers ``order`` owns if its early judgement stands (see ``Early``), else None."""
+        early = self._books.early.get(order.id) if self._books is not None else None
+        if early is None or early.order is not order or early.today != self.today:
+            return None
+        return early.owned if self._books.untouched_since(early) else None
 
     def reconcile_account(self, account: str, keys: list[OrderKey]) -> None:
         snapshot = Snapshot(keys)
         self._steps = snapshot.steps(self.rt.ledger.conn, requests=not self.dry_run)
-        if self.dry_run:  # (the orders as they were before the books, as ever)
+        if self.dry_run:  # (the orders as they were before the books, as ever; nothing judged early)
             for _ in self._steps:
                 pass
+        else:
+            self._books, self._snapshot_of, self.requests = Books(), snapshot, snapshot.requests
         try:
             rows = self.fetch(account, keys)  # (the books first: any request behind a row is in the snapshot)
             for _ in self._steps:  # what the pages left to read
                 pass
         finally:
-            self._steps = None
-        rows_by_number, rows_by_origin = _by_number(rows), _by_origin(rows)
+            self._steps = self._snapshot_of = None
+        books, self._books = self._books, None
+        if books is not None and books.holds(rows):
+            rows_by_number, rows_by_origin = books.by_number, books.by_origin
+        else:  # (the fetch did not report its pages: nothing was judged early)
+            rows_by_number, rows_by_origin = _by_number(rows), _by_origin(rows)
         orders = self._snapshot(snapshot)
+        if self.requests is snapshot.requests and books is not None and books.holds(rows):
+            self._books = books  # the snapshot stands: so do the early judgements (each checked in ``_early``)
         claimed: set[tuple[str, str]] = set()
         stale: list[Order] = []
         for at in range(0, len(orders), BATCH):
             self.today = kst_ymd(self.rt.clock.now())
             with self._batch():
                 for order in orders[at:at + BATCH]:
-                    owned = self._one(order, rows_by_number, rows_by_origin, stale)
+                    owned = self._early(order)
+                    if owned is None:
+                        owned = self._one(order, rows_by_number, rows_by_origin, stale)
                     claimed |= {(order.order_date, n) for n in owned}
                     self.report.checked += 1
+        self._books = None
         self.requests = self.today = None  # second looks read the ledger (and the clock) afresh
         for order in stale:
             self.second_look(order)
@@ -387,13 +492,9 @@ class Reconciler:
         order = order if self.dry_run or fresh else self.rt.ledger.get(order.id)
         if order.broker_order_no not in {r.odno for r in bo.rows}:
             return self.number_missing(order, last_look)
-        target = broker_status(bo.view)
-        if order.status in PENDING and self._open_requests(order.id):
-            target = order.status if target not in (OrderStatus.FILLED,) else target
-        moved = {k: v for k, v in bo.live_fields.items() if getattr(order, k) != v}
-        if not moved and (target, bo.view.filled, bo.view.cancelled, bo.amount) == (
-                order.status, order.filled_qty, order.cancelled_qty, order.filled_amount):
+        if self.in_sync(order, bo):
             return True
+        target, moved = self._target(order, bo), self._moved(order, bo)
         problem = correction_problem(order.quantities, bo.view)
         if problem:
             if last_look or self.dry_run:
@@ -410,6 +511,23 @@ class Reconciler:
                 return False
         self.report.changes.append(Change(order.id, order.status.value, target.value, _describe(order, bo, moved)))
         return True
+
+    def in_sync(self, order: Order, bo: BrokerOrder) -> bool:
+        """The ledger already says what ``bo`` says: its number among the rows, nothing to correct."""
+        if order.broker_order_no not in {r.odno for r in bo.rows} or self._moved(order, bo):
+            return False
+        return (self._target(order, bo), bo.view.filled, bo.view.cancelled, bo.amount) == (
+            order.status, order.filled_qty, order.cancelled_qty, order.filled_amount)
+
+    def _target(self, order: Order, bo: BrokerOrder) -> OrderStatus:
+        target = broker_status(bo.view)
+        if order.status in PENDING and self._open_requests(order.id):
+            target = order.status if target not in (OrderStatus.FILLED,) else target
+        return target
+
+    @staticmethod
+    def _moved(order: Order, bo: BrokerOrder) -> dict:
+        return {k: v for k, v in bo.live_fields.items() if getattr(order, k) != v}
 
     def number_missing(self, order: Order, last_look: bool) -> bool:
         """The ledger knows a number these books do not show: an amend accepted after they were read, or

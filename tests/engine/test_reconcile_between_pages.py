@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from dataclasses import replace
 
 from engine_helpers import ACCOUNT, make_settings
 from engine_helpers import intent as make_intent
@@ -53,28 +54,72 @@ def corrections(rt, order_id: int) -> list[dict]:
     return [json.loads(r[0]) for r in rows]
 
 
+class Counting(Reconciler):
+    """Counts the orders whose judgement from the rows of earlier pages stood at the end."""
+
+    stood = 0
+
+    def _early(self, order):
+        owned = super()._early(order)
+        self.stood += owned is not None
+        return owned
+
+
 def test_an_order_whose_cancel_row_is_on_a_later_page_is_corrected_once_from_both_rows(rt, sim):
     sim.admin.configure(page_size=2)
     orders = [submit(rt, intent(n)).order for n in range(5)]
+    assert Reconciler(rt).run().changes  # (SENT → ACCEPTED: from now on the ledger agrees with the rows)
+    orders = [rt.ledger.get(o.id) for o in orders]
     first = orders[0]
     cancel_ack = hts_change(rt, first, "cancel", first.qty, all_qty=True)  # booked last: on the last page
     sim.admin.fill(orders[2].broker_order_no, 4, orders[2].price)  # (a fill the ledger has not seen)
+    earlier = len(corrections(rt, first.id))
     pages = paged(rt)
-    report = Reconciler(rt).run()
+    counting = Counting(rt)
+    report = counting.run()
+    assert counting.stood >= 2  # (orders 1 and 3: judged early, and it stood)
     on_page = {odno: at for at, page in enumerate(pages) for odno in page}
     assert len(pages) >= 3 and on_page[cancel_ack.odno] > on_page[first.broker_order_no]
     after = rt.ledger.get(first.id)
     assert after.status is OrderStatus.CANCELLED and after.cancelled_qty == first.qty
-    fixes = corrections(rt, first.id)
-    assert len(fixes) == 1, fixes  # never first "accepted" from its own row, then "cancelled"
+    fixes = corrections(rt, first.id)[earlier:]
+    assert len(fixes) == 1, fixes  # one correction from both rows (never one from its own row, then another)
     changes = [c for c in report.changes if c.order_id == first.id]
     assert len(changes) == 2 and changes[0].detail.startswith(f"cancel {cancel_ack.odno}")
     assert changes[1].after == OrderStatus.CANCELLED.value and str(first.qty) in changes[1].detail
-    corrected = [h for h in rt.ledger.history(first.id) if h.event == "corrected"]
+    corrected = [h for h in rt.ledger.history(first.id) if h.event == "corrected"][earlier:]
     assert len(corrected) == 1 and [r["odno"] for r in corrected[0].raw_payload["rows"]] == \
         [first.broker_order_no, cancel_ack.odno]  # both rows, in the books' order
     assert rt.ledger.get(orders[2].id).filled_qty == 4
     assert Reconciler(rt).run().in_sync
+
+
+def test_a_row_on_a_later_page_overrides_what_earlier_pages_showed(rt, sim):
+    """The order's own row (page one) agrees with the ledger; a refused cancel of it, booked elsewhere, is
+    on the last page: the pass still maps that cancel (as a pass judging after the last page does)."""
+    orders = [submit(rt, intent(n)).order for n in range(4)]
+    assert Reconciler(rt).run().changes  # (SENT → ACCEPTED)
+    real = rt.client.inquire_daily_ccld
+
+    def books(account, start, end, *, on_page=None, **kwargs):
+        rows = real(account, start, end, **kwargs)
+        own = next(r for r in rows if r.odno == orders[0].broker_order_no)
+        fields = {"odno": "0000009001", "orgn_odno": own.odno, "cncl_yn": "Y", "rjct_qty": own.ord_qty,
+                  "rmn_qty": 0}
+        rows = rows + [replace(own, **fields, raw={**own.raw, **{k: str(v) for k, v in fields.items()}})]
+        for number, at in enumerate(range(0, len(rows), 2)):  # two rows a page: the cancel on the last
+            if on_page is not None:
+                on_page(rows[at:at + 2], number)
+        return rows
+
+    rt.client.inquire_daily_ccld = books
+    counting = Counting(rt)
+    report = counting.run()
+    assert counting.stood >= 2  # (the other orders: judged on page one or two, and it stood)
+    assert [c.detail for c in report.changes if c.order_id == orders[0].id] == \
+        [f"cancel 0000009001 of {orders[0].broker_order_no} found at the broker"]
+    assert ("cancel", "accepted", "0000009001") in [(n.kind, n.state, n.broker_order_no)
+                                                     for n in rt.ledger.broker_numbers(orders[0].id)]
 
 
 class Sequential(Reconciler):
@@ -104,6 +149,8 @@ def _normalised(path) -> dict:
 def test_reading_between_pages_gives_the_ledger_a_pass_reading_after_the_last_page_gives(rt, sim, tmp_path):
     sim.admin.configure(page_size=2)
     orders = [submit(rt, intent(n)).order for n in range(7)]
+    assert Reconciler(rt).run().changes  # (SENT → ACCEPTED: from now on the ledger agrees with the rows)
+    orders = [rt.ledger.get(o.id) for o in orders]
     hts_change(rt, orders[1], "cancel", orders[1].qty, all_qty=True)
     hts_change(rt, orders[3], "amend", orders[3].qty, price=orders[3].price - 100, all_qty=True)
     sim.admin.fill(orders[4].broker_order_no, 3, orders[4].price)
@@ -114,8 +161,9 @@ def test_reading_between_pages_gives_the_ledger_a_pass_reading_after_the_last_pa
     rt.ledger.conn.backup(target)
     target.close()
     pages = paged(rt)
-    overlapped = Reconciler(rt).run()
-    assert len(pages) >= 4 and overlapped.changes
+    counting = Counting(rt)
+    overlapped = counting.run()
+    assert len(pages) >= 4 and overlapped.changes and counting.stood >= 2
     settings = make_settings(sim, tmp_path / "copy", state_dir=str(tmp_path / "state"), ledger=str(copy))
     with open_runtime(settings) as other:
         sequential = Sequential(other).run()
@@ -132,7 +180,8 @@ def test_a_request_claimed_between_pages_is_in_the_snapshot_the_pass_judges_on(r
     made elsewhere, exactly as when it read the requests after the last page."""
     sim.admin.configure(page_size=2)
     orders = [submit(rt, intent(n)).order for n in range(5)]
-    target, pages, real = orders[0], [], rt.client.inquire_daily_ccld
+    assert Reconciler(rt).run().changes  # (SENT → ACCEPTED: the target is in sync with its row on page one)
+    target, pages, real = rt.ledger.get(orders[0].id), [], rt.client.inquire_daily_ccld
 
     def books_while_another_process_cancels(*args, on_page=None, **kwargs):
         def seen(rows, number):
