@@ -13,7 +13,15 @@
 A second run right after the first changes nothing.
 
 Cost: per account, one read of the books and a few ledger queries for all its orders (their fresh rows,
-broker numbers and open requests), matching by (date, number) index; the corrections go in batched
+broker numbers and open requests), matching by (date, number) index. The orders and their requests are
+read in steps between pages of the books, while the rate limit spaces the next request; the pass uses
+those reads only if nothing was written to the ledger meanwhile (by anyone), else it reads the requests,
+and the orders whose version moved, again after the last page. Every decision waits for the last page:
+an amend or cancel row may be on any later page. An order the rows so far show in sync (nothing to write
+or report) is remembered as such between pages; after the last page that judgement is reused only if no
+row under its numbers (or chained to them) came on a later page and its snapshot and the day are the
+same, so the pass decides exactly what a pass judging every order after the last page decides. The
+corrections go in batched
 transactions of ``BATCH`` orders, each order in its own savepoint (a failing order leaves no trace, one
 fsync per batch). Orders whose snapshot turned out stale get their second look (a fresh inquiry) after
 the batch has committed, so no write lock is held across a broker call.
@@ -25,7 +33,7 @@ from collections import defaultdict
 from contextlib import ExitStack, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from kisoms.domain.order import Fill, Order
 from kisoms.domain.states import (NON_TERMINAL, PENDING, TERMINAL, BrokerView, OrderStatus, broker_status,
@@ -35,12 +43,17 @@ from kisoms.engine.book_matching import is_original
 from kisoms.engine.recovery import lookup_grace, recover
 from kisoms.engine.runtime import Runtime
 from kisoms.errors import CorrectionRefused, StaleOrder
-from kisoms.ledger.orders import orders_by_id, versions_by_id
+from kisoms.ledger.db import write_marks
+from kisoms.ledger.orders import OrderKey, order_keys, orders_by_id, versions_by_id
 from kisoms.ledger.records import OPEN_REQUEST_STATES
 from kisoms.ledger.requests import request_keys_by_order
 
+if TYPE_CHECKING:
+    import sqlite3
+
 SOURCE = "reconcile"
 BATCH = 200  # orders per write transaction (bounds how long other processes wait for the write lock)
+STEP = 150  # orders read per page of the books (~8 ms), while the rate limit spaces the next request
 
 
 @dataclass
@@ -152,6 +165,91 @@ def _live_fields(order: Order, live) -> dict:
     return fields
 
 
+class Books:
+    """The account's rows as their pages arrive, indexed as ``_by_number`` and ``_by_origin`` index them,
+    with the page each (date, number) key was last touched on (a row under that number, or an amend or
+    cancel of it), and the orders judged in sync from the rows so far (``early``)."""
+
+    def __init__(self) -> None:
+        self.rows: list = []
+        self.by_number: dict[tuple[str, str], list[tuple[int, object]]] = defaultdict(list)
+        self.by_origin: dict[tuple[str, str], list] = defaultdict(list)
+        self.touched: dict[tuple[str, str], int] = {}
+        self.early: dict[int, Early] = {}
+        self.waiting: dict[tuple[str, str], list[Order]] = defaultdict(list)  # orders whose row is not in yet
+        self.ready: list[Order] = []  # orders whose row came in since they were set waiting
+        self.page = -1
+
+    def add(self, rows: list, number: int) -> None:
+        if number == 0 and self.page >= 0:
+            self.__init__()  # paging started over from page one: forget everything
+        self.page = number
+        for row in rows:
+            key = (row.ord_dt, row.odno)
+            self.by_number[key].append((len(self.rows), row))
+            self.touched[key] = number
+            if key in self.waiting:
+                self.ready += self.waiting.pop(key)
+            if not is_original(row):
+                origin = (row.ord_dt, row.orgn_odno)
+                self.by_origin[origin].append(row)
+                self.touched[origin] = number
+            self.rows.append(row)
+
+    def holds(self, rows: list) -> bool:
+        """These are the very rows added, in order (the fetch reported every page)."""
+        return len(rows) == len(self.rows) and all(a is b for a, b in zip(rows, self.rows))
+
+    def untouched_since(self, early: Early) -> bool:
+        return all(self.touched.get(key, -1) <= early.page for key in early.keys)
+
+
+@dataclass(frozen=True)
+class Early:
+    """An order found in sync (nothing to write or report) from the rows of pages up to ``page``: the
+    judgement stands if no row touched ``keys`` on a later page and the order, its requests and the day
+    are the same at the end."""
+
+    order: Order
+    page: int
+    keys: tuple
+    today: str
+    owned: frozenset
+
+
+class Snapshot:
+    """The ledger side of one account's pass (its orders, their requests), read in steps between pages
+    of the books, and whether anything was written to the ledger since the first step."""
+
+    def __init__(self, keys: list[OrderKey]):
+        self.keys = keys
+        self.by_id: dict[int, Order] = {}
+        self.requests: dict[int, list] = {}
+        self.marks: tuple[int, int] | None = None
+
+    def steps(self, conn: sqlite3.Connection, *, requests: bool = True) -> Iterator[None]:
+        """Read ``STEP`` orders (and their requests) per step."""
+        self.marks = write_marks(conn)
+        ids = [k.id for k in self.keys]
+        for at in range(0, len(ids), STEP):
+            self.by_id.update(orders_by_id(conn, ids[at:at + STEP]))
+            if requests:
+                self.requests.update(request_keys_by_order(conn, ids[at:at + STEP]))
+            yield
+
+    def orders(self) -> list[Order]:
+        return [self.by_id[k.id] for k in self.keys if k.id in self.by_id]
+
+    def orders_read(self, since: int) -> list[Order]:
+        """The orders read after the first ``since`` (in the order they were read)."""
+        return list(self.by_id.values())[since:] if since < len(self.by_id) else []
+
+    def unchanged(self, conn: sqlite3.Connection) -> bool:
+        """Nothing written to the ledger since the first step, by this connection or another one: what was
+        read is what a read now would give."""
+        return self.marks is not None and self.marks == write_marks(conn)
+
+
 class Reconciler:
     """One reconcile pass over the ledger."""
 
@@ -162,22 +260,31 @@ class Reconciler:
         self.requests: dict[int, list] | None = None  # the account's requests by order (the pass's snapshot)
         self.today: str | None = None  # the KST day orders are judged on (read once per batch)
         self._unopened: ExitStack | None = None  # where the current order's savepoint goes at its first write
+        self._steps: Iterator[None] | None = None  # the ledger reads left to do between pages of the books
+        self._snapshot_of: Snapshot | None = None  # what those reads fill in
+        self._books: Books | None = None  # the rows as their pages arrive, and the orders judged early
 
     def orders_to_check(self) -> list[Order]:
-        today = kst_ymd(self.rt.clock.now())
-        open_orders = self.rt.ledger.list_orders(statuses=list(NON_TERMINAL - {OrderStatus.NEW}))
-        todays = self.rt.ledger.list_orders(order_date=today, statuses=list(TERMINAL))  # (each order read once)
-        return [o for o in {o.id: o for o in open_orders + todays}.values() if o.order_date]
+        keys = self.keys_to_check()
+        orders = orders_by_id(self.rt.ledger.conn, [k.id for k in keys])
+        return [orders[k.id] for k in keys if k.id in orders]
+
+    def keys_to_check(self) -> list[OrderKey]:
+        """The orders a pass checks (open ones, and today's terminal ones), as keys: they are read while
+        the books are fetched."""
+        conn, today = self.rt.ledger.conn, kst_ymd(self.rt.clock.now())
+        open_orders = order_keys(conn, statuses=list(NON_TERMINAL - {OrderStatus.NEW}))
+        todays = order_keys(conn, order_date=today, statuses=list(TERMINAL))
+        return [k for k in {k.id: k for k in open_orders + todays}.values() if k.order_date]
 
     def run(self) -> ReconcileReport:
         if not self.dry_run:
             rec = recover(self.rt, SOURCE, wait=False)
             self.report.recovered, self.report.unresolved = rec.resolved, list(rec.unresolved)
             self.report.in_flight = list(rec.waiting)
-        orders = self.orders_to_check()
-        by_account: dict[str, list[Order]] = defaultdict(list)
-        for order in orders:
-            by_account[order.account].append(order)
+        by_account: dict[str, list[OrderKey]] = defaultdict(list)
+        for key in self.keys_to_check():
+            by_account[key.account].append(key)
         accounts = sorted(set(by_account) | set(self.rt.settings.accounts))
         for done, account in enumerate(accounts, 1):
             self.reconcile_account(account, by_account.get(account, []))
@@ -199,33 +306,98 @@ class Reconciler:
         self.report.unresolved.append(f"order {order.id}: {problem}")
         self.doubts[order.account].append(f"order {order.id}: {problem}")
 
-    def fetch(self, account: str, orders: list[Order]) -> list:
+    def fetch(self, account: str, orders: list) -> list:
+        """The account's books since the oldest of ``orders`` (anything with an ``order_date``), every page;
+        ``self.between_pages`` runs after each page."""
         today = kst_date(self.rt.clock.now())
         start = min([_ymd_date(o.order_date) for o in orders] + [today])
-        return self.rt.client.inquire_daily_ccld(account, start, today)
+        return self.rt.client.inquire_daily_ccld(account, start, today, on_page=self.between_pages)
 
-    def reconcile_account(self, account: str, orders: list[Order]) -> None:
-        rows = self.fetch(account, orders)  # (the books first: any request behind a row is in the snapshot)
-        rows_by_number, rows_by_origin = _by_number(rows), _by_origin(rows)
-        orders = self._snapshot(orders)
+    def between_pages(self, rows: list, number: int) -> None:
+        """While the rate limit spaces the next page: index the page's rows, read the next step of the
+        ledger side, and judge the orders read whose rows are all in so far, if nothing is to be done."""
+        if self._books is None or self._snapshot_of is None:
+            return
+        self._books.add(rows, number)
+        before, ready = len(self._snapshot_of.by_id), self._books.ready
+        self._books.ready = []
+        next(self._steps, None)
+        self._judge_early(ready + self._snapshot_of.orders_read(before))
+
+    def _judge_early(self, orders: list[Order]) -> None:
+        """Remember which of ``orders`` the rows so far show in sync (``reconcile_order`` would write and
+        report nothing); every other order is judged after the last page only."""
+        books, today = self._books, kst_ymd(self.rt.clock.now())
+        for order in orders:
+            mine, extra = self.rows_of(order, books.by_number, books.by_origin)
+            if not mine and order.broker_order_no and not extra:
+                books.waiting[(order.order_date, order.broker_order_no)].append(order)
+            if extra or not mine:
+                continue
+            try:
+                bo = broker_order(order, mine, today)
+            except ValueError:
+                continue
+            if bo is not None and self.in_sync(order, bo):
+                owned = frozenset(self.numbers_of(order))
+                keys = tuple((order.order_date, n) for n in owned)
+                books.early[order.id] = Early(order, books.page, keys, today, owned)
+
+    def _early(self, order: Order) -> frozenset | None:
+        """The numbers ``order`` owns if its early judgement stands (see ``Early``), else None."""
+        early = self._books.early.get(order.id) if self._books is not None else None
+        if early is None or early.order is not order or early.today != self.today:
+            return None
+        return early.owned if self._books.untouched_since(early) else None
+
+    def reconcile_account(self, account: str, keys: list[OrderKey]) -> None:
+        snapshot = Snapshot(keys)
+        self._steps = snapshot.steps(self.rt.ledger.conn, requests=not self.dry_run)
+        if self.dry_run:  # (the orders as they were before the books, as ever; nothing judged early)
+            for _ in self._steps:
+                pass
+        else:
+            self._books, self._snapshot_of, self.requests = Books(), snapshot, snapshot.requests
+        try:
+            rows = self.fetch(account, keys)  # (the books first: any request behind a row is in the snapshot)
+            for _ in self._steps:  # what the pages left to read
+                pass
+        finally:
+            self._steps = self._snapshot_of = None
+        books, self._books = self._books, None
+        if books is not None and books.holds(rows):
+            rows_by_number, rows_by_origin = books.by_number, books.by_origin
+        else:  # (the fetch did not report its pages: nothing was judged early)
+            rows_by_number, rows_by_origin = _by_number(rows), _by_origin(rows)
+        orders = self._snapshot(snapshot)
+        if self.requests is snapshot.requests and books is not None and books.holds(rows):
+            self._books = books  # the snapshot stands: so do the early judgements (each checked in ``_early``)
         claimed: set[tuple[str, str]] = set()
         stale: list[Order] = []
         for at in range(0, len(orders), BATCH):
             self.today = kst_ymd(self.rt.clock.now())
             with self._batch():
                 for order in orders[at:at + BATCH]:
-                    owned = self._one(order, rows_by_number, rows_by_origin, stale)
+                    owned = self._early(order)
+                    if owned is None:
+                        owned = self._one(order, rows_by_number, rows_by_origin, stale)
                     claimed |= {(order.order_date, n) for n in owned}
                     self.report.checked += 1
+        self._books = None
         self.requests = self.today = None  # second looks read the ledger (and the clock) afresh
         for order in stale:
             self.second_look(order)
         self.record_external(account, rows, claimed)
 
-    def _snapshot(self, orders: list[Order]) -> list[Order]:
-        """The orders as they are now (only those whose version moved are read again) and their requests,
-        in a few queries (not a few per order)."""
-        conn, ids = self.rt.ledger.conn, [o.id for o in orders]
+    def _snapshot(self, snapshot: Snapshot) -> list[Order]:
+        """The orders as they are now and their requests, as read after the books: what was read between
+        pages, unless the ledger was written meanwhile (by anyone); then their requests are read again, and
+        the orders whose version moved (a few queries, not a few per order)."""
+        conn, orders = self.rt.ledger.conn, snapshot.orders()
+        if not self.dry_run and snapshot.unchanged(conn):
+            self.requests = snapshot.requests
+            return orders
+        ids = [o.id for o in orders]
         self.requests = request_keys_by_order(conn, ids)
         if self.dry_run:
             return orders
@@ -320,13 +492,9 @@ class Reconciler:
         order = order if self.dry_run or fresh else self.rt.ledger.get(order.id)
         if order.broker_order_no not in {r.odno for r in bo.rows}:
             return self.number_missing(order, last_look)
-        target = broker_status(bo.view)
-        if order.status in PENDING and self._open_requests(order.id):
-            target = order.status if target not in (OrderStatus.FILLED,) else target
-        moved = {k: v for k, v in bo.live_fields.items() if getattr(order, k) != v}
-        if not moved and (target, bo.view.filled, bo.view.cancelled, bo.amount) == (
-                order.status, order.filled_qty, order.cancelled_qty, order.filled_amount):
+        if self.in_sync(order, bo):
             return True
+        target, moved = self._target(order, bo), self._moved(order, bo)
         problem = correction_problem(order.quantities, bo.view)
         if problem:
             if last_look or self.dry_run:
@@ -343,6 +511,23 @@ class Reconciler:
                 return False
         self.report.changes.append(Change(order.id, order.status.value, target.value, _describe(order, bo, moved)))
         return True
+
+    def in_sync(self, order: Order, bo: BrokerOrder) -> bool:
+        """The ledger already says what ``bo`` says: its number among the rows, nothing to correct."""
+        if order.broker_order_no not in {r.odno for r in bo.rows} or self._moved(order, bo):
+            return False
+        return (self._target(order, bo), bo.view.filled, bo.view.cancelled, bo.amount) == (
+            order.status, order.filled_qty, order.cancelled_qty, order.filled_amount)
+
+    def _target(self, order: Order, bo: BrokerOrder) -> OrderStatus:
+        target = broker_status(bo.view)
+        if order.status in PENDING and self._open_requests(order.id):
+            target = order.status if target not in (OrderStatus.FILLED,) else target
+        return target
+
+    @staticmethod
+    def _moved(order: Order, bo: BrokerOrder) -> dict:
+        return {k: v for k, v in bo.live_fields.items() if getattr(order, k) != v}
 
     def number_missing(self, order: Order, last_look: bool) -> bool:
         """The ledger knows a number these books do not show: an amend accepted after they were read, or

@@ -301,26 +301,32 @@ class KisClient:
                     str(data.get("ctx_area_nk100", "")))
 
     def _all_pages(self, path: str, tr_id: str, what: str, params: dict,
-                   convert: Callable[[list[dict]], list] | None = None) -> list:
+                   convert: Callable[[list[dict]], list] | None = None,
+                   on_page: Callable[[list, int], None] | None = None) -> list:
         """Every row, following tr_cont; restarts from page one if KIS says the data changed meanwhile.
         ``convert`` turns each page's rows into what is returned, as the page arrives (while the rate
-        limit spaces the next request, not after the last one)."""
+        limit spaces the next request, not after the last one). ``on_page(rows, number)`` is called with
+        each page's (converted) rows as it arrives, numbered from 0 (0 again after a restart)."""
         for _ in range(PAGING_RESTARTS):
             try:
-                return self._pages_once(path, tr_id, what, dict(params), convert)
+                return self._pages_once(path, tr_id, what, dict(params), convert, on_page)
             except BrokerError as exc:
                 if DATA_CHANGED_MARKER not in str(exc):
                     raise
                 log.info("%s: data changed during paging; starting over", what)
-        return self._pages_once(path, tr_id, what, dict(params), convert)
+        return self._pages_once(path, tr_id, what, dict(params), convert, on_page)
 
     def _pages_once(self, path: str, tr_id: str, what: str, params: dict,
-                    convert: Callable[[list[dict]], list] | None) -> list:
+                    convert: Callable[[list[dict]], list] | None,
+                    on_page: Callable[[list, int], None] | None = None) -> list:
         rows: list = []
         tr_cont = ""
-        for _ in range(MAX_PAGES):
+        for number in range(MAX_PAGES):
             page = self._page(path, tr_id, what, params, tr_cont)
-            rows.extend(convert(page.rows) if convert else page.rows)
+            converted = convert(page.rows) if convert else page.rows
+            rows.extend(converted)
+            if on_page is not None:
+                on_page(converted, number)
             if not page.more:
                 return rows
             if (page.fk100, page.nk100) == (params["CTX_AREA_FK100"], params["CTX_AREA_NK100"]):
@@ -331,10 +337,13 @@ class KisClient:
         raise BrokerProtocolError(f"{what}: more than {MAX_PAGES} pages")
 
     def inquire_daily_ccld(self, account: str, start: date, end: date, *, symbol: str = "", odno: str = "",
-                           side: Side | None = None, ccld: str = "00", exchange: str = "ALL") -> list[DailyOrderRow]:
-        """Every order, amend and cancel row in the date range (all pages)."""
+                           side: Side | None = None, ccld: str = "00", exchange: str = "ALL",
+                           on_page: Callable[[list, int], None] | None = None) -> list[DailyOrderRow]:
+        """Every order, amend and cancel row in the date range (all pages). ``on_page``: see ``_all_pages``
+        (work the caller does between pages, while the rate limit spaces the next request)."""
         params = self._ccld_params(account, start, end, symbol, odno, side, ccld, exchange)
-        return self._all_pages(PATHS["daily_ccld"], self.tr.daily_ccld, "inquire-daily-ccld", params, _order_rows)
+        return self._all_pages(PATHS["daily_ccld"], self.tr.daily_ccld, "inquire-daily-ccld", params, _order_rows,
+                               on_page)
 
     def inquire_psbl_rvsecncl(self, account: str) -> list[dict[str, Any]]:
         """Orders that can still be amended or cancelled (real only; paper does not support it)."""

@@ -343,6 +343,12 @@ def first(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def write_marks(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(PRAGMA data_version, total_changes): the first moves when another connection commits to the file,
+    the second when this one writes. Equal marks: nothing was written in between, by anyone."""
+    return conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
+
+
 CHUNK = 900  # ids per query (SQLite's default bound on host parameters is 999)
 
 

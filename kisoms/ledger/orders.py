@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from kisoms.domain.order import Fill, Order, confusable
 from kisoms.domain.states import BrokerView, OrderEvent, OrderStatus, Quantities, correction_problem, next_status
@@ -73,6 +73,22 @@ def versions_by_id(conn: sqlite3.Connection, order_ids: Iterable[int]) -> dict[i
     for part in chunks(order_ids):
         found.update(conn.execute(f"SELECT id, version FROM orders WHERE id IN ({marks(part)})", part).fetchall())
     return found
+
+
+class OrderKey(NamedTuple):
+    """What a pass over many orders plans with before reading them (reconcile): no row decoded."""
+
+    id: int
+    account: str
+    order_date: str | None
+    version: int
+
+
+def order_keys(conn: sqlite3.Connection, *, statuses=None, order_date=None) -> list[OrderKey]:
+    """``select``'s orders (same filters, oldest first) as keys only; ``orders_by_id`` reads them later."""
+    where, params = _where(statuses, None, None, order_date)
+    cursor = conn.execute(f"SELECT id, account, order_date, version FROM orders{where} ORDER BY id", params)
+    return [OrderKey(*row) for row in cursor]
 
 
 def update(conn: sqlite3.Connection, before: Order, after: Order,

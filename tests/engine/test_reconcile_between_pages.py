@@ -1,0 +1,228 @@
+"""Reconcile reads the ledger side (orders, requests) between pages of the broker's books, while the rate
+limit spaces the next request; every decision still waits for the last page. These tests pin that down:
+an order whose cancel row is on a later page than its own row is judged on both rows (one correction,
+straight to cancelled), and the pass gives the very ledger a pass reading everything after the last page
+gives."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from dataclasses import replace
+
+from engine_helpers import ACCOUNT, make_settings
+from engine_helpers import intent as make_intent
+from kisoms.domain.states import OrderStatus
+from kisoms.engine.reconcile import Reconciler
+from kisoms.engine.runtime import open_runtime
+from kisoms.engine.submit import submit
+from kisoms.ledger import Ledger
+
+TS = re.compile(r"\d{4}-\d\d-\d\dT[0-9:.]+(?:[+-]\d\d:\d\d|Z)?")
+
+
+def intent(n: int):
+    return make_intent(n, price=69000 + 100 * n, strategy_version="pages")
+
+
+def hts_change(rt, order, kind: str, qty: int, price: int = 0, all_qty: bool = False):
+    """An amend or cancel sent by hand, outside the ledger (as from HTS)."""
+    return rt.client.order_rvsecncl(order.account, order.krx_orgno, order.broker_order_no,
+                                    order.order_type.ord_dvsn, kind, qty, str(price), all_qty)
+
+
+def paged(rt) -> list[list[str]]:
+    """Record the order numbers of each page the books arrive in (the hook reconcile passes still runs)."""
+    pages: list[list[str]] = []
+    real = rt.client.inquire_daily_ccld
+
+    def books(*args, on_page=None, **kwargs):
+        def seen(rows, number):
+            pages.append([r.odno for r in rows])
+            if on_page is not None:
+                on_page(rows, number)
+        return real(*args, on_page=seen, **kwargs)
+
+    rt.client.inquire_daily_ccld = books
+    return pages
+
+
+def corrections(rt, order_id: int) -> list[dict]:
+    rows = rt.ledger.conn.execute("SELECT payload FROM events WHERE order_id = ? AND kind = 'order.corrected' "
+                                  "ORDER BY id", (order_id,)).fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
+class Counting(Reconciler):
+    """Counts the orders whose judgement from the rows of earlier pages stood at the end."""
+
+    stood = 0
+
+    def _early(self, order):
+        owned = super()._early(order)
+        self.stood += owned is not None
+        return owned
+
+
+def test_an_order_whose_cancel_row_is_on_a_later_page_is_corrected_once_from_both_rows(rt, sim):
+    sim.admin.configure(page_size=2)
+    orders = [submit(rt, intent(n)).order for n in range(5)]
+    assert Reconciler(rt).run().changes  # (SENT → ACCEPTED: from now on the ledger agrees with the rows)
+    orders = [rt.ledger.get(o.id) for o in orders]
+    first = orders[0]
+    cancel_ack = hts_change(rt, first, "cancel", first.qty, all_qty=True)  # booked last: on the last page
+    sim.admin.fill(orders[2].broker_order_no, 4, orders[2].price)  # (a fill the ledger has not seen)
+    earlier = len(corrections(rt, first.id))
+    pages = paged(rt)
+    counting = Counting(rt)
+    report = counting.run()
+    assert counting.stood >= 2  # (orders 1 and 3: judged early, and it stood)
+    on_page = {odno: at for at, page in enumerate(pages) for odno in page}
+    assert len(pages) >= 3 and on_page[cancel_ack.odno] > on_page[first.broker_order_no]
+    after = rt.ledger.get(first.id)
+    assert after.status is OrderStatus.CANCELLED and after.cancelled_qty == first.qty
+    fixes = corrections(rt, first.id)[earlier:]
+    assert len(fixes) == 1, fixes  # one correction from both rows (never one from its own row, then another)
+    changes = [c for c in report.changes if c.order_id == first.id]
+    assert len(changes) == 2 and changes[0].detail.startswith(f"cancel {cancel_ack.odno}")
+    assert changes[1].after == OrderStatus.CANCELLED.value and str(first.qty) in changes[1].detail
+    corrected = [h for h in rt.ledger.history(first.id) if h.event == "corrected"][earlier:]
+    assert len(corrected) == 1 and [r["odno"] for r in corrected[0].raw_payload["rows"]] == \
+        [first.broker_order_no, cancel_ack.odno]  # both rows, in the books' order
+    assert rt.ledger.get(orders[2].id).filled_qty == 4
+    assert Reconciler(rt).run().in_sync
+
+
+def test_a_row_on_a_later_page_overrides_what_earlier_pages_showed(rt, sim):
+    """The order's own row (page one) agrees with the ledger; a refused cancel of it, booked elsewhere, is
+    on the last page: the pass still maps that cancel (as a pass judging after the last page does)."""
+    orders = [submit(rt, intent(n)).order for n in range(4)]
+    assert Reconciler(rt).run().changes  # (SENT → ACCEPTED)
+    real = rt.client.inquire_daily_ccld
+
+    def books(account, start, end, *, on_page=None, **kwargs):
+        rows = real(account, start, end, **kwargs)
+        own = next(r for r in rows if r.odno == orders[0].broker_order_no)
+        fields = {"odno": "0000009001", "orgn_odno": own.odno, "cncl_yn": "Y", "rjct_qty": own.ord_qty,
+                  "rmn_qty": 0}
+        rows = rows + [replace(own, **fields, raw={**own.raw, **{k: str(v) for k, v in fields.items()}})]
+        for number, at in enumerate(range(0, len(rows), 2)):  # two rows a page: the cancel on the last
+            if on_page is not None:
+                on_page(rows[at:at + 2], number)
+        return rows
+
+    rt.client.inquire_daily_ccld = books
+    counting = Counting(rt)
+    report = counting.run()
+    assert counting.stood >= 2  # (the other orders: judged on page one or two, and it stood)
+    assert [c.detail for c in report.changes if c.order_id == orders[0].id] == \
+        [f"cancel 0000009001 of {orders[0].broker_order_no} found at the broker"]
+    assert ("cancel", "accepted", "0000009001") in [(n.kind, n.state, n.broker_order_no)
+                                                     for n in rt.ledger.broker_numbers(orders[0].id)]
+
+
+class Sequential(Reconciler):
+    """Reads nothing between pages: every ledger read after the last page (the pass before the overlap)."""
+
+    def between_pages(self, rows, number):
+        pass
+
+
+def _normalised(path) -> dict:
+    """Every table that reconcile writes, timestamps and hashes left out (two passes run at different times)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        out = {}
+        for table, skip in (("orders", {"updated_at"}), ("events", {"ts"}), ("audit_log", {"ts", "prev_hash", "hash"}),
+                            ("broker_order_map", {"sent_at", "resolved_at"}), ("fills", {"recorded_at"}),
+                            ("external_orders", {"first_seen"})):
+            cursor = conn.execute(f"SELECT * FROM {table} ORDER BY rowid")
+            names = [d[0] for d in cursor.description]
+            out[table] = [{k: TS.sub("<ts>", v) if isinstance(v, str) else v for k, v in zip(names, row)
+                           if k not in skip} for row in cursor]
+        return out
+    finally:
+        conn.close()
+
+
+def test_reading_between_pages_gives_the_ledger_a_pass_reading_after_the_last_page_gives(rt, sim, tmp_path):
+    sim.admin.configure(page_size=2)
+    orders = [submit(rt, intent(n)).order for n in range(7)]
+    assert Reconciler(rt).run().changes  # (SENT → ACCEPTED: from now on the ledger agrees with the rows)
+    orders = [rt.ledger.get(o.id) for o in orders]
+    hts_change(rt, orders[1], "cancel", orders[1].qty, all_qty=True)
+    hts_change(rt, orders[3], "amend", orders[3].qty, price=orders[3].price - 100, all_qty=True)
+    sim.admin.fill(orders[4].broker_order_no, 3, orders[4].price)
+    sim.admin.fill(orders[5].broker_order_no, orders[5].qty, orders[5].price)
+    copy = tmp_path / "copy" / "ledger.db"
+    copy.parent.mkdir(mode=0o700)
+    target = sqlite3.connect(copy)
+    rt.ledger.conn.backup(target)
+    target.close()
+    pages = paged(rt)
+    counting = Counting(rt)
+    overlapped = counting.run()
+    assert len(pages) >= 4 and overlapped.changes and counting.stood >= 2
+    settings = make_settings(sim, tmp_path / "copy", state_dir=str(tmp_path / "state"), ledger=str(copy))
+    with open_runtime(settings) as other:
+        sequential = Sequential(other).run()
+    assert [(c.order_id, c.before, c.after, c.detail) for c in overlapped.changes] == \
+        [(c.order_id, c.before, c.after, c.detail) for c in sequential.changes]
+    assert (overlapped.unresolved, overlapped.external, overlapped.in_flight) == \
+        (sequential.unresolved, sequential.external, sequential.in_flight)
+    assert _normalised(rt.ledger.path) == _normalised(copy)
+
+
+def test_a_request_claimed_between_pages_is_in_the_snapshot_the_pass_judges_on(rt, sim):
+    """Another process claims a cancel after reconcile read the order's requests, and the cancel is booked
+    (its row on a later page): the pass must see that request (in flight), not adopt the row as a change
+    made elsewhere, exactly as when it read the requests after the last page."""
+    sim.admin.configure(page_size=2)
+    orders = [submit(rt, intent(n)).order for n in range(5)]
+    assert Reconciler(rt).run().changes  # (SENT → ACCEPTED: the target is in sync with its row on page one)
+    target, pages, real = rt.ledger.get(orders[0].id), [], rt.client.inquire_daily_ccld
+
+    def books_while_another_process_cancels(*args, on_page=None, **kwargs):
+        def seen(rows, number):
+            if on_page is not None:
+                on_page(rows, number)  # (reconcile's read step first: the claim below comes after it)
+            pages.append(number)
+            if number == 0:
+                with Ledger(rt.ledger.path, now=rt.clock.now) as other:
+                    assert other.claim(target.id, kind="cancel", request={"qty": target.qty}, tr_id="TTTC0803U",
+                                       source="other") is not None
+                hts_change(rt, target, "cancel", target.qty, all_qty=True)  # its request stays "sending"
+        return real(*args, on_page=seen, **kwargs)
+
+    rt.client.inquire_daily_ccld = books_while_another_process_cancels
+    report = Reconciler(rt).run()
+    assert len(pages) >= 3
+    assert f"order {target.id}: an amend/cancel is in flight" in report.in_flight
+    assert not [c for c in report.changes if c.order_id == target.id]  # the row is not adopted
+    assert [(n.kind, n.state) for n in rt.ledger.broker_numbers(target.id)] == [("new", "accepted"), ("cancel", "sending")]
+
+
+def test_a_write_between_pages_makes_the_pass_read_the_ledger_again(rt, sim):
+    sim.admin.configure(page_size=2)
+    orders = [submit(rt, intent(n)).order for n in range(5)]
+    sim.admin.fill(orders[0].broker_order_no, orders[0].qty, orders[0].price)
+    pages, real = [], rt.client.inquire_daily_ccld
+
+    def books_while_a_notice_lands(*args, on_page=None, **kwargs):
+        def seen(rows, number):
+            if on_page is not None:
+                on_page(rows, number)  # (the snapshot step first: the write below comes after it)
+            pages.append(number)
+            if number == 1:  # the watcher records the fill after reconcile read the order
+                rt.ledger.correct(orders[0].id, OrderStatus.FILLED, source="watch", raw_payload={},
+                                  quantities=orders[0].quantities.__class__(orders[0].qty, orders[0].qty, 0),
+                                  filled_amount=orders[0].qty * orders[0].price)
+        return real(*args, on_page=seen, **kwargs)
+
+    rt.client.inquire_daily_ccld = books_while_a_notice_lands
+    report = Reconciler(rt).run()
+    assert len(pages) >= 3
+    assert report.unresolved == [] and rt.ledger.halt_state(ACCOUNT) is None
+    assert not [c for c in report.changes if c.order_id == orders[0].id]  # judged on the order as it is now
+    assert rt.ledger.get(orders[0].id).filled_qty == orders[0].qty
