@@ -12,8 +12,9 @@ from kisoms.ledger.db import as_dicts
 from kisoms.ledger.records import row_to_order
 
 
-def _where(statuses: Iterable[Any] | None, symbol: str | None, account: str | None,
-           order_date: str | None) -> tuple[str, list[Any]]:
+def where_clause(statuses: Iterable[Any] | None, symbol: str | None, account: str | None,
+                 order_date: str | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (or "") and its parameters for orders matching every filter given."""
     clauses, params = [], []
     if statuses is not None:
         values = [getattr(s, "value", s) for s in statuses]
@@ -29,7 +30,7 @@ def _where(statuses: Iterable[Any] | None, symbol: str | None, account: str | No
 def select(conn: sqlite3.Connection, *, statuses=None, symbol=None, account=None, order_date=None,
            limit: int | None = None) -> list[Order]:
     """Orders matching every filter given, oldest first; with ``limit``, the newest ``limit`` of them."""
-    where, params = _where(statuses, symbol, account, order_date)
+    where, params = where_clause(statuses, symbol, account, order_date)
     sql = f"SELECT * FROM orders{where} ORDER BY id DESC"
     if limit is not None:
         sql, params = sql + " LIMIT ?", params + [int(limit)]

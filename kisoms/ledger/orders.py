@@ -20,6 +20,7 @@ from kisoms.ledger import fills
 from kisoms.ledger.db import as_dicts, chunks, first, from_iso, marks
 from kisoms.ledger.errors import CorrectionRefused, StaleOrder
 from kisoms.ledger.journal import dense, lean, record
+from kisoms.ledger.lists import where_clause
 from kisoms.ledger.records import (FILL_COVERED, ORDER_COLUMNS, ORDER_TERMS, HistoryRow, changed_columns,
                                    dense_event, event_to_history, order_to_row, revised, row_to_history,
                                    row_to_order)
@@ -86,7 +87,7 @@ class OrderKey(NamedTuple):
 
 def order_keys(conn: sqlite3.Connection, *, statuses=None, order_date=None) -> list[OrderKey]:
     """``select``'s orders (same filters, oldest first) as keys only; ``orders_by_id`` reads them later."""
-    where, params = _where(statuses, None, None, order_date)
+    where, params = where_clause(statuses, None, None, order_date)
     cursor = conn.execute(f"SELECT id, account, order_date, version FROM orders{where} ORDER BY id", params)
     return [OrderKey(*row) for row in cursor]
 
