@@ -457,14 +457,16 @@ def record_fills(conn: sqlite3.Connection, items: list[tuple[Order, Fill, Any]],
     if fills.insert_many(conn, [fill for _, fill, _ in items], ts) != len(items):
         raise LedgerError("a fill key appeared under a write transaction")
     _update_many(conn, steps)
-    record_many(conn, [_record_of(before, after, change, ts, changed_columns(before, after))
-                       for before, after, change in steps])
-    return [after for _, after, _ in steps]
+    record_many(conn, [_record_of(before, after, change, ts, changed) for before, after, change, changed in steps])
+    return [step[1] for step in steps]
 
 
-def _plain_steps(items: list[tuple[Order, Fill, Any]], ts: str) -> list[tuple[Order, Order, Change]] | None:
-    """(before, after, change) of each fill, an order's fills applied one after another; None when one
-    is not plain (see ``record_fills``) or two fills share a key."""
+Step = tuple[Order, Order, Change, dict[str, tuple[Any, Any]]]  # before, after, change, changed columns
+
+
+def _plain_steps(items: list[tuple[Order, Fill, Any]], ts: str) -> list[Step] | None:
+    """(before, after, change, changed columns) of each fill, an order's fills applied one after another;
+    None when one is not plain (see ``record_fills``) or two fills share a key."""
     current: dict[int, Order] = {}
     keys: set[str] = set()
     steps = []
@@ -478,21 +480,24 @@ def _plain_steps(items: list[tuple[Order, Fill, Any]], ts: str) -> list[tuple[Or
             return None
         keys.add(fill.dedupe_key)
         current[order.id] = after
-        steps.append((before, after, change))
+        steps.append((before, after, change, changed_columns(before, after)))
     return steps
 
 
-def _update_many(conn: sqlite3.Connection, steps: list[tuple[Order, Order, Change]]) -> None:
+def _update_many(conn: sqlite3.Connection, steps: list[Step]) -> None:
     """Each order's row from before its first step to after its last, one ``executemany`` per set of
     columns changed (LedgerError when a row is no longer at the version read)."""
-    first: dict[int, Order] = {}
-    last: dict[int, Order] = {}
-    for before, after, _ in steps:
-        first.setdefault(before.id, before)
-        last[after.id] = after
+    first: dict[int, Step] = {}
+    last: dict[int, Step] = {}
+    for step in steps:
+        first.setdefault(step[0].id, step)
+        last[step[0].id] = step
     groups: dict[str, list[list[Any]]] = {}
-    for order_id, before in first.items():
-        sql, values = update_statement(before, last[order_id], changed_columns(before, last[order_id]))
+    for order_id, (before, _, _, changed) in first.items():
+        after = last[order_id][1]
+        if last[order_id] is not first[order_id]:  # several fills: from before the first to after the last
+            changed = changed_columns(before, after)
+        sql, values = update_statement(before, after, changed)
         groups.setdefault(sql, []).append(values)
     for sql, rows in groups.items():
         if conn.executemany(sql, rows).rowcount != len(rows):
