@@ -8,6 +8,9 @@ cumulative truth of inquire-daily-ccld (``reconcile``) has the last word. Two ca
 of the same qty and price in the same second) and a fill for an order whose fills reconcile already
 inferred (the notice may be one of them; counting it again would overfill or run ahead of the books). A notice for a number we do
 not know is recorded as an external order, never dropped.
+
+A burst of plain fills (``apply_fills``) is written at once with the rows the one-by-one path writes;
+a burst with anything else in it goes one notice at a time (``apply_notice``).
 """
 
 from __future__ import annotations
@@ -75,21 +78,24 @@ def apply_fills(rt: Runtime, notices: list) -> list[NoticeResult] | None:
     notice with a quantity and a price, of an order of ours with no inferred fills, a new key, no overfill,
     no other transition: ``Ledger.record_fills``), with exactly the rows ``apply_notice`` would write one
     by one. None, with nothing written, when one is not: the caller then applies them one by one."""
+    items = _plain_fills(rt, notices)
+    if items is None or rt.ledger.record_fills(items) is None:
+        return None
+    return [NoticeResult("applied", order.id, f"fill {fill.qty}@{fill.price}") for order, fill, _ in items]
+
+
+def _plain_fills(rt: Runtime, notices: list) -> list[tuple[Order, Fill, dict]] | None:
+    """(order, fill, raw payload) of each notice, the orders read in one query; None when a notice is not
+    a fill with a quantity and a price, or is not of an order of ours without inferred fills."""
     if not all(n.is_fill and n.cntg_qty > 0 and n.cntg_unpr > 0 for n in notices):
         return None
     ymd = kst_ymd(rt.clock.now())
     found = rt.ledger.orders_for_broker_numbers(list({n.odno for n in notices}), ymd)
     if any(n.odno not in found for n in notices):
-        return None  # an external order (or not ours yet): one by one
+        return None  # an external order (or not ours yet)
     if rt.ledger.orders_with_fills_from([o.id for o in found.values()], "reconcile"):
-        return None  # deferred to the books: one by one
-    items = []
-    for notice in notices:
-        order = found[notice.odno]
-        items.append((order, _fill_of(order, notice, _fill_key(notice, ymd)), notice_payload(notice)))
-    if rt.ledger.record_fills(items) is None:
-        return None
-    return [NoticeResult("applied", order.id, f"fill {fill.qty}@{fill.price}") for order, fill, _ in items]
+        return None  # deferred to the books
+    return [(found[n.odno], _fill_of(found[n.odno], n, _fill_key(n, ymd)), notice_payload(n)) for n in notices]
 
 
 def _ack_event(kind: str, notice) -> tuple[OrderEvent, dict]:

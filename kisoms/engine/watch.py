@@ -12,7 +12,8 @@ statement per table (``notices.apply_fills``); any other burst, or one of which 
 (an unknown order, a known key, an overfill, an acknowledgement...), is applied one notice at a time,
 each a SAVEPOINT inside the transaction: one that fails leaves no trace and the rest are kept. Nothing is
 visible to a viewer before the batch commits, so no event is shown that a crash could take back; a crash
-before the commit loses the batch's notices from the ledger only, and the gap-fill (reconcile from the broker's books) that every (re)start runs brings their effect back.
+before the commit loses the batch's notices from the ledger only, and the gap-fill (reconcile from the
+broker's books) that every (re)start runs brings their effect back.
 """
 
 from __future__ import annotations

@@ -473,7 +473,7 @@ def _plain_steps(items: list[tuple[Order, Fill, Any]], ts: str) -> list[Step] | 
     for order, fill, raw_payload in items:
         before = current.get(order.id, order)
         if (fill.order_id != order.id or fill.qty <= 0 or fill.price < 0 or fill.dedupe_key in keys
-                or before.status not in _PLAIN_FROM or fill.qty > before.quantities.remaining):  # (nor eats into a cancel)
+                or before.status not in _PLAIN_FROM or fill.qty > before.quantities.remaining):  # (no cancel eaten)
             return None
         after, change = fill_change(before, fill, raw_payload, ts)
         if after.status not in _PLAIN_TO:
