@@ -8,6 +8,9 @@ cumulative truth of inquire-daily-ccld (``reconcile``) has the last word. Two ca
 of the same qty and price in the same second) and a fill for an order whose fills reconcile already
 inferred (the notice may be one of them; counting it again would overfill or run ahead of the books). A notice for a number we do
 not know is recorded as an external order, never dropped.
+
+A burst of plain fills (``apply_fills``) is written at once with the rows the one-by-one path writes;
+a burst with anything else in it goes one notice at a time (``apply_notice``).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def _covered_by_inference(rt: Runtime, order: Order) -> bool:
 
 
 def _apply_fill(rt: Runtime, order: Order, notice, ymd: str) -> NoticeResult:
-    key = Fill.notice_key(ymd, notice.odno, notice.cntg_hour, notice.cntg_qty, notice.cntg_unpr)
+    key = _fill_key(notice, ymd)
     if notice.cntg_qty <= 0 or notice.cntg_unpr <= 0:  # a garbled fill: the books will say what happened
         rt.ledger.publish("notice.unapplied", {"reason": f"fill with quantity {notice.cntg_qty} and price "
                                                f"{notice.cntg_unpr}", **notice_payload(notice)}, order_id=order.id)
@@ -53,12 +56,46 @@ def _apply_fill(rt: Runtime, order: Order, notice, ymd: str) -> NoticeResult:
         rt.ledger.publish("notice.deferred", {"reason": "order has inferred fills; the broker's cumulative "
                                               "books decide", **notice_payload(notice)}, order_id=order.id)
         return NoticeResult("deferred", order.id, key)
-    fill = Fill(order_id=order.id, broker_order_no=notice.odno, qty=notice.cntg_qty, price=notice.cntg_unpr,
-                fill_time=notice.cntg_hour, source=SOURCE, dedupe_key=key)
-    updated = rt.ledger.record_fill(order.id, fill, raw_payload=notice_payload(notice), order=order)
+    updated = rt.ledger.record_fill(order.id, _fill_of(order, notice, key), raw_payload=notice_payload(notice),
+                                    order=order)
     if updated is None:
         return NoticeResult("duplicate", order.id, key)
     return NoticeResult("applied", order.id, f"fill {notice.cntg_qty}@{notice.cntg_unpr}")
+
+
+def _fill_of(order: Order, notice, key: str) -> Fill:
+    """The fill a fill notice reports (``key``: its ``Fill.notice_key``)."""
+    return Fill(order_id=order.id, broker_order_no=notice.odno, qty=notice.cntg_qty, price=notice.cntg_unpr,
+                fill_time=notice.cntg_hour, source=SOURCE, dedupe_key=key)
+
+
+def _fill_key(notice, ymd: str) -> str:
+    return Fill.notice_key(ymd, notice.odno, notice.cntg_hour, notice.cntg_qty, notice.cntg_unpr)
+
+
+def apply_fills(rt: Runtime, notices: list) -> list[NoticeResult] | None:
+    """Inside a ledger batch: a burst of notices applied at once when every one is a plain fill (a fill
+    notice with a quantity and a price, of an order of ours with no inferred fills, a new key, no overfill,
+    no other transition: ``Ledger.record_fills``), with exactly the rows ``apply_notice`` would write one
+    by one. None, with nothing written, when one is not: the caller then applies them one by one."""
+    items = _plain_fills(rt, notices)
+    if items is None or rt.ledger.record_fills(items) is None:
+        return None
+    return [NoticeResult("applied", order.id, f"fill {fill.qty}@{fill.price}") for order, fill, _ in items]
+
+
+def _plain_fills(rt: Runtime, notices: list) -> list[tuple[Order, Fill, dict]] | None:
+    """(order, fill, raw payload) of each notice, the orders read in one query; None when a notice is not
+    a fill with a quantity and a price, or is not of an order of ours without inferred fills."""
+    if not all(n.is_fill and n.cntg_qty > 0 and n.cntg_unpr > 0 for n in notices):
+        return None
+    ymd = kst_ymd(rt.clock.now())
+    found = rt.ledger.orders_for_broker_numbers(list({n.odno for n in notices}), ymd)
+    if any(n.odno not in found for n in notices):
+        return None  # an external order (or not ours yet)
+    if rt.ledger.orders_with_fills_from([o.id for o in found.values()], "reconcile"):
+        return None  # deferred to the books
+    return [(found[n.odno], _fill_of(found[n.odno], n, _fill_key(n, ymd)), notice_payload(n)) for n in notices]
 
 
 def _ack_event(kind: str, notice) -> tuple[OrderEvent, dict]:

@@ -7,10 +7,13 @@ Every change is published as a ledger event in the same transaction that made it
 viewers (``kisoms watch``, ``kisoms events``) can follow from the events table.
 
 Notices arrive in bursts, so the watcher applies every notice already received in one transaction (one
-fsync; at most ``MAX_BATCH``). Each notice is a SAVEPOINT inside it: one that fails leaves no trace and
-the rest are kept. Nothing is visible to a viewer before the batch commits, so no event is shown that a
-crash could take back; a crash before the commit loses the batch's notices from the ledger only, and the
-gap-fill (reconcile from the broker's books) that every (re)start runs brings their effect back.
+fsync; at most ``MAX_BATCH``). A burst of plain fills (the bulk of a busy feed) is written at once, one
+statement per table (``notices.apply_fills``); any other burst, or one of which anything is unusual
+(an unknown order, a known key, an overfill, an acknowledgement...), is applied one notice at a time,
+each a SAVEPOINT inside the transaction: one that fails leaves no trace and the rest are kept. Nothing is
+visible to a viewer before the batch commits, so no event is shown that a crash could take back; a crash
+before the commit loses the batch's notices from the ledger only, and the gap-fill (reconcile from the
+broker's books) that every (re)start runs brings their effect back.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import logging
 from dataclasses import dataclass
 
 from kisoms.engine.crashpoints import crash_point
-from kisoms.engine.notices import apply_notice
+from kisoms.engine.notices import apply_fills, apply_notice
 from kisoms.engine.reconcile import reconcile
 from kisoms.engine.recovery import recover
 from kisoms.engine.runtime import Runtime
@@ -119,8 +122,9 @@ class Watcher:
         """Apply a burst of notices in one durable transaction, each on its own (a savepoint)."""
         try:
             with self.rt.ledger.batch():
-                for notice in notices:
-                    self._guarded(self._apply_one, notice)
+                if not self._apply_plain_fills(notices):
+                    for notice in notices:
+                        self._guarded(self._apply_one, notice)
         except Exception as exc:  # the batch did not commit (e.g. the ledger stayed busy): the books decide
             log.exception("could not commit %d notices", len(notices))
             self.rt.ledger.publish("notice.unapplied", {"error": f"{type(exc).__name__}: {exc}",
@@ -128,6 +132,22 @@ class Watcher:
             self._recheck = True
             return
         crash_point("watch_after_notice")
+
+    def _apply_plain_fills(self, notices: list) -> bool:
+        """The whole burst at once when every notice is a plain fill (``apply_fills``: one statement per
+        table, the rows the one-by-one path writes). False, with nothing written, when one is not or the
+        write fails: the burst is then applied one notice at a time, each failing alone as before."""
+        try:
+            results = apply_fills(self.rt, notices)
+        except Exception:  # (its savepoint is undone) the one-by-one path will say what fails
+            log.warning("could not apply %d fill notices at once; applying them one by one", len(notices),
+                        exc_info=True)
+            return False
+        if results is None:
+            return False
+        self.status.notices += len(results)
+        self.status.last_heartbeat = self.rt.clock.monotonic()
+        return True
 
     def _apply_one(self, notice) -> None:
         """One notice of a batch, in its own savepoint: if it fails, none of its writes stay."""

@@ -34,6 +34,9 @@ correct (orders)   orders; fills (an inferred fill)                broker truth:
 record_fill        fills, orders                                   one execution once (``dedupe_key``
 (orders)                                                           UNIQUE); never overfills (flagged
                                                                    ``order.overfill_flagged``, not applied)
+record_fills       fills, orders (one executemany per table)       inside a batch: plain fills only (new
+(orders)                                                           keys, no overfill, working order), the
+                                                                   rows record_fill writes; else nothing
 claim (requests)   orders, broker_order_map (``sending``, owner);  claim before send: the ``sending`` row
                    with ``resend_of`` the closed request too       (owner recorded) commits before a request
                                                                    leaves; one open request per order;

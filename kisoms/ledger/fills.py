@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 
 from kisoms.domain.order import Fill
-from kisoms.ledger.db import as_dicts
+from kisoms.ledger.db import CHUNK, as_dicts, chunks, marks
 from kisoms.ledger.records import fill_to_row, row_to_fill
 
 _COLUMNS = ("order_id", "broker_order_no", "qty", "price", "fill_time", "source", "dedupe_key", "recorded_at")
@@ -33,16 +33,56 @@ def any_from(conn: sqlite3.Connection, order_id: int, source: str) -> bool:
 def insert(conn: sqlite3.Connection, fill: Fill, recorded_at: str) -> bool:
     """Record a fill; False (nothing written) when its key is already known. Only that conflict is
     ignored: a row the table refuses for any other reason (a CHECK) raises ``sqlite3.IntegrityError``."""
+    return conn.execute(_INSERT_SQL, _values(fill, recorded_at)).rowcount == 1
+
+
+def insert_many(conn: sqlite3.Connection, many: list[Fill], recorded_at: str) -> int:
+    """``insert`` each fill, in order, in one ``executemany``; returns how many were written."""
+    return conn.executemany(_INSERT_SQL, [_values(fill, recorded_at) for fill in many]).rowcount
+
+
+def _values(fill: Fill, recorded_at: str) -> list:
     row = fill_to_row(fill, recorded_at)
-    cursor = conn.execute(_INSERT_SQL, [row[c] for c in _COLUMNS])
-    return cursor.rowcount == 1
+    return [row[c] for c in _COLUMNS]
+
+
+def known_keys(conn: sqlite3.Connection, keys: list[str]) -> set[str]:
+    """Those of ``keys`` already recorded (one query per ``db.CHUNK`` keys)."""
+    found: set[str] = set()
+    for at in range(0, len(keys), CHUNK):
+        part = keys[at:at + CHUNK]
+        found.update(r[0] for r in conn.execute(
+            f"SELECT dedupe_key FROM fills WHERE dedupe_key IN ({marks(part)})", part))
+    return found
+
+
+def orders_with_fills_from(conn: sqlite3.Connection, order_ids: list[int], source: str) -> set[int]:
+    """Those of ``order_ids`` with a fill recorded from ``source`` (``any_from`` for many orders)."""
+    found: set[int] = set()
+    for part in chunks(order_ids):
+        found.update(r[0] for r in conn.execute(
+            f"SELECT DISTINCT order_id FROM fills WHERE source = ? AND order_id IN ({marks(part)})", [source, *part]))
+    return found
 
 
 def add(conn: sqlite3.Connection, fill: Fill, recorded_at: str) -> dict | None:
     """``insert`` that hands back the row as stored (its id and columns), or None when the key was known."""
-    row = fill_to_row(fill, recorded_at)
-    stored = conn.execute(_ADD_SQL, [row[c] for c in _COLUMNS]).fetchone()
-    return None if stored is None else dict(zip(("id", *_COLUMNS), stored))
+    stored = conn.execute(_ADD_SQL, _values(fill, recorded_at)).fetchone()
+    return None if stored is None else dict(zip(_STORED, stored))
+
+
+_STORED = ("id", *_COLUMNS)
+
+
+def rows_by_key(conn: sqlite3.Connection, keys: list[str]) -> dict[str, dict]:
+    """The rows as stored (as ``add`` hands them back) of the fills with these keys, by key: what
+    ``insert_many`` wrote, which an ``executemany`` cannot return."""
+    found: dict[str, dict] = {}
+    for part in chunks(keys):
+        for values in conn.execute(f"SELECT {', '.join(_STORED)} FROM fills WHERE dedupe_key IN ({marks(part)})", part):
+            row = dict(zip(_STORED, values))
+            found[row["dedupe_key"]] = row
+    return found
 
 
 def for_order(conn: sqlite3.Connection, order_id: int) -> list[Fill]:

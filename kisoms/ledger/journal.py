@@ -256,6 +256,18 @@ def append_audit(conn: sqlite3.Connection, *, ts: str, source: str, action: str,
     order, the order's ``ORDER_TERMS`` as stored, which the row then covers instead of copying (v8); with a
     dense fill event, its fills row's ``FILL_COVERED`` as stored (v9)."""
     row_id, prev = _head(conn)
+    sql, values, digest = audit_row(conn, row_id, prev, ts=ts, source=source, action=action, order_id=order_id,
+                                    payload=payload, event=event, source_in_event=source_in_event, terms=terms)
+    conn.execute(sql, values)
+    _keep_head(conn, (row_id + 1, digest))
+    return row_id
+
+
+def audit_row(conn: sqlite3.Connection, row_id: int, prev: str, *, ts: str, source: str, action: str,
+              order_id: int | None, payload: Any, event: tuple[int, str] | None, source_in_event: bool,
+              terms: tuple | None) -> tuple[str, tuple, str]:
+    """The audit row ``append_audit`` writes as row ``row_id`` after a row hashed ``prev``: (its INSERT,
+    its values, its hash). The one place that lays an audit row out (``append_audit``, ``record_many``)."""
     text = (clean_text(payload) or "{}") if payload else "{}"
     covered, event_id = None, None
     if event is not None:
@@ -271,11 +283,8 @@ def append_audit(conn: sqlite3.Connection, *, ts: str, source: str, action: str,
         digest = lean_hash(prev, row_id, ts, source, action, order_id, text, covered, event_id, terms)
     values = (row_id, ts, source, action, order_id, text, b"" if covered else bytes.fromhex(prev), bytes.fromhex(digest))
     if event_id is None:
-        conn.execute(_INSERT_SQL, values)
-    else:
-        conn.execute(_INSERT_LEAN_SQL, (*values, event_id))
-    _keep_head(conn, (row_id + 1, digest))
-    return row_id
+        return _INSERT_SQL, values, digest
+    return _INSERT_LEAN_SQL, (*values, event_id), digest
 
 
 _INSERT_SQL = "INSERT INTO audit_log (id, ts, source, action, order_id, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -363,11 +372,42 @@ def record(conn: sqlite3.Connection, *, ts: str, kind: str, source: str, order_i
     creation, or a dense fill event's fills row). Returns (event id, audit row id)."""
     text = encode(event_payload)
     event_id = append_event(conn, ts=ts, kind=kind, order_id=order_id, payload=event_payload, text=text)
-    extra = {k: v for k, v in audit_payload.items() if k not in event_payload or event_payload[k] is not v}
-    audit_id = append_audit(conn, ts=ts, source=source, action=kind, order_id=order_id, payload=extra,
-                            event=(event_id, text), source_in_event=event_payload.get("source") == source,
-                            terms=terms)
+    audit_id = append_audit(conn, ts=ts, source=source, action=kind, order_id=order_id,
+                            payload=_audit_extra(event_payload, audit_payload), event=(event_id, text),
+                            source_in_event=event_payload.get("source") == source, terms=terms)
     return event_id, audit_id
+
+
+def _audit_extra(event_payload: dict[str, Any], audit_payload: dict[str, Any]) -> dict[str, Any]:
+    """What an audit row stores of ``audit_payload``: what the event it covers does not hold already."""
+    return {k: v for k, v in audit_payload.items() if k not in event_payload or event_payload[k] is not v}
+
+
+_EVENT_HEAD_SQL = ("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), "
+                   "COALESCE((SELECT MAX(id) FROM events), 0)) + 1")
+_INSERT_EVENT_SQL = "INSERT INTO events (id, ts, kind, order_id, payload) VALUES (?, ?, ?, ?, ?)"
+
+
+def record_many(conn: sqlite3.Connection, entries: list[dict[str, Any]]) -> None:
+    """``record(conn, **entry)`` for each entry, in order, written with one ``executemany`` per table: the
+    same rows ``record`` writes one by one (the ids AUTOINCREMENT would give, each row built by the same
+    functions), for a batch of changes (``orders.record_fills``)."""
+    event_id = conn.execute(_EVENT_HEAD_SQL).fetchone()[0]  # what AUTOINCREMENT gives next
+    row_id, prev = _head(conn)
+    events, audits, sql = [], [], _INSERT_LEAN_SQL
+    for entry in entries:
+        payload, source = entry["event_payload"], entry["source"]
+        text = encode(payload)
+        events.append((event_id, entry["ts"], entry["kind"], entry["order_id"], text))
+        sql, values, prev = audit_row(conn, row_id, prev, ts=entry["ts"], source=source, action=entry["kind"],
+                                      order_id=entry["order_id"], payload=_audit_extra(payload, entry["audit_payload"]),
+                                      event=(event_id, text), source_in_event=payload.get("source") == source,
+                                      terms=entry.get("terms"))
+        audits.append(values)
+        event_id, row_id = event_id + 1, row_id + 1
+    conn.executemany(_INSERT_EVENT_SQL, events)
+    conn.executemany(sql, audits)  # (every row covers its event: one statement for all)
+    _keep_head(conn, (row_id, prev))
 
 
 # reports -----------------------------------------------------------------------------------------

@@ -300,6 +300,10 @@ class Ledger:
         """The order behind a broker number, or None."""
         return requests.order_by_number(self.conn, broker_order_no, order_date)
 
+    def orders_for_broker_numbers(self, numbers: list[str], order_date: str) -> dict[str, Order]:
+        """``order_for_broker_number`` for many numbers of one day: number -> order, those known."""
+        return requests.orders_by_numbers(self.conn, numbers, order_date)
+
     def known_broker_numbers(self, order_date: str | None = None) -> set[str]:
         """Every broker number mapped to one of our orders (on ``order_date``, or ever)."""
         return requests.known_numbers(self.conn, order_date)
@@ -314,6 +318,20 @@ class Ledger:
         with atomic(self.db) as conn:
             loaded = order if self.db.batching else None
             return orders.record_fill(conn, order_id, fill, raw_payload=raw_payload, ts=self._ts(), order=loaded)
+
+    def record_fills(self, items: list[tuple[Order, Fill, Any]]) -> list[Order] | None:
+        """Inside a ``batch``: many plain fills at once, each (order as read inside the batch, fill, raw
+        payload), the same rows ``record_fill`` would write one by one. None, with nothing written, when one
+        is not plain (a known key, an overfill, another transition: apply them one by one). A failure
+        leaves none of them (a savepoint)."""
+        if not self.db.batching:
+            raise LedgerError("record_fills needs an open batch")
+        with atomic(self.db) as conn:
+            return orders.record_fills(conn, items, ts=self._ts())
+
+    def orders_with_fills_from(self, order_ids: list[int], source: str) -> set[int]:
+        """Those of the orders with a fill recorded from ``source`` (``has_fills_from`` for many)."""
+        return fills.orders_with_fills_from(self.conn, order_ids, source)
 
     def fills(self, order_id: int) -> list[Fill]:
         """An order's fills, oldest first."""

@@ -10,7 +10,7 @@ audit row.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, NamedTuple
 
 from kisoms.domain.order import Fill, Order, confusable
@@ -19,7 +19,7 @@ from kisoms.errors import InvalidTransition, LedgerError, OrderNotFound
 from kisoms.ledger import fills
 from kisoms.ledger.db import as_dicts, chunks, first, from_iso, marks
 from kisoms.ledger.errors import CorrectionRefused, StaleOrder
-from kisoms.ledger.journal import dense, lean, record
+from kisoms.ledger.journal import dense, lean, record, record_many
 from kisoms.ledger.lists import where_clause
 from kisoms.ledger.records import (FILL_COVERED, ORDER_COLUMNS, ORDER_TERMS, HistoryRow, changed_columns,
                                    dense_event, event_to_history, order_to_row, revised, row_to_history,
@@ -97,14 +97,18 @@ def update(conn: sqlite3.Connection, before: Order, after: Order,
     """Write ``after`` over ``before``; refuses if the row is no longer at ``before.version``. ``changed``:
     their ``changed_columns`` when the caller has them."""
     changed = changed_columns(before, after) if changed is None else changed
-    # only the columns that change: SQLite then leaves the indexes of the others alone
+    cursor = conn.execute(*update_statement(before, after, changed))
+    if cursor.rowcount != 1:
+        raise LedgerError(f"order {before.id} changed under a write transaction (version {before.version})")
+
+
+def update_statement(before: Order, after: Order, changed: dict[str, tuple[Any, Any]]) -> tuple[str, list[Any]]:
+    """The UPDATE that writes ``after`` over ``before`` (still at its version), and its values: only the
+    columns that change (``changed``), so SQLite leaves the indexes of the others alone."""
     columns = [c for c in changed if c != "idempotency_key"] or ["version"]
     sets = ", ".join(f"{c} = ?" for c in columns)
     values = [changed[c][1] if c in changed else after.version for c in columns]
-    cursor = conn.execute(f"UPDATE orders SET {sets} WHERE id = ? AND version = ?",
-                          values + [before.id, before.version])
-    if cursor.rowcount != 1:
-        raise LedgerError(f"order {before.id} changed under a write transaction (version {before.version})")
+    return f"UPDATE orders SET {sets} WHERE id = ? AND version = ?", values + [before.id, before.version]
 
 
 RAW_REF = "@"  # a v7 history row's raw_payload "@<id>": the payload is the audit row <id>'s (JSON never starts so)
@@ -287,6 +291,17 @@ def _stored_event(conn: sqlite3.Connection, change: Change, event: dict[str, Any
     return stored, terms
 
 
+def _record_of(conn: sqlite3.Connection, before: Order | None, after: Order, change: Change, ts: str,
+               changed: dict | None = None, snapshot: dict[str, Any] | None = None,
+               terms: tuple | None = None) -> dict[str, Any]:
+    """The arguments of ``journal.record`` for a change: its event as stored (``_stored_event``) and the
+    audit payload that covers it."""
+    event = _event_payload(before, after, change)
+    stored, terms = _stored_event(conn, change, event, terms)
+    return {"ts": ts, "kind": change.kind, "source": change.source, "order_id": after.id, "event_payload": stored,
+            "terms": terms, "audit_payload": _audit_payload(change, event, changed, snapshot)}
+
+
 def write(conn: sqlite3.Connection, before: Order | None, after: Order, change: Change, ts: str) -> Order:
     """Insert (``before`` None) or update the order, then its event and audit row: the event is its history
     entry (``history``); the raw payload is stored once, in the audit row."""
@@ -300,10 +315,7 @@ def write(conn: sqlite3.Connection, before: Order | None, after: Order, change: 
     else:
         changed = changed_columns(before, after)
         update(conn, before, after, changed)
-    event = _event_payload(before, after, change)
-    stored, terms = _stored_event(conn, change, event, terms)
-    _, audit_id = record(conn, ts=ts, kind=change.kind, source=change.source, order_id=after.id,
-                         event_payload=stored, terms=terms, audit_payload=_audit_payload(change, event, changed, snapshot))
+    _, audit_id = record(conn, **_record_of(conn, before, after, change, ts, changed, snapshot, terms))
     if not lean(conn):  # a file kept at an older schema (as tests build one): the history row as before v8
         add_history(conn, after, prev_status=before.status.value if before else None, event=change.event,
                     ts=ts, source=change.source, raw_ref=audit_id if change.raw_payload is not None else None)
@@ -415,9 +427,8 @@ def record_fill(conn: sqlite3.Connection, order_id: int, fill: Fill, *, raw_payl
         if not fills.exists(conn, fill.dedupe_key):
             _flag_overfill(conn, order, fill, raw_payload, ts)
         return None
-    q = order.quantities.with_fill(fill.qty)
     try:
-        status = next_status(order.status, OrderEvent.FILL, q)
+        after, change = fill_change(order, fill, raw_payload, ts)
     except InvalidTransition:
         if fills.exists(conn, fill.dedupe_key):
             return None
@@ -425,10 +436,85 @@ def record_fill(conn: sqlite3.Connection, order_id: int, fill: Fill, *, raw_payl
     fill_row = fills.add(conn, fill, ts)
     if fill_row is None:
         return None  # its key is known: a duplicate, nothing written
+    return write(conn, order, after, replace(change, fill_row=fill_row), ts)
+
+
+def fill_change(order: Order, fill: Fill, raw_payload: Any, ts: str) -> tuple[Order, Change]:
+    """The order after a fill that does not overfill it, and the change that records it
+    (InvalidTransition when its status takes no fill)."""
+    q = order.quantities.with_fill(fill.qty)
+    status = next_status(order.status, OrderEvent.FILL, q)
     after = revised(order, status=status, filled_qty=q.filled, cancelled_qty=q.cancelled, updated_at=from_iso(ts),
                     filled_amount=order.filled_amount + fill.qty * fill.price, version=order.version + 1)  # (evolve)
     shown = {"broker_order_no": fill.broker_order_no, "dedupe_key": fill.dedupe_key, "fill_time": fill.fill_time,
              "price": fill.price, "qty": fill.qty}  # (order_id and source: the event's own)
-    change = Change(OrderEvent.FILL.value, "order.fill", fill.source, raw_payload, {"fill": shown}, fill_row)
-    return write(conn, order, after, change, ts)
+    return after, Change(OrderEvent.FILL.value, "order.fill", fill.source, raw_payload, {"fill": shown})
 
+
+# many plain fills at once ------------------------------------------------------------------------
+
+_PLAIN_FROM = frozenset({OrderStatus.SENT, OrderStatus.ACCEPTED, OrderStatus.PART_FILLED})
+_PLAIN_TO = frozenset({OrderStatus.PART_FILLED, OrderStatus.FILLED})
+
+
+def record_fills(conn: sqlite3.Connection, items: list[tuple[Order, Fill, Any]], *, ts: str) -> list[Order] | None:
+    """``record_fill`` for each (order as read in this transaction, fill, raw payload), in order, when each
+    is a plain fill: a new key (in the ledger and in ``items``), no overfill, a working order that becomes
+    PART_FILLED or FILLED. The rows are those ``record_fill`` writes one by one (built by the same
+    functions), written with one ``executemany`` per table. Returns each fill's order after it; None,
+    with nothing written, when any fill is not plain (the caller then applies them one by one)."""
+    if not lean(conn):
+        return None
+    steps = _plain_steps(items, ts)
+    if steps is None or fills.known_keys(conn, [fill.dedupe_key for _, fill, _ in items]):
+        return None
+    if fills.insert_many(conn, [fill for _, fill, _ in items], ts) != len(items):
+        raise LedgerError("a fill key appeared under a write transaction")
+    stored = fills.rows_by_key(conn, [fill.dedupe_key for _, fill, _ in items])  # (what each dense event names)
+    _update_many(conn, steps)
+    record_many(conn, [_record_of(conn, before, after, replace(change, fill_row=stored[fill.dedupe_key]), ts, changed)
+                       for (before, after, change, changed), (_, fill, _) in zip(steps, items)])
+    return [step[1] for step in steps]
+
+
+Step = tuple[Order, Order, Change, dict[str, tuple[Any, Any]]]  # before, after, change, changed columns
+
+
+def _plain_steps(items: list[tuple[Order, Fill, Any]], ts: str) -> list[Step] | None:
+    """(before, after, change, changed columns) of each fill, an order's fills applied one after another;
+    None when one is not plain (see ``record_fills``) or two fills share a key."""
+    current: dict[int, Order] = {}
+    keys: set[str] = set()
+    steps = []
+    for order, fill, raw_payload in items:
+        before = current.get(order.id, order)
+        if (fill.order_id != order.id or fill.qty <= 0 or fill.price < 0 or fill.dedupe_key in keys
+                or before.status not in _PLAIN_FROM or fill.qty > before.quantities.remaining):  # (no cancel eaten)
+            return None
+        after, change = fill_change(before, fill, raw_payload, ts)
+        if after.status not in _PLAIN_TO:
+            return None
+        keys.add(fill.dedupe_key)
+        current[order.id] = after
+        steps.append((before, after, change, changed_columns(before, after)))
+    return steps
+
+
+def _update_many(conn: sqlite3.Connection, steps: list[Step]) -> None:
+    """Each order's row from before its first step to after its last, one ``executemany`` per set of
+    columns changed (LedgerError when a row is no longer at the version read)."""
+    first: dict[int, Step] = {}
+    last: dict[int, Step] = {}
+    for step in steps:
+        first.setdefault(step[0].id, step)
+        last[step[0].id] = step
+    groups: dict[str, list[list[Any]]] = {}
+    for order_id, (before, _, _, changed) in first.items():
+        after = last[order_id][1]
+        if last[order_id] is not first[order_id]:  # several fills: from before the first to after the last
+            changed = changed_columns(before, after)
+        sql, values = update_statement(before, after, changed)
+        groups.setdefault(sql, []).append(values)
+    for sql, rows in groups.items():
+        if conn.executemany(sql, rows).rowcount != len(rows):
+            raise LedgerError("an order changed under a write transaction")

@@ -16,7 +16,7 @@ from kisoms.domain.order import Order
 from kisoms.domain.states import TRANSITIONS, OrderEvent
 from kisoms.errors import GuardTripped, Halted, LedgerError, NumberTaken, TwinPending
 from kisoms.ledger import control, orders
-from kisoms.ledger.db import as_dicts, chunks, clean_text, first, marks
+from kisoms.ledger.db import CHUNK, as_dicts, chunks, clean_text, first, marks
 from kisoms.ledger.errors import RequestNotOpen
 from kisoms.ledger.journal import dense, record
 from kisoms.ledger.orders import Change, apply, check_version
@@ -177,6 +177,19 @@ def order_by_number(conn: sqlite3.Connection, broker_order_no: str, order_date: 
     """The order of the request ``by_number`` finds (its request left unread), in one query."""
     row = first(_joined(conn, "o.*", broker_order_no, order_date))
     return None if row is None else row_to_order(row)
+
+
+def orders_by_numbers(conn: sqlite3.Connection, numbers: list[str], order_date: str) -> dict[str, Order]:
+    """``order_by_number`` for many numbers of one ``order_date``: number -> order, for those known (one
+    query per ``db.CHUNK`` numbers; a number with two requests picks the newest, as ``by_number``)."""
+    found: dict[str, Order] = {}
+    for at in range(0, len(numbers), CHUNK):
+        part = numbers[at:at + CHUNK]
+        cursor = conn.execute("SELECT m.broker_order_no AS number_of_request, o.* FROM broker_order_map m "
+                              "JOIN orders o ON o.id = m.order_id WHERE m.order_date = ? AND m.broker_order_no "
+                              f"IN ({marks(part)}) ORDER BY m.id", [order_date, *part])
+        found.update((row.pop("number_of_request"), row_to_order(row)) for row in as_dicts(cursor))
+    return found
 
 
 def known_numbers(conn: sqlite3.Connection, order_date: str | None) -> set[str]:

@@ -1,0 +1,157 @@
+"""A burst of plain fill notices is written at once (``notices.apply_fills``): the ledger it leaves must be
+exactly the one the one-notice-at-a-time path leaves, table by table, row by row; a burst with anything
+unusual in it (a duplicate, an unknown order, an overfill, a known key) is applied one by one, as before."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from datetime import datetime, timezone
+
+import pytest
+
+from engine_helpers import intent
+from kisoms.domain.states import OrderStatus
+from kisoms.engine import watch as watch_module
+from kisoms.engine.submit import submit
+from kisoms.engine.watch import Watcher
+from kisoms.kis.notices import ExecutionNotice
+from kisoms.ledger import Ledger, orders as ledger_orders
+
+pytestmark = pytest.mark.dates(session_only=True)  # order flows: at the in-session anchors of tests/clocks.py
+
+FIXED = datetime(2026, 11, 26, 1, 2, 3, 456789, tzinfo=timezone.utc)  # both ledgers' clock: equal ts
+
+
+def _fill(order, second: int, qty: int = 1, price: int = 70000, odno: str | None = None) -> ExecutionNotice:
+    """A fill notice (CNTG_YN=2) of ``qty`` at ``price`` for ``order``, as the notice parser builds it."""
+    return ExecutionNotice(fields={
+        "CUST_ID": "simuser", "ACNT_NO": order.account.replace("-", ""), "ODER_NO": odno or order.broker_order_no,
+        "OODER_NO": "", "SELN_BYOV_CLS": "02", "RCTF_CLS": "0", "ODER_KIND": "00", "ODER_COND": "0",
+        "STCK_SHRN_ISCD": order.symbol, "CNTG_QTY": str(qty), "CNTG_UNPR": str(price),
+        "STCK_CNTG_HOUR": f"0930{second:02d}", "RFUS_YN": "0", "CNTG_YN": "2", "ACPT_YN": "2", "BRNC_NO": "91252",
+        "ODER_QTY": str(order.qty), "ACNT_NAME": "", "ORD_COND_PRC": "", "ORD_EXG_GB": "1", "POPUP_YN": "N",
+        "FILLER": "", "CRDT_CLS": "10", "CRDT_LOAN_DATE": "", "CNTG_ISNM40": "", "ODER_PRC": str(price)})
+
+
+@pytest.fixture
+def twins(rt, sim, tmp_path):
+    """Three working orders (qty 10, 11, 12, not filled), and two runtimes on two identical copies of the
+    ledger, both with the clock ``FIXED``: (orders, runtime A, runtime B)."""
+    placed = [submit(rt, intent(n, qty=10 + n, price=60000)).order for n in range(3)]
+    runtimes = []
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.db"
+        with sqlite3.connect(path) as copy:
+            rt.ledger.conn.backup(copy)
+        copy.close()
+        ledger = Ledger(path, now=lambda: FIXED)
+        runtimes.append(dataclasses.replace(rt, ledger=ledger))
+    yield placed, runtimes[0], runtimes[1]
+    for runtime in runtimes:
+        runtime.ledger.close()
+
+
+def _tables(ledger: Ledger) -> dict[str, list[tuple]]:
+    """Every row of every table, in rowid order (sqlite_sequence included)."""
+    names = [r[0] for r in ledger.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {name: ledger.conn.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall() for name in names}
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """What each call of ``apply_fills`` answered (None: the burst went one notice at a time)."""
+    answers: list = []
+    real = watch_module.apply_fills
+
+    def recorded(rt, notices):
+        answers.append(real(rt, notices))
+        return answers[-1]
+
+    monkeypatch.setattr(watch_module, "apply_fills", recorded)
+    return answers
+
+
+def _apply_both(bursts, a, b, spy, monkeypatch):
+    """Each burst through the watcher on A (plain fills at once when it can), and one by one on B."""
+    for burst in bursts:
+        Watcher(a).apply_notices(burst)
+    with monkeypatch.context() as m:
+        m.setattr(watch_module, "apply_fills", lambda rt, notices: None)
+        for burst in bursts:
+            Watcher(b).apply_notices(burst)
+    assert _tables(a.ledger) == _tables(b.ledger)
+    assert a.ledger.verify_audit_chain() == b.ledger.verify_audit_chain() > 0
+
+
+def test_a_burst_of_plain_fills_leaves_exactly_the_rows_of_the_one_by_one_path(twins, spy, monkeypatch):
+    placed, a, b = twins
+    # several fills per order in one burst, interleaved; the first order is filled in full (-> FILLED)
+    burst = [_fill(o, s, qty=1 + s % 2, price=60000 - s) for s in range(4) for o in placed]
+    burst.append(_fill(placed[0], 9, qty=10 - sum(1 + s % 2 for s in range(4))))
+    _apply_both([burst, [_fill(placed[1], 20)]], a, b, spy, monkeypatch)
+    assert [answer is not None for answer in spy] == [True, True]  # both bursts went at once
+    assert a.ledger.get(placed[0].id).status is OrderStatus.FILLED
+    assert a.ledger.get(placed[1].id).status is OrderStatus.PART_FILLED
+    assert len(a.ledger.fills(placed[1].id)) == 5
+
+
+@pytest.mark.parametrize("odd", ["duplicate_in_burst", "known_key", "unknown_order", "overfill", "acknowledgement"])
+def test_a_burst_with_anything_unusual_is_applied_one_by_one_exactly_as_before(twins, spy, monkeypatch, odd):
+    placed, a, b = twins
+    burst = [_fill(o, 1) for o in placed]
+    first = [_fill(placed[2], 5)]
+    if odd == "duplicate_in_burst":
+        burst.append(_fill(placed[1], 1))
+    elif odd == "known_key":
+        burst.append(first[0])
+    elif odd == "unknown_order":
+        burst.insert(1, _fill(placed[0], 2, odno="0009999999"))
+    elif odd == "overfill":
+        burst.append(_fill(placed[0], 3, qty=placed[0].qty))
+    else:
+        burst.append(ExecutionNotice(fields={**_fill(placed[0], 4).fields, "CNTG_YN": "1", "CNTG_QTY": "0"}))
+    _apply_both([first, burst], a, b, spy, monkeypatch)
+    assert [answer is not None for answer in spy] == [True, False]
+    kinds = {e.kind for e in a.ledger.events_since(0)}
+    assert {"duplicate_in_burst": "order.fill", "known_key": "order.fill", "unknown_order": "external.recorded",
+            "overfill": "order.overfill_flagged", "acknowledgement": "order.fill"}[odd] in kinds
+
+
+def test_a_burst_whose_write_fails_leaves_none_of_it_and_goes_one_by_one(twins, spy, monkeypatch):
+    placed, a, b = twins
+    real = ledger_orders.record_many
+
+    def write_then_fail(conn, entries):
+        real(conn, entries)  # the fills, the orders and the events are written: all must be undone
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(ledger_orders, "record_many", write_then_fail)
+    burst = [_fill(o, s) for s in range(2) for o in placed]
+    Watcher(a).apply_notices(burst)
+    monkeypatch.undo()
+    with monkeypatch.context() as m:
+        m.setattr(watch_module, "apply_fills", lambda rt, notices: None)
+        Watcher(b).apply_notices(burst)
+    assert _tables(a.ledger) == _tables(b.ledger)
+    assert all(a.ledger.get(o.id).filled_qty == 2 for o in placed)
+    assert a.ledger.verify_audit_chain() > 0
+
+
+def test_nothing_of_a_burst_of_plain_fills_is_visible_before_its_commit(twins, spy, monkeypatch):
+    placed, a, _ = twins
+    other = Ledger(a.ledger.path)
+    seen: list[int] = []
+    real = ledger_orders.record_many
+
+    def write_and_look(conn, entries):
+        real(conn, entries)
+        seen.append(other.get(placed[0].id).filled_qty)
+
+    monkeypatch.setattr(ledger_orders, "record_many", write_and_look)
+    try:
+        Watcher(a).apply_notices([_fill(o, 1) for o in placed])
+        assert seen == [0] and spy[0] is not None
+        assert other.get(placed[0].id).filled_qty == 1
+    finally:
+        other.close()
