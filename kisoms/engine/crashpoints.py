@@ -2,7 +2,8 @@
 
 The process dies with ``os._exit`` (no cleanup, no flush), as close to ``kill -9`` as Python gets.
 Points: after_create, after_claim, after_send (reply received, not recorded), after_ambiguous,
-after_modify_claim, after_cancel_claim, watch_after_notice (a batch of notices committed, nothing printed yet).
+after_modify_claim, after_cancel_claim, watch_after_notice (a batch of notices committed, nothing printed yet),
+watch_in_fill_batch (a burst of plain fills written at once, its transaction not yet committed).
 """
 
 from __future__ import annotations

@@ -145,6 +145,7 @@ class Watcher:
             return False
         if results is None:
             return False
+        crash_point("watch_in_fill_batch")  # (the burst written, its transaction not committed)
         self.status.notices += len(results)
         self.status.last_heartbeat = self.rt.clock.monotonic()
         return True

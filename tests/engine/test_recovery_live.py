@@ -55,6 +55,28 @@ def test_kill_9_of_watch_after_a_notice_then_restart_and_reconcile(sim, tmp_path
     assert_ledger_equals_books(rt, sim)
 
 
+def test_kill_9_of_watch_inside_a_burst_of_fills_keeps_none_of_it_and_a_restart_records_each_once(sim, tmp_path, rt):
+    config = write_config(sim, tmp_path)
+    proc, reader = watch_process(config, env={"KISOMS_CRASH_AT": "watch_in_fill_batch"})
+    reader.wait_for(lambda e: e["kind"] == "connection.connected")
+    order = submit(rt, intent(price=70000)).order
+    reader.wait_for(lambda e: e.get("order_id") == order.id and e["payload"].get("status") == "ACCEPTED")
+    sim.admin.set_price("005930", 70000)  # the fill notice alone: a burst the batch path writes at once
+    assert proc.wait(timeout=20) == 137  # died with the burst written and not committed
+    assert rt.ledger.get(order.id).filled_qty == 0 and rt.ledger.fills(order.id) == []
+    assert rt.ledger.verify_audit_chain() > 0
+    proc, reader = watch_process(config)
+    try:
+        reader.wait_for(lambda e: e.get("order_id") == order.id and e["payload"].get("status") == "FILLED")
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+    assert sum(f.qty for f in rt.ledger.fills(order.id)) == 10  # each execution once
+    assert reconcile(rt).in_sync
+    assert_ledger_equals_books(rt, sim)
+    rt.ledger.verify_audit_chain()
+
+
 @pytest.mark.parametrize("point,args", [("after_modify_claim", ["modify", "{id}", "--price", "69500"]),
                                         ("after_cancel_claim", ["cancel", "{id}"])])
 def test_crash_inside_modify_or_cancel_leaves_a_state_reconcile_finishes(sim, tmp_path, rt, point, args):
