@@ -37,6 +37,16 @@ def assert_ledger_equals_books(rt, sim) -> None:
         assert (order.filled_qty, order.filled_amount) == (int(row["tot_ccld_qty"]), int(row["tot_ccld_amt"]))
 
 
+def watch_until_filled(config, order_id: int) -> None:
+    """A (re)started `kisoms watch` until it shows the order FILLED, then stopped cleanly."""
+    proc, reader = watch_process(config)
+    try:
+        reader.wait_for(lambda e: e.get("order_id") == order_id and e["payload"].get("status") == "FILLED")
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+
+
 def test_kill_9_of_watch_after_a_notice_then_restart_and_reconcile(sim, tmp_path, rt):
     config = write_config(sim, tmp_path)
     proc, reader = watch_process(config, env={"KISOMS_CRASH_AT": "watch_after_notice"})
@@ -44,12 +54,7 @@ def test_kill_9_of_watch_after_a_notice_then_restart_and_reconcile(sim, tmp_path
     order = submit(rt, intent(price=70000)).order
     assert proc.wait(timeout=20) == 137  # died right after applying the acceptance notice
     sim.admin.set_price("005930", 70000)  # filled while nobody listens
-    proc, reader = watch_process(config)
-    try:
-        reader.wait_for(lambda e: e.get("order_id") == order.id and e["payload"].get("status") == "FILLED")
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=20) == 0
+    watch_until_filled(config, order.id)
     assert reconcile(rt).in_sync
     assert len(broker_orders(sim)) == 1
     assert_ledger_equals_books(rt, sim)
@@ -65,12 +70,7 @@ def test_kill_9_of_watch_inside_a_burst_of_fills_keeps_none_of_it_and_a_restart_
     assert proc.wait(timeout=20) == 137  # died with the burst written and not committed
     assert rt.ledger.get(order.id).filled_qty == 0 and rt.ledger.fills(order.id) == []
     assert rt.ledger.verify_audit_chain() > 0
-    proc, reader = watch_process(config)
-    try:
-        reader.wait_for(lambda e: e.get("order_id") == order.id and e["payload"].get("status") == "FILLED")
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=20) == 0
+    watch_until_filled(config, order.id)
     assert sum(f.qty for f in rt.ledger.fills(order.id)) == 10  # each execution once
     assert reconcile(rt).in_sync
     assert_ledger_equals_books(rt, sim)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta, timezone
 
 from kisoms.domain.codes import Exchange, OrderType, Side
@@ -29,3 +30,13 @@ def make_order(symbol: str = "005930", qty: int = 10, price: int | None = 70000,
     return Order(id=0, idempotency_key=key, account="50000001-01", strategy_version=strategy, symbol=symbol,
                  side=Side.BUY, order_type=order_type, qty=qty, price=price, exchange=Exchange.KRX,
                  signal_ts=signal_ts, tags={"desk": "t"}, **kw)
+
+
+def raw(path, *statements) -> None:
+    """Run SQL on the ledger file behind kisoms' back (a test's edit, as a forger would make it)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for statement in statements:
+            conn.execute(statement)
+    finally:
+        conn.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from ledger_helpers import make_order
+from ledger_helpers import make_order, raw
 
 from kisoms.domain.states import OrderEvent
 from kisoms.errors import AuditChainBroken
@@ -24,15 +24,6 @@ def filled_path(path, clock):
         ledger.set_halt("check", source="t")
         assert ledger.verify_audit_chain() == 5
     return path
-
-
-def raw(path, *statements):
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        for s in statements:
-            conn.execute(s)
-    finally:
-        conn.close()
 
 
 def verify(path) -> int:

@@ -5,10 +5,9 @@ still covers what moved: editing a fills row a fill event names breaks that even
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
-from ledger_helpers import make_order
+from ledger_helpers import make_order, raw
 
 from kisoms.domain.order import Fill
 from kisoms.domain.states import OrderEvent
@@ -36,13 +35,6 @@ def stored(ledger, event_id):
     return json.loads(ledger.conn.execute("SELECT payload FROM events WHERE id = ?", (event_id,)).fetchone()[0])
 
 
-def raw(path, *statements):
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        for statement in statements:
-            conn.execute(statement)
-    finally:
-        conn.close()
 
 
 def test_a_creation_and_a_fill_are_stored_dense_and_read_whole(ledger):
