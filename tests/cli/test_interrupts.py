@@ -90,7 +90,10 @@ def test_ctrl_c_while_kisoms_is_still_loading(marker, sim, tmp_path):
     proc = spawn(["--config", str(config), "status"])
     wait_until(lambda: loaded(proc, marker), f"{marker} to load")
     code, err = interrupt(proc)
-    assert code in (130, 0), err  # 0: it finished before the signal landed (a fast machine)
+    # 0: it finished before the signal landed (a fast machine); -SIGINT: it landed while the interpreter was
+    # shutting down after its answer (Python has put the default action back by then), which a shell reports
+    # as 130 too. Seen under heavy load, when the command outran the test's signal.
+    assert code in (130, 0, -signal.SIGINT), err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert_ledger_whole(tmp_path / "ledger.db", config)
 
