@@ -141,20 +141,15 @@ def request_keys_by_order(conn: sqlite3.Connection, order_ids: Iterable[int]) ->
     return found
 
 
-def by_number(conn: sqlite3.Connection, broker_order_no: str, order_date: str | None) -> BrokerNumber | None:
-    """The request that got this broker number (on ``order_date``; the latest date when None)."""
-    if order_date is None:
-        cursor = conn.execute(f"SELECT {_columns(conn)} FROM broker_order_map WHERE broker_order_no = ? "
-                              "ORDER BY order_date DESC, id DESC LIMIT 1", (broker_order_no,))
-    else:
-        cursor = conn.execute(f"SELECT {_columns(conn)} FROM broker_order_map WHERE broker_order_no = ? AND order_date = ?",
-                              (broker_order_no, order_date))
-    row = first(cursor)
-    return row_to_number(row) if row else None
+def is_mapped(conn: sqlite3.Connection, broker_order_no: str, order_date: str) -> bool:
+    """Whether a request of ours got this broker number on ``order_date`` (KIS numbers restart each day)."""
+    return conn.execute("SELECT 1 FROM broker_order_map WHERE broker_order_no = ? AND order_date = ? LIMIT 1",
+                        (broker_order_no, order_date)).fetchone() is not None
 
 
 def _joined(conn: sqlite3.Connection, columns: str, broker_order_no: str, order_date: str | None) -> sqlite3.Cursor:
-    """``columns`` of the request that got this number (``by_number``'s pick) joined with its order."""
+    """``columns`` of the request that got this number (on ``order_date``; with None, on the latest date that
+    has it; the newest such request) joined with its order."""
     where, params = ("m.order_date = ?", (broker_order_no, order_date)) if order_date is not None else ("1", (broker_order_no,))
     return conn.execute(f"SELECT {columns} FROM broker_order_map m JOIN orders o ON o.id = m.order_id "
                         f"WHERE m.broker_order_no = ? AND {where} ORDER BY m.order_date DESC, m.id DESC LIMIT 1", params)
@@ -162,7 +157,7 @@ def _joined(conn: sqlite3.Connection, columns: str, broker_order_no: str, order_
 
 def with_order(conn: sqlite3.Connection, broker_order_no: str,
                order_date: str | None) -> tuple[Order, BrokerNumber] | None:
-    """``by_number`` and the request's order, in one query."""
+    """The request that got this broker number (``_joined``'s pick) and its order, in one query."""
     cursor = _joined(conn, f"{_columns(conn, 'm')}, o.*", broker_order_no, order_date)
     row = cursor.fetchone()
     if row is None:
@@ -174,14 +169,14 @@ def with_order(conn: sqlite3.Connection, broker_order_no: str,
 
 
 def order_by_number(conn: sqlite3.Connection, broker_order_no: str, order_date: str | None) -> Order | None:
-    """The order of the request ``by_number`` finds (its request left unread), in one query."""
+    """The order of the request ``with_order`` finds (its request left unread), in one query."""
     row = first(_joined(conn, "o.*", broker_order_no, order_date))
     return None if row is None else row_to_order(row)
 
 
 def orders_by_numbers(conn: sqlite3.Connection, numbers: list[str], order_date: str) -> dict[str, Order]:
     """``order_by_number`` for many numbers of one ``order_date``: number -> order, for those known (one
-    query per ``db.CHUNK`` numbers; a number with two requests picks the newest, as ``by_number``)."""
+    query per ``db.CHUNK`` numbers; a number with two requests picks the newest, as ``with_order``)."""
     found: dict[str, Order] = {}
     for at in range(0, len(numbers), CHUNK):
         part = numbers[at:at + CHUNK]
@@ -361,7 +356,7 @@ def record_change(conn: sqlite3.Connection, order_id: int, *, kind: str, broker_
                   krx_orgno: str | None, order_date: str, raw_payload: Any, source: str, ts: str) -> bool:
     """Map an amend/cancel number found at the broker to the order (accepted). False if already mapped."""
     order = orders.load(conn, order_id)
-    if by_number(conn, broker_order_no, order_date) is not None:
+    if is_mapped(conn, broker_order_no, order_date):
         return False
     map_id = insert_request(conn, order_id=order_id, kind=kind, tr_id="", request={}, state="accepted",
                              sent_at=ts, resolved_at=ts, broker_order_no=broker_order_no, krx_orgno=krx_orgno,
@@ -379,7 +374,7 @@ def record_change(conn: sqlite3.Connection, order_id: int, *, kind: str, broker_
 def insert_external(conn: sqlite3.Connection, *, order_date: str, broker_order_no: str, account: str, symbol: str,
            side: str, qty: int, price: int | None, raw: Any, first_seen: str) -> bool:
     """Record one; False when (order_date, broker_order_no) is already known, as external or as ours."""
-    if by_number(conn, broker_order_no, order_date) is not None:
+    if is_mapped(conn, broker_order_no, order_date):
         return False
     cursor = conn.execute(
         "INSERT OR IGNORE INTO external_orders (order_date, broker_order_no, account, symbol, side, qty, price,"

@@ -185,3 +185,19 @@ def test_an_external_order_is_announced_when_first_recorded_and_never_again(ledg
     assert event.payload == {k: v for k, v in args.items() if k != "raw"}
     assert ledger.record_external(**args) is False
     assert ledger.last_event_id() == event.id and len(ledger.external_orders()) == 1
+
+
+def test_a_number_of_ours_on_another_day_is_another_order(ledger):
+    """KIS numbers restart each day: yesterday's number of ours neither hides today's external order with that
+    number nor stops an amend or cancel found today under it from being mapped."""
+    order = accepted(ledger, no="0000123")  # booked on DAY
+    today = "20261126"
+    assert ledger.record_external(order_date=today, broker_order_no="0000123", account="50000001-01",
+                                  symbol="005930", side="buy", qty=1, price=70000, raw={}) is True
+    assert ledger.record_external(order_date=DAY, broker_order_no="0000123", account="50000001-01",
+                                  symbol="005930", side="buy", qty=1, price=70000, raw={}) is False  # ours that day
+    other = accepted(ledger, no="0000456", strategy="s2")
+    assert ledger.record_change(other.id, kind="cancel", broker_order_no="0000123", krx_orgno="91252",
+                                order_date=today, raw_payload={}, source="reconcile") is True
+    assert ledger.record_change(other.id, kind="cancel", broker_order_no="0000123", krx_orgno="91252",
+                                order_date=DAY, raw_payload={}, source="reconcile") is False
