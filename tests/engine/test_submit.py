@@ -194,3 +194,13 @@ def test_the_resend_policy_gives_up_after_max_resends_and_halts(sim, tmp_path):
         assert kinds == [("new", "not_found"), ("new", "unknown")]  # sent, resent once, then the halt
         assert order.status is OrderStatus.UNKNOWN and rt.ledger.halt_state(order.account) is not None
     assert broker_orders(sim) == []
+
+
+def test_under_a_kill_switch_submit_creates_nothing(rt, sim):
+    """Nothing is created while a switch is on: no order would be sent, so none may sit NEW unexplained."""
+    rt.ledger.set_halt("a test halt", source="test", account=intent().account)
+    before = rt.ledger.last_event_id()
+    with pytest.raises(Halted, match="a test halt"):
+        submit(rt, intent())
+    assert rt.ledger.list_orders() == [] and rt.ledger.last_event_id() == before
+    assert broker_orders(sim) == []
