@@ -165,6 +165,12 @@ def _live_fields(order: Order, live) -> dict:
     return fields
 
 
+def _agrees(order: Order, bo: BrokerOrder, target: OrderStatus) -> bool:
+    """The order's status and quantities are already ``target`` and ``bo``'s (its live fields checked apart)."""
+    return (target, bo.view.filled, bo.view.cancelled, bo.amount) == (
+        order.status, order.filled_qty, order.cancelled_qty, order.filled_amount)
+
+
 class Books:
     """The account's rows as their pages arrive, indexed as ``_by_number`` and ``_by_origin`` index them,
     with the page each (date, number) key was last touched on (a row under that number, or an amend or
@@ -263,11 +269,6 @@ class Reconciler:
         self._steps: Iterator[None] | None = None  # the ledger reads left to do between pages of the books
         self._snapshot_of: Snapshot | None = None  # what those reads fill in
         self._books: Books | None = None  # the rows as their pages arrive, and the orders judged early
-
-    def orders_to_check(self) -> list[Order]:
-        keys = self.keys_to_check()
-        orders = orders_by_id(self.rt.ledger.conn, [k.id for k in keys])
-        return [orders[k.id] for k in keys if k.id in orders]
 
     def keys_to_check(self) -> list[OrderKey]:
         """The orders a pass checks (open ones, and today's terminal ones), as keys: they are read while
@@ -492,9 +493,9 @@ class Reconciler:
         order = order if self.dry_run or fresh else self.rt.ledger.get(order.id)
         if order.broker_order_no not in {r.odno for r in bo.rows}:
             return self.number_missing(order, last_look)
-        if self.in_sync(order, bo):
-            return True
         target, moved = self._target(order, bo), self._moved(order, bo)
+        if not moved and _agrees(order, bo, target):
+            return True
         problem = correction_problem(order.quantities, bo.view)
         if problem:
             if last_look or self.dry_run:
@@ -516,8 +517,7 @@ class Reconciler:
         """The ledger already says what ``bo`` says: its number among the rows, nothing to correct."""
         if order.broker_order_no not in {r.odno for r in bo.rows} or self._moved(order, bo):
             return False
-        return (self._target(order, bo), bo.view.filled, bo.view.cancelled, bo.amount) == (
-            order.status, order.filled_qty, order.cancelled_qty, order.filled_amount)
+        return _agrees(order, bo, self._target(order, bo))
 
     def _target(self, order: Order, bo: BrokerOrder) -> OrderStatus:
         target = broker_status(bo.view)
