@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 
 from kisoms.domain.order import Fill
-from kisoms.ledger.db import CHUNK, as_dicts, chunks, marks
+from kisoms.ledger.db import as_dicts, chunks, marks
 from kisoms.ledger.records import fill_to_row, row_to_fill
 
 _COLUMNS = ("order_id", "broker_order_no", "qty", "price", "fill_time", "source", "dedupe_key", "recorded_at")
@@ -49,8 +49,7 @@ def _values(fill: Fill, recorded_at: str) -> list:
 def known_keys(conn: sqlite3.Connection, keys: list[str]) -> set[str]:
     """Those of ``keys`` already recorded (one query per ``db.CHUNK`` keys)."""
     found: set[str] = set()
-    for at in range(0, len(keys), CHUNK):
-        part = keys[at:at + CHUNK]
+    for part in chunks(keys):
         found.update(r[0] for r in conn.execute(
             f"SELECT dedupe_key FROM fills WHERE dedupe_key IN ({marks(part)})", part))
     return found

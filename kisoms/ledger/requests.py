@@ -16,7 +16,7 @@ from kisoms.domain.order import Order
 from kisoms.domain.states import TRANSITIONS, OrderEvent
 from kisoms.errors import GuardTripped, Halted, LedgerError, NumberTaken, TwinPending
 from kisoms.ledger import control, orders
-from kisoms.ledger.db import CHUNK, as_dicts, chunks, clean_text, first, marks
+from kisoms.ledger.db import as_dicts, chunks, clean_text, first, marks
 from kisoms.ledger.errors import RequestNotOpen
 from kisoms.ledger.journal import dense, record
 from kisoms.ledger.orders import Change, apply, check_version
@@ -178,8 +178,7 @@ def orders_by_numbers(conn: sqlite3.Connection, numbers: list[str], order_date: 
     """``order_by_number`` for many numbers of one ``order_date``: number -> order, for those known (one
     query per ``db.CHUNK`` numbers; a number with two requests picks the newest, as ``with_order``)."""
     found: dict[str, Order] = {}
-    for at in range(0, len(numbers), CHUNK):
-        part = numbers[at:at + CHUNK]
+    for part in chunks(numbers):
         cursor = conn.execute("SELECT m.broker_order_no AS number_of_request, o.* FROM broker_order_map m "
                               "JOIN orders o ON o.id = m.order_id WHERE m.order_date = ? AND m.broker_order_no "
                               f"IN ({marks(part)}) ORDER BY m.id", [order_date, *part])
