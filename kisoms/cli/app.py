@@ -11,6 +11,7 @@ import typer.main
 from kisoms import __version__
 from kisoms.cli.context import GlobalOptions, app, one_run
 from kisoms.cli.exit_codes import ExitCode, exit_code_for
+from kisoms.cli.pipes import flushed, reader_gone
 from kisoms.cli.report import describe, report_error, report_internal
 from kisoms.errors import KisomsError
 
@@ -88,7 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry: run the app; every failure ends as one line (or one JSON object) and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     with one_run():
-        return _run_app(args, _wants_json(args))
+        as_json = _wants_json(args)
+        rc = _run_app(args, as_json)
+        try:
+            return flushed(rc)  # what is still buffered, written now: a reader gone is answered here too
+        except BrokenPipeError as exc:  # (not stdout's reader: a bug, said as one)
+            return report_internal(exc, as_json)
 
 
 def _run_app(args: list[str], as_json: bool) -> int:
@@ -109,6 +115,13 @@ def _run_app(args: list[str], as_json: bool) -> int:
         return report_error(exc.format_message(), ExitCode.USAGE, as_json)
     except KisomsError as exc:
         return report_error(describe(exc), exit_code_for(exc), as_json, kind=type(exc).__name__)
+    except BrokenPipeError as exc:  # the reader of stdout left (`| head`): its choice, said by the exit code
+        return reader_gone(exc) or report_internal(exc, as_json)
+    except SystemExit as exc:  # (click answers any broken pipe with a silent exit 1: say which it was)
+        broken = exc.__context__
+        if not isinstance(broken, BrokenPipeError):
+            raise
+        return reader_gone(broken) or report_internal(broken, as_json)
     except Exception as exc:  # a bug: still one line, never a traceback (KISOMS_DEBUG=1 shows it)
         if os.environ.get("KISOMS_DEBUG"):
             raise

@@ -23,14 +23,16 @@ def _answered(rc: int) -> None:
     """Exit once the quick path has answered: its output flushed, then at once (``os._exit``), without the
     interpreter tearing down every module it loaded, a third of a quick answer's time. Nothing is left to
     clean up by then (the ledger is closed; nothing on this path registers an exit handler). A Ctrl-C from
-    here on changes nothing, so it is ignored. Should a flush fail (a closed pipe), the usual exit reports
-    it as before."""
+    here on changes nothing, so it is ignored. A reader of stdout that has already left makes it exit
+    ``READER_GONE`` quietly (``kisoms.cli.pipes``); any other failed flush takes the usual exit."""
     if signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from kisoms.cli.pipes import flushed
+
     try:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                stream.flush()
+        rc = flushed(rc)
+        if sys.stderr is not None:
+            sys.stderr.flush()
     except (OSError, ValueError):
         sys.exit(rc)
     os._exit(rc)
@@ -41,7 +43,12 @@ def run() -> None:
     if sys.argv[1:] == ["--version"]:  # answered before typer and the commands load (the same line they print)
         from kisoms import __version__
 
-        print(f"kisoms {__version__}")
+        try:
+            print(f"kisoms {__version__}", flush=True)
+        except BrokenPipeError as exc:  # the reader left first (`| head -c 0`): quietly, its exit code
+            from kisoms.cli.pipes import reader_gone
+
+            os._exit(reader_gone(exc) or 1)
         sys.exit(0)
     previous = signal.getsignal(signal.SIGINT)
     if previous is signal.default_int_handler:  # leave an ignored SIGINT (nohup, cron &) ignored

@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     LEDGER = 10  # the ledger failed or its audit chain is broken
     LEDGER_BUSY = 11  # another process held the ledger's write lock too long; nothing written: retry
     INTERRUPTED = 130  # Ctrl-C (SIGINT): stopped; nothing is left half-written
+    READER_GONE = 141  # stdout's reader closed it (`| head`): stopped quietly; what was done stands
 
 
 _MAP: list[tuple[type[BaseException], ExitCode]] = [

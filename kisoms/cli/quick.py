@@ -142,6 +142,11 @@ def run_quick(args: list[str]) -> int | None:
             show_warnings(warnings)
         _write(opts, orders, halts)
     except Exception as exc:  # (something may be written by now: the full command's one line for a bug)
+        from kisoms.cli.pipes import reader_gone
+
+        gone = reader_gone(exc)  # the reader of stdout left (`| head`): quietly, its exit code
+        if gone is not None:
+            return gone
         if os.environ.get("KISOMS_DEBUG"):
             raise
         return report_internal(exc, opts["json"])

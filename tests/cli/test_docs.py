@@ -92,7 +92,8 @@ def test_the_exit_code_table_is_the_code_s_definition():
     for code in ExitCode:  # each row says what the code's name says
         words = {"OK": "success", "INTERNAL": "internal", "USAGE": "usage", "VALIDATION": "validation",
                  "BROKER_REJECT": "broker reject", "UNKNOWN_OR_HALTED": "unknown", "BROKER_UNREACHABLE": "unreachable",
-                 "RECONCILE_CORRECTED": "corrected", "LEDGER": "ledger", "LEDGER_BUSY": "busy", "INTERRUPTED": "interrupted"}
+                 "RECONCILE_CORRECTED": "corrected", "LEDGER": "ledger", "LEDGER_BUSY": "busy", "INTERRUPTED": "interrupted",
+                 "READER_GONE": "closed by its reader"}
         assert words[code.name] in table[int(code)].lower(), (code, table[int(code)])
 
 
