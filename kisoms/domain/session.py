@@ -2,7 +2,8 @@
 
 Holidays come from KIS's holiday inquiry where the environment has it; otherwise from ``KRX_HOLIDAYS``, a
 shipped table (KRX's announced closures: public holidays falling on weekdays, election days, the year-end
-closing day). Extend the table each December; a date missing from it counts as a trading day.
+closing day). Extend the table each December; a date missing from it counts as a trading day, so `doctor`
+warns once a date is past the table's last year (``HOLIDAYS_KNOWN_THROUGH``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ KRX_HOLIDAYS: frozenset[date] = frozenset(date.fromisoformat(d) for d in (
     "2026-05-25", "2026-06-03", "2026-08-17", "2026-09-24", "2026-09-25", "2026-10-05", "2026-10-09",
     "2026-12-25", "2026-12-31",
 ))
+HOLIDAYS_KNOWN_THROUGH = max(day.year for day in KRX_HOLIDAYS)  # a later year's closures are not in the table
 
 
 @dataclass(frozen=True)

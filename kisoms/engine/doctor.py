@@ -18,7 +18,7 @@ from typing import Callable
 
 from kisoms.config import Settings, ledger_path, load_settings
 from kisoms.config_sources import credential_sources, explain
-from kisoms.domain.session import session_at
+from kisoms.domain.session import HOLIDAYS_KNOWN_THROUGH, session_at
 from kisoms.domain.states import AMBIGUOUS
 from kisoms.engine.clock import KST, Clock, clock_for, kst_ymd
 from kisoms.engine.queries import open_ledger
@@ -245,6 +245,11 @@ def check_session(client: KisClient | None, moment: datetime) -> Check:
     from_broker = _broker_trading_day(client, moment) if client is not None else None
     session = session_at(moment, is_trading_day=from_broker)
     source = "KIS holiday inquiry" if from_broker is not None else "shipped KRX holiday table"
+    year = moment.astimezone(KST).year
+    if from_broker is None and year > HOLIDAYS_KNOWN_THROUGH:
+        return warned("session", f"KRX {session.name}: {session.detail} ({source}, which ends with "
+                      f"{HOLIDAYS_KNOWN_THROUGH}: {year}'s closures are unknown, so every weekday counts as open)",
+                      "upgrade kisoms for this year's KRX holiday table")
     return passed("session", f"KRX {session.name}: {session.detail} ({source})")
 
 

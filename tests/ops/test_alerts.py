@@ -250,6 +250,17 @@ def test_the_holiday_inquiry_decides_the_session_in_real():
     assert "regular" in check_session(Client(), tuesday_ten_am).detail
 
 
+def test_doctor_warns_when_the_shipped_holiday_table_has_run_out():
+    from kisoms.domain.session import HOLIDAYS_KNOWN_THROUGH
+    from kisoms.engine.doctor import check_session
+
+    last_day = datetime(HOLIDAYS_KNOWN_THROUGH, 12, 31, 14, 59, tzinfo=timezone.utc)  # 23:59 KST
+    assert check_session(None, last_day).status == "pass"
+    check = check_session(None, last_day + timedelta(minutes=1))  # 00:00 KST of the next year
+    assert check.status == "warn" and f"ends with {HOLIDAYS_KNOWN_THROUGH}" in check.detail
+    assert "upgrade" in check.fix
+
+
 def test_telegram_format_posts_chat_id_and_text_to_the_receiver(sim, tmp_path, receiver):
     clock = StepClock(START)
     with _rt(sim, tmp_path, clock, webhook=receiver.url, format="telegram", chat_id=-1001234567890) as rt:
