@@ -18,7 +18,9 @@ def snapshot(sim: SimHost) -> dict:
     return {
         "next_no": v.next_no, "prices": v.prices,
         "orders": [{**asdict(o), "side": o.side.value} for o in v.orders.values()],
-        "accounts": {k: {"cash": a.cash, "holdings": a.holdings} for k, a in v.accounts.items()},
+        "accounts": {k: {"cash": a.cash, "holdings": a.holdings,
+                         "costs": {code: v.costs.get((k, code), 0) for code in a.holdings}}
+                     for k, a in v.accounts.items()},
         "tokens": {t: {"app_key": d["app_key"], "expires": d["expires"].isoformat()} for t, d in sim.tokens.items()},
         "approval_keys": sorted(sim.approval_keys),
     }
@@ -47,6 +49,9 @@ def load_state(sim: SimHost, path: Path) -> None:
     for key, acct in data["accounts"].items():
         if key in v.accounts:
             v.accounts[key].cash, v.accounts[key].holdings = acct["cash"], acct["holdings"]
+            costs = acct.get("costs", {})  # (a state file from before costs: held at base prices)
+            for code, qty in acct["holdings"].items():
+                v.costs[(key, code)] = costs[code] if code in costs else v.base_cost(code, qty)
     sim.tokens = {t: {"app_key": d["app_key"], "expires": datetime.fromisoformat(d["expires"])}
                   for t, d in data.get("tokens", {}).items()}
     sim.approval_keys = set(data.get("approval_keys", []))

@@ -101,6 +101,8 @@ class Venue:
         self.symbols: dict[str, SimSymbol] = {s.code: s for s in self.scenario.symbols}
         for s in self.scenario.symbols:
             self.prices.setdefault(s.code, s.price or s.base_price)
+        self.costs: dict[tuple[str, str], int] = {  # what each holding cost: a scenario's at its base price
+            (a.key, code): self.base_cost(code, qty) for a in self.scenario.accounts for code, qty in a.holdings.items()}
         self.version = 0  # bumped by every change to an order's quantities (inquiry replies are cached on it)
         self._indexed: dict | None = None  # the ``orders`` dict the indexes below describe
 
@@ -293,8 +295,22 @@ class Venue:
         acct = self.accounts[order.account]
         sign = 1 if order.side is Side.BUY else -1
         acct.cash -= sign * qty * price
+        self._move_cost(acct.key, order.symbol, acct.holdings.get(order.symbol, 0), sign * qty, price)
         acct.holdings[order.symbol] = acct.holdings.get(order.symbol, 0) + sign * qty
         return [Event("fill", order, acct.hts_id, when[1], qty=qty, price=price)]
+
+    def base_cost(self, code: str, qty: int) -> int:
+        """What ``qty`` shares of ``code`` held from the start cost: its base price each."""
+        return qty * (self.symbols[code].base_price if code in self.symbols else 0)
+
+    def _move_cost(self, account: str, code: str, held: int, change: int, price: int) -> None:
+        """A holding's cost at average price: a buy adds what it paid, a sell takes its share of the cost."""
+        key = (account, code)
+        cost = self.costs.get(key, 0)
+        if change > 0:
+            self.costs[key] = cost + change * price
+        else:
+            self.costs[key] = cost - (cost * -change // held if held > 0 else 0)
 
     def slices(self, order: SimOrder) -> list[int]:
         """How a marketable remaining quantity is cut into fills."""

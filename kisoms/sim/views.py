@@ -97,21 +97,30 @@ def balance_rows(venue: Venue, account: str) -> list[dict[str, str]]:
     for code, qty in sorted(acct.holdings.items()):
         if not qty:
             continue
-        price = venue.prices.get(code, 0)
+        price, cost = venue.prices.get(code, 0), venue.costs.get((acct.key, code), 0)
         rows.append(fields.shape(fields.BALANCE_ROW, {
             "pdno": code, "prdt_name": venue.symbols[code].name if code in venue.symbols else code,
             "trad_dvsn_name": "현금", "hldg_qty": str(qty),
             "ord_psbl_qty": str(qty - venue._reserved_shares(account, code)), "prpr": str(price),
-            "evlu_amt": str(qty * price)}))
+            **_valued(qty, cost, qty * price)}))
     return rows
+
+
+def _valued(qty: int, cost: int, value: int) -> dict[str, str]:
+    """A holding's purchase and valuation fields: average price (4 decimals), P&L and its rate (%, 2)."""
+    rate = f"{(value - cost) * 100 / cost:.2f}" if cost else "0.00"
+    return {"pchs_avg_pric": f"{cost / qty:.4f}", "pchs_amt": str(cost), "evlu_amt": str(value),
+            "evlu_pfls_amt": str(value - cost), "evlu_pfls_rt": rate, "evlu_erng_rt": rate}
 
 
 def balance_summary(venue: Venue, account: str, rows: list[dict[str, str]]) -> list[dict[str, str]]:
     """inquire-balance output2: a one-element list, as KIS sends it."""
     cash = venue.account(account).cash
     stocks = sum(int(r["evlu_amt"]) for r in rows)
+    cost = sum(int(r["pchs_amt"]) for r in rows)
     return [fields.shape(fields.BALANCE_SUMMARY, {
         "dnca_tot_amt": str(cash), "nxdy_excc_amt": str(cash), "prvs_rcdl_excc_amt": str(cash),
+        "pchs_amt_smtl_amt": str(cost), "evlu_pfls_smtl_amt": str(stocks - cost),
         "scts_evlu_amt": str(stocks), "evlu_amt_smtl_amt": str(stocks), "tot_evlu_amt": str(cash + stocks),
         "nass_amt": str(cash + stocks)})]
 

@@ -80,3 +80,22 @@ def test_psbl_order_shape(kis):
 def test_psbl_order_drops_by_a_resting_buy(kis):
     kis.place("005930", 100, 60_000)
     assert psbl_order(kis, "70000")["ord_psbl_cash"] == str(100_000_000 - 6_000_000)
+
+
+def test_balance_carries_each_holdings_cost_and_its_profit(sim, kis):
+    """A scenario's holding cost its base price; a buy adds what it paid, a sell takes its share of the cost
+    (average-price method), and P&L is the valuation less that cost."""
+    start = {r["pdno"]: r for r in balance(kis)["output1"]}["005930"]
+    assert (start["pchs_avg_pric"], start["pchs_amt"], start["evlu_pfls_amt"]) == ("71000.0000", "71000000", "0")
+    sim.admin.set_price("005930", 72_000)
+    kis.place("005930", 10, 72_000)  # marketable: fills at the current price, 72,000
+    row = {r["pdno"]: r for r in balance(kis)["output1"]}["005930"]
+    assert (row["hldg_qty"], row["pchs_amt"], row["pchs_avg_pric"]) == ("1010", "71720000", "71009.9010")
+    assert (row["evlu_amt"], row["evlu_pfls_amt"], row["evlu_pfls_rt"]) == ("72720000", "1000000", "1.39")
+    kis.place("005930", 505, 0, ord_dvsn="01", tr_id=SELL)
+    body = balance(kis)
+    row = {r["pdno"]: r for r in body["output1"]}["005930"]
+    assert (row["hldg_qty"], row["pchs_amt"], row["pchs_avg_pric"]) == ("505", "35860000", "71009.9010")
+    summary = body["output2"][0]
+    assert int(summary["pchs_amt_smtl_amt"]) == sum(int(r["pchs_amt"]) for r in body["output1"])
+    assert int(summary["evlu_pfls_smtl_amt"]) == sum(int(r["evlu_pfls_amt"]) for r in body["output1"])

@@ -60,3 +60,17 @@ def test_token_from_before_a_restart_still_works(tmp_path):
         kis.token = token
         assert kis.price("005930")["stck_prpr"] == "71000"
         kis.close()
+
+
+def test_a_holdings_cost_survives_a_restart(tmp_path):
+    state = tmp_path / "sim-state.json"
+    params = {"CANO": "50000001", "ACNT_PRDT_CD": "01"}
+    with simulator(state_file=state) as sim:
+        kis = client(sim).login()
+        kis.place("005930", 10, 72_000)  # fills at the current price, 71,000
+        kis.close()
+    with simulator(state_file=state) as sim:
+        kis = client(sim).login()
+        rows = kis.get("/uapi/domestic-stock/v1/trading/inquire-balance", "TTTC8434R", params).json()["output1"]
+        kis.close()
+    assert {r["pdno"]: r["pchs_amt"] for r in rows}["005930"] == str(71_000_000 + 710_000)
