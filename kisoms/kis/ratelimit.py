@@ -75,11 +75,12 @@ STALE_SECONDS = 30.0  # an unfinished request older than this no longer counts (
 LOCK_FREE_SECONDS = STALE_SECONDS / 2  # a finish this soon after its grant needs no lock (see above)
 TRACKED_MAX = 100  # above this many requests per window, only the pace limits (no per-request pairs)
 POLL = 0.002  # how long to wait while only unfinished requests fill the window
+_ABANDONED = 4 * TRACKED_MAX  # more tickets than this never finished: they are forgotten
 
 _SLOW_DOWN = struct.Struct(">2d")  # slow factor, slow-until
 _DOUBLE = struct.Struct(">d")  # a next-due time, a grant time ...
 _FINISH = struct.Struct(">Q")  # ... a finish time: whole microseconds, rounded up (all big-endian)
-_TAKEN = struct.Struct(">dQ")  # a grant time and its finish time
+_RUN = struct.Struct(">dQd")  # a grant time, its finish time, the next due time
 _MARK, _UNMARKED = b"N", b"."  # (neither is a hex digit)
 _MARKED = 1 + FIELD  # a mark and its next-due field
 _SLOT = _MARKED + 2 * FIELD  # characters per slot: mark, next-due, grant time, finish time
@@ -87,6 +88,9 @@ _GRANT_AT, _FINISH_AT = _MARKED, _MARKED + FIELD  # where a slot's grant and fin
 _OPEN = (1 << 64) - 1  # the finish time of an unfinished request: all hex digits ``f``
 _OPEN_HEX = b"f" * FIELD
 _ZERO = b"0" * FIELD
+_FREED = _UNMARKED + _ZERO  # a slot as a grant takes it: its mark cleared (its next-due field unused)
+_LOCK, _UNLOCK = fcntl.LOCK_EX, fcntl.LOCK_UN
+_flock, _pread, _pwrite, _hexlify, _unhexlify = fcntl.flock, os.pread, os.pwrite, binascii.hexlify, binascii.unhexlify
 
 
 def _hex(value: float) -> bytes:
@@ -95,6 +99,12 @@ def _hex(value: float) -> bytes:
 
 def _finish_hex(at: float) -> bytes:
     return binascii.hexlify(_FINISH.pack(math.ceil(at * 1e6)))
+
+
+def _run(now: float, finish: int, next_at: float) -> bytes:
+    """What a grant writes from the slot it takes (``_SLOT + _MARKED`` bytes): the slot's mark cleared, its
+    grant and finish times, then the next slot's mark and the next due time."""
+    return _FREED + _hexlify(_RUN.pack(now, finish, next_at), _MARK, -16)  # (the mark between bytes 16 and 17)
 
 
 class RateLimiter:
@@ -126,6 +136,8 @@ class RateLimiter:
         self._slow_down_hex, self._slow_down = b"", (1.0, 0.0)
         self._blank = self._state(self._blank_line)
         self._taken: dict[float, int] = {}  # ticket -> the file offset of its finish time (this process's)
+        self._last_mark = HEAD + _SLOT * self.kept  # where the last mark is (slot 0 comes next)
+        self._seen: tuple | None = None  # the mark this limiter last wrote (see _quick)
 
     # ----------------------------------------------------------------- storage
 
@@ -151,6 +163,7 @@ class RateLimiter:
         if not 0 < slow_down[0] <= 1:
             return None
         self._slow_down_hex, self._slow_down = line[KEY:HEAD], slow_down
+        self._head = self.key + self._slow_down_hex  # (what _quick expects a line to start with)
         return slow_down
 
     def _finishes(self, line: bytes) -> list[int] | None:
@@ -215,6 +228,7 @@ class RateLimiter:
 
     def close(self) -> None:
         if self._fd is not None:
+            self._seen = None
             os.close(self._fd)
             self._fd = None
 
@@ -236,11 +250,59 @@ class RateLimiter:
         next_at = max(next_at, now) + gap if next_at - now < 2 * gap else now + gap
         if not self.kept:
             return 0.0, (HEAD, _MARK + _hex(next_at))
-        taken = binascii.hexlify(_TAKEN.pack(now, math.ceil(now * 1e6) if finished else _OPEN))
-        run = b"".join((_UNMARKED, _ZERO, taken, _MARK, binascii.hexlify(_DOUBLE.pack(next_at))))
+        run = _run(now, math.ceil(now * 1e6) if finished else _OPEN, next_at)
+        self._remember(HEAD + _SLOT * slot, run, next_at)
         if slot == marked:
             return 0.0, (HEAD + _SLOT * slot, run)
         return 0.0, (HEAD + _SLOT * marked, _UNMARKED, HEAD + _SLOT * slot, run)  # (the old mark cleared first)
+
+    def _remember(self, at: int, run: bytes, next_at: float) -> None:
+        """Keep where the mark written by ``run`` (at ``at`` in the line) is, its bytes and the due time they
+        hold, and where the slot it points at is: what ``_state`` and ``_free`` find there while those bytes
+        are there and are the line's only mark (``_quick`` checks it)."""
+        mark = at + _SLOT
+        self._seen = self._fd, self._offset, mark, run[-_MARKED:], next_at, mark if mark < self._last_mark else HEAD
+
+    def _quick(self) -> float | None:
+        """``begin``'s usual grant, in one pass: the line still holds the mark this limiter last wrote (the
+        same bytes at the same place, no other mark) and the slow-down it last read, the slot the mark points
+        at finished more than a window ago, and the pace does not wait. Returns the grant time, having written
+        what ``_grant`` writes; otherwise None, having written nothing, for ``_grant`` to decide."""
+        seen = self._seen
+        if seen is None:
+            return None
+        fd, offset, mark, marked, next_at, at = seen
+        _flock(fd, _LOCK)
+        try:
+            line = _pread(fd, self._width, offset)
+            now = self.clock()
+            if not (len(line) == self._width and line.startswith(self._head) and line.startswith(marked, mark)
+                    and line.find(_MARK, HEAD) == mark and line.find(_MARK, mark + 1) < 0):
+                return None
+            slow, until = self._slow_down
+            gap = self._slowed_gap / slow if now < until else self._gap
+            if gap and now < next_at - gap + self._spacing_less:
+                return None  # (the pace waits)
+            try:
+                done = _FINISH.unpack(_unhexlify(line[at + _FINISH_AT:at + _SLOT]))[0]
+            except ValueError:
+                return None
+            if done + self._window_us > now * 1e6:  # (as _free: done <= floor(now × 1e6) - window, in integers)
+                return None  # (the slot still counts: the others are read)
+            next_at = (now if now > next_at else next_at) + gap if next_at - now < 2 * gap else now + gap
+            run = _FREED + _hexlify(_RUN.pack(now, _OPEN, next_at), _MARK, -16)  # (as _run)
+            if mark != at:
+                _pwrite(fd, _UNMARKED, offset + mark)  # (the last mark cleared; slot 0 taken)
+            _pwrite(fd, run, offset + at)
+        finally:
+            _flock(fd, _UNLOCK)
+        mark = at + _SLOT  # (as _remember)
+        self._seen = fd, offset, mark, run[-_MARKED:], next_at, mark if mark < self._last_mark else HEAD
+        taken = self._taken
+        if len(taken) > _ABANDONED:
+            taken.clear()  # (tickets never finished: abandoned)
+        taken[now] = offset + at + _FINISH_AT
+        return now
 
     def _free(self, line: bytes, slot: int, now: float) -> tuple[int, float]:
         """(A slot a grant may take, 0) or (-1, how long to wait). ``slot`` was granted longest ago: usually
@@ -303,10 +365,13 @@ class RateLimiter:
     def begin(self) -> float:
         """Like ``acquire``, for a request about to be sent: it counts until ``finish(ticket)`` (call it
         once the reply, or the failure, is in). Returns the ticket."""
+        ticket = self._quick()
+        if ticket is not None:
+            return ticket
         while (granted := self._locked(self._grant, False))[0] > 0:
             self.sleep(granted[0])
         _, at, edits, ticket = granted
-        if len(self._taken) > 4 * TRACKED_MAX:
+        if len(self._taken) > _ABANDONED:
             self._taken.clear()  # (tickets never finished: abandoned)
         if self.kept:
             self._taken[ticket] = at + edits[-2] + _FINISH_AT  # (the file offset of its finish time)
@@ -316,11 +381,12 @@ class RateLimiter:
         """The request granted by ``begin()`` is over: from now on it only counts for one window. Soon after
         its grant, one ``pwrite`` without the lock; later (or on a clock that went back) under the lock,
         after checking that its pair is still its own."""
-        if not self.kept:
-            return
-        offset, now = self._taken.pop(ticket, None), self.clock()
+        offset, now = self._taken.pop(ticket, None), self.clock()  # (nothing is taken if nothing is kept)
         if offset is not None and ticket <= now < ticket + LOCK_FREE_SECONDS:
-            os.pwrite(self._fd if self._fd is not None else self._open(), _finish_hex(now), offset)
+            _pwrite(self._fd if self._fd is not None else self._open(), _hexlify(_FINISH.pack(math.ceil(now * 1e6))),
+                    offset)
+            return
+        if not self.kept:
             return
         fd = self._fd if self._fd is not None else self._open()
         fcntl.flock(fd, fcntl.LOCK_EX)
