@@ -55,6 +55,7 @@ from __future__ import annotations
 import binascii
 import fcntl
 import math
+import mmap
 import os
 import struct
 import time
@@ -89,8 +90,10 @@ _OPEN = (1 << 64) - 1  # the finish time of an unfinished request: all hex digit
 _OPEN_HEX = b"f" * FIELD
 _ZERO = b"0" * FIELD
 _FREED = _UNMARKED + _ZERO  # a slot as a grant takes it: its mark cleared (its next-due field unused)
+_RUN_BYTES = _SLOT + _MARKED  # what a grant writes: the slot it takes and the next mark
 _LOCK, _UNLOCK = fcntl.LOCK_EX, fcntl.LOCK_UN
 _flock, _pread, _pwrite, _hexlify, _unhexlify = fcntl.flock, os.pread, os.pwrite, binascii.hexlify, binascii.unhexlify
+_ceil = math.ceil
 
 
 def _hex(value: float) -> bytes:
@@ -137,7 +140,10 @@ class RateLimiter:
         self._blank = self._state(self._blank_line)
         self._taken: dict[float, int] = {}  # ticket -> the file offset of its finish time (this process's)
         self._last_mark = HEAD + _SLOT * self.kept  # where the last mark is (slot 0 comes next)
-        self._seen: tuple | None = None  # the mark this limiter last wrote (see _quick)
+        self._seen: tuple | None = None  # the mark this limiter last wrote (see _remember)
+        self._map: mmap.mmap | None = None  # the file, mapped up to the end of this key's line
+        self._spots: list[tuple] = []
+        self._spots_offset: int | None = None  # (the line's offset _spots were made for)
 
     # ----------------------------------------------------------------- storage
 
@@ -190,9 +196,11 @@ class RateLimiter:
             if line[:KEY] == self.key and len(line) == self._width:
                 return at
             at += len(line)
-        if at != len(data):
-            os.ftruncate(fd, 0)  # unreadable content: start over (a lost window only costs a pause)
-            at = 0
+        if at != len(data):  # unreadable content: start over (a lost window only costs a pause), the file
+            rest = len(data) - len(self._blank_line)  # kept at least as long (processes map it: see above)
+            filler = b" " * (max(rest, HEAD + 1) - 1) + b"\n" if rest > 0 else b""  # (a line of no key)
+            os.pwrite(fd, self._blank_line + filler, 0)
+            return 0
         os.pwrite(fd, self._blank_line, at)
         return at
 
@@ -227,8 +235,8 @@ class RateLimiter:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
+        self._unmap()
         if self._fd is not None:
-            self._seen = None
             os.close(self._fd)
             self._fd = None
 
@@ -257,11 +265,44 @@ class RateLimiter:
         return 0.0, (HEAD + _SLOT * marked, _UNMARKED, HEAD + _SLOT * slot, run)  # (the old mark cleared first)
 
     def _remember(self, at: int, run: bytes, next_at: float) -> None:
-        """Keep where the mark written by ``run`` (at ``at`` in the line) is, its bytes and the due time they
-        hold, and where the slot it points at is: what ``_state`` and ``_free`` find there while those bytes
-        are there and are the line's only mark (``_quick`` checks it)."""
-        mark = at + _SLOT
-        self._seen = self._fd, self._offset, mark, run[-_MARKED:], next_at, mark if mark < self._last_mark else HEAD
+        """Keep the mark ``run`` wrote (``run`` written at ``at`` in the line; the lock is held): its bytes,
+        the due time they hold and its spot (see ``_spots_at``), which is what ``_state`` and ``_free`` find
+        while those bytes are there and are the line's only mark. ``_quick`` checks that and goes from there."""
+        if self._spots_offset != self._offset and not self._map_line():
+            return
+        self._seen = (self._fd, self._map, self._offset, self._spots[(at - HEAD) // _SLOT + 1], run[-_MARKED:],
+                      next_at)
+
+    def _map_line(self) -> bool:
+        """Map the file up to the end of this key's line (the lock is held and the line is there) and make
+        the spots for its offset. In-flight tickets then finish by the general path. False if it cannot."""
+        self._unmap()
+        try:
+            self._map = mmap.mmap(self._fd, self._offset + self._width)
+        except (OSError, ValueError):
+            return False
+        self._spots, self._spots_offset = self._spots_at(self._offset), self._offset
+        return True
+
+    def _unmap(self) -> None:
+        self._seen, self._spots_offset = None, None
+        self._taken.clear()
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+
+    def _spots_at(self, offset: int) -> list[tuple]:
+        """Per mark (at slot ``k``, 0 to ``kept``), for the grant that takes the slot it points at: where the
+        mark is, that slot's finish time (start, end) in the line, the file offsets the grant writes to (its
+        run; the mark to clear first if it is the last one, else -1) and where its ticket's finish time goes,
+        and the index of the mark it leaves."""
+        spots = []
+        for k in range(self.kept + 1):
+            take = k % self.kept
+            at = HEAD + _SLOT * take
+            spots.append((HEAD + _SLOT * k, at + _FINISH_AT, at + _SLOT, offset + at,
+                          offset + HEAD + _SLOT * k if k != take else -1, offset + at + _FINISH_AT, take + 1))
+        return spots
 
     def _quick(self) -> float | None:
         """``begin``'s usual grant, in one pass: the line still holds the mark this limiter last wrote (the
@@ -271,12 +312,13 @@ class RateLimiter:
         seen = self._seen
         if seen is None:
             return None
-        fd, offset, mark, marked, next_at, at = seen
+        fd, mapped, offset, spot, marked, next_at = seen
+        mark, done_at, done_end, run_at, clear_at, ticket_at, left = spot
         _flock(fd, _LOCK)
         try:
-            line = _pread(fd, self._width, offset)
+            line = mapped[offset:offset + self._width]  # (the mapping holds the whole line: see _map_line)
             now = self.clock()
-            if not (len(line) == self._width and line.startswith(self._head) and line.startswith(marked, mark)
+            if not (line.startswith(self._head) and line.startswith(marked, mark)
                     and line.find(_MARK, HEAD) == mark and line.find(_MARK, mark + 1) < 0):
                 return None
             slow, until = self._slow_down
@@ -284,25 +326,21 @@ class RateLimiter:
             if gap and now < next_at - gap + self._spacing_less:
                 return None  # (the pace waits)
             try:
-                done = _FINISH.unpack(_unhexlify(line[at + _FINISH_AT:at + _SLOT]))[0]
+                done = _FINISH.unpack(_unhexlify(line[done_at:done_end]))[0]
             except ValueError:
                 return None
             if done + self._window_us > now * 1e6:  # (as _free: done <= floor(now × 1e6) - window, in integers)
                 return None  # (the slot still counts: the others are read)
             next_at = (now if now > next_at else next_at) + gap if next_at - now < 2 * gap else now + gap
             run = _FREED + _hexlify(_RUN.pack(now, _OPEN, next_at), _MARK, -16)  # (as _run)
-            if mark != at:
-                _pwrite(fd, _UNMARKED, offset + mark)  # (the last mark cleared; slot 0 taken)
-            _pwrite(fd, run, offset + at)
+            if clear_at >= 0:
+                mapped[clear_at] = _UNMARKED[0]  # (the last mark cleared; slot 0 taken)
+            mapped[run_at:run_at + _RUN_BYTES] = run
         finally:
             _flock(fd, _UNLOCK)
-        mark = at + _SLOT  # (as _remember)
-        self._seen = fd, offset, mark, run[-_MARKED:], next_at, mark if mark < self._last_mark else HEAD
-        taken = self._taken
-        if len(taken) > _ABANDONED:
-            taken.clear()  # (tickets never finished: abandoned)
-        taken[now] = offset + at + _FINISH_AT
-        return now
+        self._seen = fd, mapped, offset, self._spots[left], run[-_MARKED:], next_at  # (as _remember)
+        self._taken[now] = ticket_at  # (abandoned tickets are forgotten by the general path, as their slots
+        return now  # stay open until it takes them: here they add at most ``kept``)
 
     def _free(self, line: bytes, slot: int, now: float) -> tuple[int, float]:
         """(A slot a grant may take, 0) or (-1, how long to wait). ``slot`` was granted longest ago: usually
@@ -373,7 +411,7 @@ class RateLimiter:
         _, at, edits, ticket = granted
         if len(self._taken) > _ABANDONED:
             self._taken.clear()  # (tickets never finished: abandoned)
-        if self.kept:
+        if self._spots_offset == at:  # (mapped: see _remember)
             self._taken[ticket] = at + edits[-2] + _FINISH_AT  # (the file offset of its finish time)
         return ticket
 
@@ -381,10 +419,9 @@ class RateLimiter:
         """The request granted by ``begin()`` is over: from now on it only counts for one window. Soon after
         its grant, one ``pwrite`` without the lock; later (or on a clock that went back) under the lock,
         after checking that its pair is still its own."""
-        offset, now = self._taken.pop(ticket, None), self.clock()  # (nothing is taken if nothing is kept)
+        offset, now = self._taken.pop(ticket, None), self.clock()  # (nothing is taken if nothing is mapped)
         if offset is not None and ticket <= now < ticket + LOCK_FREE_SECONDS:
-            _pwrite(self._fd if self._fd is not None else self._open(), _hexlify(_FINISH.pack(math.ceil(now * 1e6))),
-                    offset)
+            self._map[offset:offset + FIELD] = _hexlify(_FINISH.pack(_ceil(now * 1e6)))
             return
         if not self.kept:
             return
