@@ -26,11 +26,24 @@ Cost: the state is one fixed-width text line per app key in ``RATE_FILE``, kept 
 slow-down (slow factor, slow-until), then one slot per tracked request (a mark, a next-due field, the
 grant time and the finish time), then one last mark and next-due field; numbers are hex, so the file
 stays text. Slots are taken in turn; the one mark set (``N``) points at the slot granted longest ago and
-holds the time the next grant is due. A grant takes an ``fcntl`` lock, reads the line (one ``pread``),
-looks at that slot (the others only when it still counts), and writes, in one ``pwrite`` of contiguous
-bytes, the slot it takes (its mark cleared) and the next slot's mark with the new due time. ``finish``
-takes no lock: it writes its finish time into the slot its grant took, one ``pwrite`` of 16 bytes, no
-read. No JSON, no rename, no fsync (losing the file in a power cut only costs a pause).
+holds the time the next grant is due. A grant takes an ``fcntl`` lock, reads the line, looks at that slot
+(the others only when it still counts), and writes, in one run of contiguous bytes, the slot it takes (its
+mark cleared) and the next slot's mark with the new due time. ``finish`` takes no lock: it writes its
+finish time into the slot its grant took, 16 bytes, no read. No JSON, no rename, no fsync (losing the file
+in a power cut only costs a pause).
+
+The usual grant (``_quick``) and the lock-free finish read and write the file through a shared mapping of
+it up to the end of the key's line (``mmap``: the same page cache as ``pread``/``pwrite``, so processes
+using either see each other's writes), so a grant costs the lock, a copy of the line and one store, and a
+finish one store: no other system call. The usual grant is the one whose line still holds, at the same
+place, the very mark (and due time) this limiter last wrote, and no other, and the slow-down it last read:
+it then knows what decoding the mark would give, decodes only the finish time of the slot it points at,
+and writes the bytes the general path (``_grant``) would write; anything else goes the general path, under
+the lock again, reading with ``pread`` and writing with ``pwrite``. A line another process wrote in between
+(a grant moves the mark and changes its due time; ``penalize`` changes the slow-down and the due time) is
+thus decoded anew. Since a store into a page wholly past the end of a file faults (``SIGBUS``, which kills
+the process like ``kill -9``), kisoms never shrinks the file: starting over overwrites it. Truncating it
+by hand while kisoms runs is not supported.
 
 Why a finish without the lock is safe:
 
@@ -40,8 +53,8 @@ Why a finish without the lock is safe:
   back, nobody else writes the pair. Outside that, ``finish`` takes the lock and checks that the pair still
   holds its grant time before writing.
 * *A torn read errs towards counting.* A grant may read the line while a ``finish`` is writing it (Linux
-  does not make a buffered ``pread`` atomic against a ``pwrite``), so it may see any mix of the old and new
-  bytes of the field. The finish time is the big-endian hex of whole microseconds rounded up, and an
+  does not make a buffered ``pread`` atomic against a ``pwrite``, nor a copy out of a mapping against a
+  store into it), so it may see any mix of the old and new bytes of the field. The finish time is the big-endian hex of whole microseconds rounded up, and an
   unfinished request's field is all ``f``: every hex digit of a mix is the new digit or an ``f``, so a torn
   value is never below the true finish time. A value above the clock reads as unfinished (it counts; its
   grant time decides staleness), and a value at or below it is a finish no earlier than the real one: it
@@ -92,7 +105,7 @@ _ZERO = b"0" * FIELD
 _FREED = _UNMARKED + _ZERO  # a slot as a grant takes it: its mark cleared (its next-due field unused)
 _RUN_BYTES = _SLOT + _MARKED  # what a grant writes: the slot it takes and the next mark
 _LOCK, _UNLOCK = fcntl.LOCK_EX, fcntl.LOCK_UN
-_flock, _pread, _pwrite, _hexlify, _unhexlify = fcntl.flock, os.pread, os.pwrite, binascii.hexlify, binascii.unhexlify
+_flock, _hexlify, _unhexlify = fcntl.flock, binascii.hexlify, binascii.unhexlify
 _ceil = math.ceil
 
 
@@ -241,7 +254,8 @@ class RateLimiter:
             self._fd = None
 
     def __del__(self) -> None:
-        self.close()
+        if hasattr(self, "_map"):  # (not if __init__ refused its arguments)
+            self.close()
 
     # ---------------------------------------------------------------- deciding
 
@@ -417,8 +431,8 @@ class RateLimiter:
 
     def finish(self, ticket: float) -> None:
         """The request granted by ``begin()`` is over: from now on it only counts for one window. Soon after
-        its grant, one ``pwrite`` without the lock; later (or on a clock that went back) under the lock,
-        after checking that its pair is still its own."""
+        its grant, one store into the mapped line without the lock; later (or on a clock that went back, or
+        once the line moved) under the lock, after checking that its pair is still its own."""
         offset, now = self._taken.pop(ticket, None), self.clock()  # (nothing is taken if nothing is mapped)
         if offset is not None and ticket <= now < ticket + LOCK_FREE_SECONDS:
             self._map[offset:offset + FIELD] = _hexlify(_FINISH.pack(_ceil(now * 1e6)))
