@@ -54,11 +54,11 @@ Why a finish without the lock is safe:
   holds its grant time before writing.
 * *A torn read errs towards counting.* A grant may read the line while a ``finish`` is writing it (Linux
   does not make a buffered ``pread`` atomic against a ``pwrite``, nor a copy out of a mapping against a
-  store into it), so it may see any mix of the old and new bytes of the field. The finish time is the big-endian hex of whole microseconds rounded up, and an
-  unfinished request's field is all ``f``: every hex digit of a mix is the new digit or an ``f``, so a torn
-  value is never below the true finish time. A value above the clock reads as unfinished (it counts; its
-  grant time decides staleness), and a value at or below it is a finish no earlier than the real one: it
-  counts at least as long as the request does.
+  store into it), so it may see any mix of the old and new bytes of the field. The finish time is the
+  big-endian hex of whole microseconds rounded up, and an unfinished request's field is all ``f``: every
+  hex digit of a mix is the new digit or an ``f``, so a torn value is never below the true finish time.
+  A value above the clock reads as unfinished (it counts; its grant time decides staleness), and a value
+  at or below it is a finish no earlier than the real one: it counts at least as long as the request does.
 * A ``finish`` writes only its finish time; grants and ``penalize`` (under the lock) never write the
   finish time of a slot they do not take, so no write undoes another.
 """
