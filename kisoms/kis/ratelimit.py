@@ -26,11 +26,24 @@ Cost: the state is one fixed-width text line per app key in ``RATE_FILE``, kept 
 slow-down (slow factor, slow-until), then one slot per tracked request (a mark, a next-due field, the
 grant time and the finish time), then one last mark and next-due field; numbers are hex, so the file
 stays text. Slots are taken in turn; the one mark set (``N``) points at the slot granted longest ago and
-holds the time the next grant is due. A grant takes an ``fcntl`` lock, reads the line (one ``pread``),
-looks at that slot (the others only when it still counts), and writes, in one ``pwrite`` of contiguous
-bytes, the slot it takes (its mark cleared) and the next slot's mark with the new due time. ``finish``
-takes no lock: it writes its finish time into the slot its grant took, one ``pwrite`` of 16 bytes, no
-read. No JSON, no rename, no fsync (losing the file in a power cut only costs a pause).
+holds the time the next grant is due. A grant takes an ``fcntl`` lock, reads the line, looks at that slot
+(the others only when it still counts), and writes, in one run of contiguous bytes, the slot it takes (its
+mark cleared) and the next slot's mark with the new due time. ``finish`` takes no lock: it writes its
+finish time into the slot its grant took, 16 bytes, no read. No JSON, no rename, no fsync (losing the file
+in a power cut only costs a pause).
+
+The usual grant (``_quick``) and the lock-free finish read and write the file through a shared mapping of
+it up to the end of the key's line (``mmap``: the same page cache as ``pread``/``pwrite``, so processes
+using either see each other's writes), so a grant costs the lock, a copy of the line and one store, and a
+finish one store: no other system call. The usual grant is the one whose line still holds, at the same
+place, the very mark (and due time) this limiter last wrote, and no other, and the slow-down it last read:
+it then knows what decoding the mark would give, decodes only the finish time of the slot it points at,
+and writes the bytes the general path (``_grant``) would write; anything else goes the general path, under
+the lock again, reading with ``pread`` and writing with ``pwrite``. A line another process wrote in between
+(a grant moves the mark and changes its due time; ``penalize`` changes the slow-down and the due time) is
+thus decoded anew. Since a store into a page wholly past the end of a file faults (``SIGBUS``, which kills
+the process like ``kill -9``), kisoms never shrinks the file: starting over overwrites it. Truncating it
+by hand while kisoms runs is not supported.
 
 Why a finish without the lock is safe:
 
@@ -40,12 +53,12 @@ Why a finish without the lock is safe:
   back, nobody else writes the pair. Outside that, ``finish`` takes the lock and checks that the pair still
   holds its grant time before writing.
 * *A torn read errs towards counting.* A grant may read the line while a ``finish`` is writing it (Linux
-  does not make a buffered ``pread`` atomic against a ``pwrite``), so it may see any mix of the old and new
-  bytes of the field. The finish time is the big-endian hex of whole microseconds rounded up, and an
-  unfinished request's field is all ``f``: every hex digit of a mix is the new digit or an ``f``, so a torn
-  value is never below the true finish time. A value above the clock reads as unfinished (it counts; its
-  grant time decides staleness), and a value at or below it is a finish no earlier than the real one: it
-  counts at least as long as the request does.
+  does not make a buffered ``pread`` atomic against a ``pwrite``, nor a copy out of a mapping against a
+  store into it), so it may see any mix of the old and new bytes of the field. The finish time is the
+  big-endian hex of whole microseconds rounded up, and an unfinished request's field is all ``f``: every
+  hex digit of a mix is the new digit or an ``f``, so a torn value is never below the true finish time.
+  A value above the clock reads as unfinished (it counts; its grant time decides staleness), and a value
+  at or below it is a finish no earlier than the real one: it counts at least as long as the request does.
 * A ``finish`` writes only its finish time; grants and ``penalize`` (under the lock) never write the
   finish time of a slot they do not take, so no write undoes another.
 """
@@ -55,6 +68,7 @@ from __future__ import annotations
 import binascii
 import fcntl
 import math
+import mmap
 import os
 import struct
 import time
@@ -75,11 +89,12 @@ STALE_SECONDS = 30.0  # an unfinished request older than this no longer counts (
 LOCK_FREE_SECONDS = STALE_SECONDS / 2  # a finish this soon after its grant needs no lock (see above)
 TRACKED_MAX = 100  # above this many requests per window, only the pace limits (no per-request pairs)
 POLL = 0.002  # how long to wait while only unfinished requests fill the window
+_ABANDONED = 4 * TRACKED_MAX  # more tickets than this never finished: they are forgotten
 
 _SLOW_DOWN = struct.Struct(">2d")  # slow factor, slow-until
 _DOUBLE = struct.Struct(">d")  # a next-due time, a grant time ...
 _FINISH = struct.Struct(">Q")  # ... a finish time: whole microseconds, rounded up (all big-endian)
-_TAKEN = struct.Struct(">dQ")  # a grant time and its finish time
+_RUN = struct.Struct(">dQd")  # a grant time, its finish time, the next due time
 _MARK, _UNMARKED = b"N", b"."  # (neither is a hex digit)
 _MARKED = 1 + FIELD  # a mark and its next-due field
 _SLOT = _MARKED + 2 * FIELD  # characters per slot: mark, next-due, grant time, finish time
@@ -87,6 +102,11 @@ _GRANT_AT, _FINISH_AT = _MARKED, _MARKED + FIELD  # where a slot's grant and fin
 _OPEN = (1 << 64) - 1  # the finish time of an unfinished request: all hex digits ``f``
 _OPEN_HEX = b"f" * FIELD
 _ZERO = b"0" * FIELD
+_FREED = _UNMARKED + _ZERO  # a slot as a grant takes it: its mark cleared (its next-due field unused)
+_RUN_BYTES = _SLOT + _MARKED  # what a grant writes: the slot it takes and the next mark
+_LOCK, _UNLOCK = fcntl.LOCK_EX, fcntl.LOCK_UN
+_flock, _hexlify, _unhexlify = fcntl.flock, binascii.hexlify, binascii.unhexlify
+_ceil = math.ceil
 
 
 def _hex(value: float) -> bytes:
@@ -95,6 +115,12 @@ def _hex(value: float) -> bytes:
 
 def _finish_hex(at: float) -> bytes:
     return binascii.hexlify(_FINISH.pack(math.ceil(at * 1e6)))
+
+
+def _run(now: float, finish: int, next_at: float) -> bytes:
+    """What a grant writes from the slot it takes (``_SLOT + _MARKED`` bytes): the slot's mark cleared, its
+    grant and finish times, then the next slot's mark and the next due time."""
+    return _FREED + _hexlify(_RUN.pack(now, finish, next_at), _MARK, -16)  # (the mark between bytes 16 and 17)
 
 
 class RateLimiter:
@@ -126,6 +152,11 @@ class RateLimiter:
         self._slow_down_hex, self._slow_down = b"", (1.0, 0.0)
         self._blank = self._state(self._blank_line)
         self._taken: dict[float, int] = {}  # ticket -> the file offset of its finish time (this process's)
+        self._last_mark = HEAD + _SLOT * self.kept  # where the last mark is (slot 0 comes next)
+        self._seen: tuple | None = None  # the mark this limiter last wrote (see _remember)
+        self._map: mmap.mmap | None = None  # the file, mapped up to the end of this key's line
+        self._spots: list[tuple] = []
+        self._spots_offset: int | None = None  # (the line's offset _spots were made for)
 
     # ----------------------------------------------------------------- storage
 
@@ -151,6 +182,7 @@ class RateLimiter:
         if not 0 < slow_down[0] <= 1:
             return None
         self._slow_down_hex, self._slow_down = line[KEY:HEAD], slow_down
+        self._head = self.key + self._slow_down_hex  # (what _quick expects a line to start with)
         return slow_down
 
     def _finishes(self, line: bytes) -> list[int] | None:
@@ -177,9 +209,11 @@ class RateLimiter:
             if line[:KEY] == self.key and len(line) == self._width:
                 return at
             at += len(line)
-        if at != len(data):
-            os.ftruncate(fd, 0)  # unreadable content: start over (a lost window only costs a pause)
-            at = 0
+        if at != len(data):  # unreadable content: start over (a lost window only costs a pause), the file
+            rest = len(data) - len(self._blank_line)  # kept at least as long (processes map it: see above)
+            filler = b" " * (max(rest, HEAD + 1) - 1) + b"\n" if rest > 0 else b""  # (a line of no key)
+            os.pwrite(fd, self._blank_line + filler, 0)
+            return 0
         os.pwrite(fd, self._blank_line, at)
         return at
 
@@ -214,12 +248,14 @@ class RateLimiter:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
+        self._unmap()
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
     def __del__(self) -> None:
-        self.close()
+        if hasattr(self, "_map"):  # (not if __init__ refused its arguments)
+            self.close()
 
     # ---------------------------------------------------------------- deciding
 
@@ -236,11 +272,89 @@ class RateLimiter:
         next_at = max(next_at, now) + gap if next_at - now < 2 * gap else now + gap
         if not self.kept:
             return 0.0, (HEAD, _MARK + _hex(next_at))
-        taken = binascii.hexlify(_TAKEN.pack(now, math.ceil(now * 1e6) if finished else _OPEN))
-        run = b"".join((_UNMARKED, _ZERO, taken, _MARK, binascii.hexlify(_DOUBLE.pack(next_at))))
+        run = _run(now, math.ceil(now * 1e6) if finished else _OPEN, next_at)
+        self._remember(HEAD + _SLOT * slot, run, next_at)
         if slot == marked:
             return 0.0, (HEAD + _SLOT * slot, run)
         return 0.0, (HEAD + _SLOT * marked, _UNMARKED, HEAD + _SLOT * slot, run)  # (the old mark cleared first)
+
+    def _remember(self, at: int, run: bytes, next_at: float) -> None:
+        """Keep the mark ``run`` wrote (``run`` written at ``at`` in the line; the lock is held): its bytes,
+        the due time they hold and its spot (see ``_spots_at``), which is what ``_state`` and ``_free`` find
+        while those bytes are there and are the line's only mark. ``_quick`` checks that and goes from there."""
+        if self._spots_offset != self._offset and not self._map_line():
+            return
+        self._seen = (self._fd, self._map, self._offset, self._spots[(at - HEAD) // _SLOT + 1], run[-_MARKED:],
+                      next_at)
+
+    def _map_line(self) -> bool:
+        """Map the file up to the end of this key's line (the lock is held and the line is there) and make
+        the spots for its offset. In-flight tickets then finish by the general path. False if it cannot."""
+        self._unmap()
+        try:
+            self._map = mmap.mmap(self._fd, self._offset + self._width)
+        except (OSError, ValueError):
+            return False
+        self._spots, self._spots_offset = self._spots_at(self._offset), self._offset
+        return True
+
+    def _unmap(self) -> None:
+        self._seen, self._spots_offset = None, None
+        self._taken.clear()
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+
+    def _spots_at(self, offset: int) -> list[tuple]:
+        """Per mark (at slot ``k``, 0 to ``kept``), for the grant that takes the slot it points at: where the
+        mark is, that slot's finish time (start, end) in the line, the file offsets the grant writes to (its
+        run; the mark to clear first if it is the last one, else -1) and where its ticket's finish time goes,
+        and the index of the mark it leaves."""
+        spots = []
+        for k in range(self.kept + 1):
+            take = k % self.kept
+            at = HEAD + _SLOT * take
+            spots.append((HEAD + _SLOT * k, at + _FINISH_AT, at + _SLOT, offset + at,
+                          offset + HEAD + _SLOT * k if k != take else -1, offset + at + _FINISH_AT, take + 1))
+        return spots
+
+    def _quick(self) -> float | None:
+        """``begin``'s usual grant, in one pass: the line still holds the mark this limiter last wrote (the
+        same bytes at the same place, no other mark) and the slow-down it last read, the slot the mark points
+        at finished more than a window ago, and the pace does not wait. Returns the grant time, having written
+        what ``_grant`` writes; otherwise None, having written nothing, for ``_grant`` to decide."""
+        seen = self._seen
+        if seen is None:
+            return None
+        fd, mapped, offset, spot, marked, next_at = seen
+        mark, done_at, done_end, run_at, clear_at, ticket_at, left = spot
+        _flock(fd, _LOCK)
+        try:
+            line = mapped[offset:offset + self._width]  # (the mapping holds the whole line: see _map_line)
+            now = self.clock()
+            if not (line.startswith(self._head) and line.startswith(marked, mark)
+                    and line.find(_MARK, HEAD) == mark and line.find(_MARK, mark + 1) < 0):
+                return None
+            slow, until = self._slow_down
+            gap = self._slowed_gap / slow if now < until else self._gap
+            if gap and now < next_at - gap + self._spacing_less:
+                return None  # (the pace waits)
+            try:
+                done = _FINISH.unpack(_unhexlify(line[done_at:done_end]))[0]
+            except ValueError:
+                return None
+            if done + self._window_us > now * 1e6:  # (as _free: done <= floor(now × 1e6) - window, in integers)
+                return None  # (the slot still counts: the others are read)
+            next_at = (now if now > next_at else next_at) + gap if next_at - now < 2 * gap else now + gap
+            run = _FREED + _hexlify(_RUN.pack(now, _OPEN, next_at), _MARK, -16)  # (as _run)
+            if clear_at >= 0:
+                mapped[clear_at] = _UNMARKED[0]  # (the last mark cleared; slot 0 taken)
+            mapped[run_at:run_at + _RUN_BYTES] = run
+        finally:
+            _flock(fd, _UNLOCK)
+        self._seen = fd, mapped, offset, self._spots[left], run[-_MARKED:], next_at  # (as _remember)
+        self._taken[now] = ticket_at  # (abandoned tickets are forgotten by the general path, as their slots
+        return now  # stay open until it takes them: here they add at most ``kept``)
 
     def _free(self, line: bytes, slot: int, now: float) -> tuple[int, float]:
         """(A slot a grant may take, 0) or (-1, how long to wait). ``slot`` was granted longest ago: usually
@@ -303,24 +417,27 @@ class RateLimiter:
     def begin(self) -> float:
         """Like ``acquire``, for a request about to be sent: it counts until ``finish(ticket)`` (call it
         once the reply, or the failure, is in). Returns the ticket."""
+        ticket = self._quick()
+        if ticket is not None:
+            return ticket
         while (granted := self._locked(self._grant, False))[0] > 0:
             self.sleep(granted[0])
         _, at, edits, ticket = granted
-        if len(self._taken) > 4 * TRACKED_MAX:
+        if len(self._taken) > _ABANDONED:
             self._taken.clear()  # (tickets never finished: abandoned)
-        if self.kept:
+        if self._spots_offset == at:  # (mapped: see _remember)
             self._taken[ticket] = at + edits[-2] + _FINISH_AT  # (the file offset of its finish time)
         return ticket
 
     def finish(self, ticket: float) -> None:
         """The request granted by ``begin()`` is over: from now on it only counts for one window. Soon after
-        its grant, one ``pwrite`` without the lock; later (or on a clock that went back) under the lock,
-        after checking that its pair is still its own."""
-        if not self.kept:
-            return
-        offset, now = self._taken.pop(ticket, None), self.clock()
+        its grant, one store into the mapped line without the lock; later (or on a clock that went back, or
+        once the line moved) under the lock, after checking that its pair is still its own."""
+        offset, now = self._taken.pop(ticket, None), self.clock()  # (nothing is taken if nothing is mapped)
         if offset is not None and ticket <= now < ticket + LOCK_FREE_SECONDS:
-            os.pwrite(self._fd if self._fd is not None else self._open(), _finish_hex(now), offset)
+            self._map[offset:offset + FIELD] = _hexlify(_FINISH.pack(_ceil(now * 1e6)))
+            return
+        if not self.kept:
             return
         fd = self._fd if self._fd is not None else self._open()
         fcntl.flock(fd, fcntl.LOCK_EX)
