@@ -71,6 +71,7 @@ import math
 import mmap
 import os
 import struct
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -152,6 +153,7 @@ class RateLimiter:
         self._slow_down_hex, self._slow_down = b"", (1.0, 0.0)
         self._blank = self._state(self._blank_line)
         self._taken: dict[float, int] = {}  # ticket -> the file offset of its finish time (this process's)
+        self._threads = threading.Lock()  # flock excludes other processes only: this excludes our threads
         self._last_mark = HEAD + _SLOT * self.kept  # where the last mark is (slot 0 comes next)
         self._seen: tuple | None = None  # the mark this limiter last wrote (see _remember)
         self._map: mmap.mmap | None = None  # the file, mapped up to the end of this key's line
@@ -231,6 +233,10 @@ class RateLimiter:
         """Run ``update(line, state, now, *args)`` under the lock; it returns (result, edits: position in the line,
         bytes to write there, ...), each written in place. An unreadable line is first written back blank.
         Returns (result, the line's offset, the edits, now)."""
+        with self._threads:
+            return self._locked_by_file(update, *args)
+
+    def _locked_by_file(self, update: Callable[..., tuple], *args) -> tuple[float, int, tuple, float]:
         fd = self._fd if self._fd is not None else self._open()
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
@@ -248,10 +254,11 @@ class RateLimiter:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        self._unmap()
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with self._threads:
+            self._unmap()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
     def __del__(self) -> None:
         if hasattr(self, "_map"):  # (not if __init__ refused its arguments)
@@ -323,6 +330,12 @@ class RateLimiter:
         same bytes at the same place, no other mark) and the slow-down it last read, the slot the mark points
         at finished more than a window ago, and the pace does not wait. Returns the grant time, having written
         what ``_grant`` writes; otherwise None, having written nothing, for ``_grant`` to decide."""
+        if self._seen is None:
+            return None
+        with self._threads:
+            return self._quick_grant()
+
+    def _quick_grant(self) -> float | None:
         seen = self._seen
         if seen is None:
             return None
@@ -433,6 +446,10 @@ class RateLimiter:
         """The request granted by ``begin()`` is over: from now on it only counts for one window. Soon after
         its grant, one store into the mapped line without the lock; later (or on a clock that went back, or
         once the line moved) under the lock, after checking that its pair is still its own."""
+        with self._threads:  # (the mapping and the tickets are shared with this process's other threads)
+            self._finish(ticket)
+
+    def _finish(self, ticket: float) -> None:
         offset, now = self._taken.pop(ticket, None), self.clock()  # (nothing is taken if nothing is mapped)
         if offset is not None and ticket <= now < ticket + LOCK_FREE_SECONDS:
             self._map[offset:offset + FIELD] = _hexlify(_FINISH.pack(_ceil(now * 1e6)))

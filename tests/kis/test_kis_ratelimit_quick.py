@@ -154,3 +154,35 @@ def test_a_ticket_finished_after_close_still_counts(tmp_path):
     assert b"f" * 16 not in (tmp_path / RATE_FILE).read_bytes()
     later = RateLimiter(tmp_path, APP_KEY, 1, clock=clock.time, sleep=clock.sleep)
     assert later.begin() >= ticket + 1.5  # a window after its finish
+
+
+def test_threads_of_one_process_take_turns(tmp_path):
+    """``flock`` excludes other processes, not two threads sharing the file: a grant in one thread waits
+    until another thread's grant is written (the approval key is fetched in a worker thread, say)."""
+    import threading
+
+    held, release, second_in = threading.Event(), threading.Event(), threading.Event()
+
+    def clock() -> float:  # read by a grant under its locks
+        name = threading.current_thread().name
+        if name == "first" and not held.is_set():
+            held.set()
+            release.wait(30)
+        elif name == "second":
+            second_in.set()
+        return 1000.0
+
+    limiter = RateLimiter(tmp_path, APP_KEY, 20, clock=clock, sleep=lambda s: None)
+    tickets: list[float] = []
+    threads = [threading.Thread(target=lambda: tickets.append(limiter.begin()), name=n) for n in ("first", "second")]
+    threads[0].start()
+    assert held.wait(30)
+    threads[1].start()
+    try:
+        assert not second_in.wait(0.5), "a second thread granted while the first was inside its grant"
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(30)
+    assert second_in.is_set() and tickets == [1000.0, 1000.0]
+    limiter.close()
