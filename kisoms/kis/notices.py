@@ -37,6 +37,8 @@ LAYOUTS = {len(FIELDS): FIELDS, len(LEGACY_FIELDS): LEGACY_FIELDS}  # field coun
 REQUIRED = FIELDS.index("ODER_QTY") + 1  # everything kisoms acts on (the same first fields in both layouts)
 NOTICE_TR_IDS = frozenset({"H0STCNI0", "H0STCNI9"})
 _seen_layouts: set[int] = set()
+_PERSONAL = frozenset({"ACNT_NAME", "CUST_ID"})  # fields ``as_dict`` leaves out
+_LOWER = {name: name.lower() for layout in LAYOUTS.values() for name in layout}  # each field's name in ``as_dict``
 
 
 def decrypt(payload: str, key: str, iv: str) -> str:
@@ -132,7 +134,8 @@ class ExecutionNotice:
 
     def as_dict(self) -> dict:
         """Every field by name (account name and customer id left out: not needed, personal)."""
-        data = {k.lower(): v for k, v in self.fields.items() if k not in ("ACNT_NAME", "CUST_ID")}
+        lower = _LOWER.get
+        data = {lower(k) or k.lower(): v for k, v in self.fields.items() if k not in _PERSONAL}
         if self.extra:
             data["extra"] = list(self.extra)
         return data

@@ -55,12 +55,18 @@ from kisoms.ledger.records import (CREATED_KIND, CREATED_TERMS, FILL_COVERED, FI
                                    LedgerEvent, full_event, row_to_event, row_to_order)
 
 
-def _sha256(data: bytes):
-    """SHA-256 of ``data``; hashlib is imported here, not at the top: reading a ledger never hashes, and the
-    import is ~5 ms of every read-only command's start-up."""
-    from hashlib import sha256
+_SHA256: Any = None
 
-    return sha256(data)
+
+def _sha256(data: bytes):
+    """SHA-256 of ``data``; hashlib is imported on the first hash, not at the top: reading a ledger never
+    hashes, and the import is ~5 ms of every read-only command's start-up."""
+    global _SHA256
+    if _SHA256 is None:
+        from hashlib import sha256
+
+        _SHA256 = sha256
+    return _SHA256(data)
 
 
 # events ------------------------------------------------------------------------------------------
@@ -171,17 +177,10 @@ def _part(value: Any) -> str:
     return f"x{len(text)}:{text}"
 
 
-def _add_parts(out: list[str], values: Any) -> None:
-    """``out`` += the ``_part`` of each value (texts and ints, the usual fields, without a call each)."""
-    for value in values:
-        kind = type(value)
-        if kind is str:
-            out.append(f"s{len(value)}:")
-            out.append(value)
-        elif kind is int:
-            out.append(f"i{value};")
-        else:
-            out.append(_part(value))
+def _parts(values: Any) -> str:
+    """The ``_part`` of each value, one after another (texts and ints, the usual fields, without a call each)."""
+    return "".join([f"s{len(value)}:{value}" if type(value) is str else f"i{value};" if type(value) is int
+                    else _part(value) for value in values])
 
 
 def lean_hash(prev_hash: str, row_id: int, ts: str, source: str, action: str, order_id: int | None,
@@ -190,14 +189,9 @@ def lean_hash(prev_hash: str, row_id: int, ts: str, source: str, action: str, or
     row's stored fields, the event row it covers (ts, kind, order_id, payload text), its id and, for an order's
     creation, the order's terms (for a dense fill event since v9: its fills row's ``FILL_COVERED``), each
     field a self-delimiting ``_part``."""
-    out = [_LEAN_TAG]
-    _add_parts(out, (prev_hash, row_id, ts, source, action, order_id, payload_text, *event, event_id))
-    if terms is None:
-        out.append("-")
-    else:
-        out.append(f"t{len(terms)};")
-        _add_parts(out, terms)
-    return _sha256("".join(out).encode("utf-8", "surrogatepass")).hexdigest()[:LEAN_HASH_HEX]
+    fields = _parts((prev_hash, row_id, ts, source, action, order_id, payload_text, *event, event_id))
+    tail = "-" if terms is None else f"t{len(terms)};{_parts(terms)}"
+    return _sha256(f"{_LEAN_TAG}{fields}{tail}".encode("utf-8", "surrogatepass")).hexdigest()[:LEAN_HASH_HEX]
 
 
 def _hex(value: Any) -> str:
