@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Iterable
 
 from kisoms.domain.codes import Exchange, OrderType, Side
@@ -228,20 +228,23 @@ def _member(members: dict[Any, Any], cls: type, value: Any) -> Any:
 _SIDES, _TYPES, _EXCHANGES, _STATUSES = ({m.value: m for m in cls} for cls in (Side, OrderType, Exchange, OrderStatus))
 
 
+_ROW_FIELDS = ("id", *ORDER_COLUMNS)  # an order's fields, each read from the column of its name
+_ROW_VALUES = itemgetter(*_ROW_FIELDS)
+_PLAIN_ROWS = _PLAIN_ORDER and set(_ROW_FIELDS) == _ORDER_FIELDS  # (else: Order's own __init__)
+
+
 def row_to_order(r: dict[str, Any]) -> Order:
     """An order from its row."""
-    fields = dict(
-        id=r["id"], idempotency_key=r["idempotency_key"], account=r["account"],
-        strategy_version=r["strategy_version"], symbol=r["symbol"], side=_member(_SIDES, Side, r["side"]),
-        order_type=_member(_TYPES, OrderType, r["order_type"]), qty=r["qty"], price=r["price"],
-        exchange=_member(_EXCHANGES, Exchange, r["exchange"]), signal_ts=from_iso(r["signal_ts"]),
-        status=_member(_STATUSES, OrderStatus, r["status"]), filled_qty=r["filled_qty"],
-        filled_amount=r["filled_amount"], cancelled_qty=r["cancelled_qty"], broker_order_no=r["broker_order_no"],
-        krx_orgno=r["krx_orgno"], order_date=r["order_date"], reject_code=r["reject_code"],
-        reject_reason=r["reject_reason"], price_note=r["price_note"], tags=_tags_of(r["tags"]),
-        created_at=from_iso(r["created_at"]), updated_at=from_iso(r["updated_at"]), version=r["version"],
-    )
-    if not _PLAIN_ORDER:
+    fields = dict(zip(_ROW_FIELDS, _ROW_VALUES(r)))  # (the columns stored as they are, then the others:)
+    fields["side"] = _member(_SIDES, Side, r["side"])
+    fields["order_type"] = _member(_TYPES, OrderType, r["order_type"])
+    fields["exchange"] = _member(_EXCHANGES, Exchange, r["exchange"])
+    fields["status"] = _member(_STATUSES, OrderStatus, r["status"])
+    fields["signal_ts"] = from_iso(r["signal_ts"])
+    fields["created_at"] = from_iso(r["created_at"])
+    fields["updated_at"] = from_iso(r["updated_at"])
+    fields["tags"] = _tags_of(r["tags"])
+    if not _PLAIN_ROWS:
         return Order(**fields)
     order = object.__new__(Order)  # (what Order's generated __init__ would do with every field given)
     order.__dict__.update(fields)
