@@ -10,7 +10,8 @@ inferred (the notice may be one of them; counting it again would overfill or run
 not know is recorded as an external order, never dropped.
 
 A burst of plain fills (``apply_fills``) is written at once with the rows the one-by-one path writes;
-a burst with anything else in it goes one notice at a time (``apply_notice``).
+a burst with anything else in it goes one notice at a time (``apply_notice``), but for its long runs of
+fills (``fill_runs``), which the watcher may write at once as bursts of their own.
 """
 
 from __future__ import annotations
@@ -89,6 +90,19 @@ def apply_fills(rt: Runtime, notices: list) -> list[NoticeResult] | None:
     if items is None or rt.ledger.record_fills(items) is None:
         return None
     return [NoticeResult("applied", order.id, f"fill {fill.qty}@{fill.price}") for order, fill, _ in items]
+
+
+def fill_runs(notices: list) -> list[tuple[bool, list]]:
+    """The notices in order, cut where they turn from fills with a quantity and a price (what
+    ``apply_fills`` may take) to anything else and back: (True, such fills in a row), (False, others)."""
+    runs: list[tuple[bool, list]] = []
+    for n in notices:
+        is_fill = n.is_fill and n.cntg_qty > 0 and n.cntg_unpr > 0
+        if runs and runs[-1][0] == is_fill:
+            runs[-1][1].append(n)
+        else:
+            runs.append((is_fill, [n]))
+    return runs
 
 
 def _plain_fills(rt: Runtime, notices: list) -> list[tuple[Order, Fill, dict]] | None:
