@@ -10,7 +10,8 @@ inferred (the notice may be one of them; counting it again would overfill or run
 not know is recorded as an external order, never dropped.
 
 A burst of plain fills (``apply_fills``) is written at once with the rows the one-by-one path writes;
-a burst with anything else in it goes one notice at a time (``apply_notice``).
+a burst with anything else in it goes one notice at a time (``apply_notice``), but for its long runs of
+fills (``fill_runs``), which the watcher may write at once as bursts of their own.
 """
 
 from __future__ import annotations
@@ -69,6 +70,13 @@ def _fill_of(order: Order, notice, key: str) -> Fill:
                 fill_time=notice.cntg_hour, source=SOURCE, dedupe_key=key)
 
 
+def _fill(order_id: int, number: str, time: str, qty: int, price: int, ymd: str) -> Fill:
+    """``_fill_of`` from the notice's values already read (number, time, quantity, price), keyed as
+    ``_fill_key`` keys it."""
+    return Fill(order_id=order_id, broker_order_no=number, qty=qty, price=price, fill_time=time, source=SOURCE,
+                dedupe_key=Fill.notice_key(ymd, number, time, qty, price))
+
+
 def _fill_key(notice, ymd: str) -> str:
     return Fill.notice_key(ymd, notice.odno, notice.cntg_hour, notice.cntg_qty, notice.cntg_unpr)
 
@@ -84,18 +92,38 @@ def apply_fills(rt: Runtime, notices: list) -> list[NoticeResult] | None:
     return [NoticeResult("applied", order.id, f"fill {fill.qty}@{fill.price}") for order, fill, _ in items]
 
 
+def fill_runs(notices: list) -> list[tuple[bool, list]]:
+    """The notices in order, cut where they turn from fills with a quantity and a price (what
+    ``apply_fills`` may take) to anything else and back: (True, such fills in a row), (False, others)."""
+    runs: list[tuple[bool, list]] = []
+    for n in notices:
+        is_fill = n.is_fill and n.cntg_qty > 0 and n.cntg_unpr > 0
+        if runs and runs[-1][0] == is_fill:
+            runs[-1][1].append(n)
+        else:
+            runs.append((is_fill, [n]))
+    return runs
+
+
 def _plain_fills(rt: Runtime, notices: list) -> list[tuple[Order, Fill, dict]] | None:
     """(order, fill, raw payload) of each notice, the orders read in one query; None when a notice is not
     a fill with a quantity and a price, or is not of an order of ours without inferred fills."""
-    if not all(n.is_fill and n.cntg_qty > 0 and n.cntg_unpr > 0 for n in notices):
-        return None
+    terms = []  # (notice, number, quantity, price): each read from the notice once
+    for n in notices:
+        if not n.is_fill:
+            return None
+        qty, price = n.cntg_qty, n.cntg_unpr
+        if qty <= 0 or price <= 0:
+            return None
+        terms.append((n, n.odno, qty, price))
     ymd = kst_ymd(rt.clock.now())
-    found = rt.ledger.orders_for_broker_numbers(list({n.odno for n in notices}), ymd)
-    if any(n.odno not in found for n in notices):
+    found = rt.ledger.orders_for_broker_numbers(list({number for _, number, _, _ in terms}), ymd)
+    if any(number not in found for _, number, _, _ in terms):
         return None  # an external order (or not ours yet)
     if rt.ledger.orders_with_fills_from([o.id for o in found.values()], "reconcile"):
         return None  # deferred to the books
-    return [(found[n.odno], _fill_of(found[n.odno], n, _fill_key(n, ymd)), notice_payload(n)) for n in notices]
+    return [(found[number], _fill(found[number].id, number, n.cntg_hour, qty, price, ymd), notice_payload(n))
+            for n, number, qty, price in terms]
 
 
 def _ack_event(kind: str, notice) -> tuple[OrderEvent, dict]:

@@ -37,6 +37,10 @@ LAYOUTS = {len(FIELDS): FIELDS, len(LEGACY_FIELDS): LEGACY_FIELDS}  # field coun
 REQUIRED = FIELDS.index("ODER_QTY") + 1  # everything kisoms acts on (the same first fields in both layouts)
 NOTICE_TR_IDS = frozenset({"H0STCNI0", "H0STCNI9"})
 _seen_layouts: set[int] = set()
+_PERSONAL = frozenset({"ACNT_NAME", "CUST_ID"})  # fields ``as_dict`` leaves out
+# per layout (its field names in order): (field, its name in ``as_dict``) of the fields kept, sorted by name
+_SORTED = {layout: tuple(sorted(((k, k.lower()) for k in layout if k not in _PERSONAL), key=lambda kn: kn[1]))
+           for layout in LAYOUTS.values()}
 
 
 def decrypt(payload: str, key: str, iv: str) -> str:
@@ -131,8 +135,15 @@ class ExecutionNotice:
         return _int(self.fields.get("ODER_PRC"))
 
     def as_dict(self) -> dict:
-        """Every field by name (account name and customer id left out: not needed, personal)."""
-        data = {k.lower(): v for k, v in self.fields.items() if k not in ("ACNT_NAME", "CUST_ID")}
+        """Every field by name (account name and customer id left out: not needed, personal), names in
+        sorted order when the fields are a layout's (the order canonical JSON writes them in: sorting a
+        sorted list is one pass)."""
+        fields = self.fields
+        names = _SORTED.get(tuple(fields))
+        if names is None:
+            data = {k.lower(): v for k, v in fields.items() if k not in _PERSONAL}
+        else:
+            data = {name: fields[k] for k, name in names}
         if self.extra:
             data["extra"] = list(self.extra)
         return data

@@ -9,9 +9,9 @@ import sqlite3
 
 from kisoms.domain.order import Fill
 from kisoms.ledger.db import as_dicts, chunks, marks
-from kisoms.ledger.records import fill_to_row, row_to_fill
+from kisoms.ledger.records import FILL_COLUMNS, fill_values, row_to_fill
 
-_COLUMNS = ("order_id", "broker_order_no", "qty", "price", "fill_time", "source", "dedupe_key", "recorded_at")
+_COLUMNS = FILL_COLUMNS
 
 
 _INSERT_SQL = (f"INSERT INTO fills ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
@@ -38,12 +38,11 @@ def insert(conn: sqlite3.Connection, fill: Fill, recorded_at: str) -> bool:
 
 def insert_many(conn: sqlite3.Connection, many: list[Fill], recorded_at: str) -> int:
     """``insert`` each fill, in order, in one ``executemany``; returns how many were written."""
-    return conn.executemany(_INSERT_SQL, [_values(fill, recorded_at) for fill in many]).rowcount
+    return conn.executemany(_INSERT_SQL, [fill_values(fill, recorded_at) for fill in many]).rowcount
 
 
-def _values(fill: Fill, recorded_at: str) -> list:
-    row = fill_to_row(fill, recorded_at)
-    return [row[c] for c in _COLUMNS]
+def _values(fill: Fill, recorded_at: str) -> tuple:
+    return fill_values(fill, recorded_at)
 
 
 def known_keys(conn: sqlite3.Connection, keys: list[str]) -> set[str]:

@@ -50,17 +50,23 @@ import sqlite3
 from typing import Any
 
 from kisoms.errors import AuditChainBroken
-from kisoms.ledger.db import as_dicts, chunks, clean_text, dumps, loads, marks
+from kisoms.ledger.db import as_dicts, chunks, clean_text, clean_texts, dumps, loads, marks
 from kisoms.ledger.records import (CREATED_KIND, CREATED_TERMS, FILL_COVERED, FILL_KIND, FILL_SHOWN, ORDER_TERMS,
                                    LedgerEvent, full_event, row_to_event, row_to_order)
 
 
-def _sha256(data: bytes):
-    """SHA-256 of ``data``; hashlib is imported here, not at the top: reading a ledger never hashes, and the
-    import is ~5 ms of every read-only command's start-up."""
-    from hashlib import sha256
+_SHA256: Any = None
 
-    return sha256(data)
+
+def _sha256(data: bytes):
+    """SHA-256 of ``data``; hashlib is imported on the first hash, not at the top: reading a ledger never
+    hashes, and the import is ~5 ms of every read-only command's start-up."""
+    global _SHA256
+    if _SHA256 is None:
+        from hashlib import sha256
+
+        _SHA256 = sha256
+    return _SHA256(data)
 
 
 # events ------------------------------------------------------------------------------------------
@@ -171,17 +177,10 @@ def _part(value: Any) -> str:
     return f"x{len(text)}:{text}"
 
 
-def _add_parts(out: list[str], values: Any) -> None:
-    """``out`` += the ``_part`` of each value (texts and ints, the usual fields, without a call each)."""
-    for value in values:
-        kind = type(value)
-        if kind is str:
-            out.append(f"s{len(value)}:")
-            out.append(value)
-        elif kind is int:
-            out.append(f"i{value};")
-        else:
-            out.append(_part(value))
+def _parts(values: Any) -> str:
+    """The ``_part`` of each value, one after another (texts and ints, the usual fields, without a call each)."""
+    return "".join([f"s{len(value)}:{value}" if type(value) is str else f"i{value};" if type(value) is int
+                    else _part(value) for value in values])
 
 
 def lean_hash(prev_hash: str, row_id: int, ts: str, source: str, action: str, order_id: int | None,
@@ -190,14 +189,15 @@ def lean_hash(prev_hash: str, row_id: int, ts: str, source: str, action: str, or
     row's stored fields, the event row it covers (ts, kind, order_id, payload text), its id and, for an order's
     creation, the order's terms (for a dense fill event since v9: its fills row's ``FILL_COVERED``), each
     field a self-delimiting ``_part``."""
-    out = [_LEAN_TAG]
-    _add_parts(out, (prev_hash, row_id, ts, source, action, order_id, payload_text, *event, event_id))
-    if terms is None:
-        out.append("-")
-    else:
-        out.append(f"t{len(terms)};")
-        _add_parts(out, terms)
-    return _sha256("".join(out).encode("utf-8", "surrogatepass")).hexdigest()[:LEAN_HASH_HEX]
+    return _lean_digest(prev_hash, row_id, ts, source, action, order_id, payload_text, event, event_id, terms).hex()
+
+
+def _lean_digest(prev_hash: str, row_id: int, ts: str, source: str, action: str, order_id: int | None,
+                 payload_text: str, event: EventRow, event_id: int, terms: tuple | None) -> bytes:
+    """``lean_hash`` as the bytes stored (``LEAN_HASH_HEX // 2`` of them)."""
+    fields = _parts((prev_hash, row_id, ts, source, action, order_id, payload_text, *event, event_id))
+    tail = "-" if terms is None else f"t{len(terms)};{_parts(terms)}"
+    return _sha256(f"{_LEAN_TAG}{fields}{tail}".encode("utf-8", "surrogatepass")).digest()[:LEAN_HASH_HEX // 2]
 
 
 def _hex(value: Any) -> str:
@@ -247,8 +247,9 @@ def dense(conn: sqlite3.Connection) -> bool:
 
 def append_audit(conn: sqlite3.Connection, *, ts: str, source: str, action: str, order_id: int | None,
                  payload: Any, event: tuple[int, str] | None = None, source_in_event: bool = False,
-                 terms: tuple | None = None) -> int:
-    """Append one row (payload redacted) inside the caller's transaction. Returns its id. ``event``:
+                 terms: tuple | None = None, text: str | None = None) -> int:
+    """Append one row (payload redacted; ``text``: its ``audit_text`` when the caller has it already)
+    inside the caller's transaction. Returns its id. ``event``:
     (id, stored payload text) of the event written with it (``ts``, ``action`` and ``order_id`` are the
     event's): the row names it in ``event_id`` and covers it instead of repeating it, storing neither its
     ts, kind (``action``) nor order_id, nor ``source`` when the event's payload states it
@@ -256,19 +257,25 @@ def append_audit(conn: sqlite3.Connection, *, ts: str, source: str, action: str,
     order, the order's ``ORDER_TERMS`` as stored, which the row then covers instead of copying (v8); with a
     dense fill event, its fills row's ``FILL_COVERED`` as stored (v9)."""
     row_id, prev = _head(conn)
-    sql, values, digest = audit_row(conn, row_id, prev, ts=ts, source=source, action=action, order_id=order_id,
-                                    payload=payload, event=event, source_in_event=source_in_event, terms=terms)
+    text = audit_text(payload) if text is None else text
+    sql, values, digest = audit_row(conn, row_id, prev, ts, source, action, order_id, text, event, source_in_event,
+                                    terms)
     conn.execute(sql, values)
     _keep_head(conn, (row_id + 1, digest))
     return row_id
 
 
-def audit_row(conn: sqlite3.Connection, row_id: int, prev: str, *, ts: str, source: str, action: str,
-              order_id: int | None, payload: Any, event: tuple[int, str] | None, source_in_event: bool,
+def audit_text(payload: Any) -> str:
+    """The stored text of an audit row's payload (redacted, canonical JSON; ``{}`` for none)."""
+    return (clean_text(payload) or "{}") if payload else "{}"
+
+
+def audit_row(conn: sqlite3.Connection, row_id: int, prev: str, ts: str, source: str, action: str,
+              order_id: int | None, text: str, event: tuple[int, str] | None, source_in_event: bool,
               terms: tuple | None) -> tuple[str, tuple, str]:
-    """The audit row ``append_audit`` writes as row ``row_id`` after a row hashed ``prev``: (its INSERT,
-    its values, its hash). The one place that lays an audit row out (``append_audit``, ``record_many``)."""
-    text = (clean_text(payload) or "{}") if payload else "{}"
+    """The audit row ``append_audit`` writes as row ``row_id`` after a row hashed ``prev``, its payload's
+    stored ``text`` being ``audit_text``'s: (its INSERT, its values, its hash). The one place that lays an
+    audit row out (``append_audit``, ``record_many``)."""
     covered, event_id = None, None
     if event is not None:
         covered = (ts, action, order_id, event[1])
@@ -279,12 +286,11 @@ def audit_row(conn: sqlite3.Connection, row_id: int, prev: str, *, ts: str, sour
             text = f"{_LINKED}{event[0]}" + ("}" if text == "{}" else "," + text[1:])
     if event_id is None:
         digest = row_hash(prev, row_id, ts, source, action, order_id, text, covered)
-    else:
-        digest = lean_hash(prev, row_id, ts, source, action, order_id, text, covered, event_id, terms)
-    values = (row_id, ts, source, action, order_id, text, b"" if covered else bytes.fromhex(prev), bytes.fromhex(digest))
-    if event_id is None:
+        values = (row_id, ts, source, action, order_id, text, b"" if covered else bytes.fromhex(prev),
+                  bytes.fromhex(digest))
         return _INSERT_SQL, values, digest
-    return _INSERT_LEAN_SQL, (*values, event_id), digest
+    stored = _lean_digest(prev, row_id, ts, source, action, order_id, text, covered, event_id, terms)
+    return _INSERT_LEAN_SQL, (row_id, ts, source, action, order_id, text, b"", stored, event_id), stored.hex()
 
 
 _INSERT_SQL = "INSERT INTO audit_log (id, ts, source, action, order_id, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -370,12 +376,20 @@ def record(conn: sqlite3.Connection, *, ts: str, kind: str, source: str, order_i
     """An event and the audit row that covers it, for something that happened: the audit row keeps only
     what the event does not (its hash covers the event, and with ``terms`` the order's terms, an order's
     creation, or a dense fill event's fills row). Returns (event id, audit row id)."""
-    text = encode(event_payload)
+    extra = _audit_extra(event_payload, audit_payload)
+    text, extra_text = _texts(event_payload, extra)
     event_id = append_event(conn, ts=ts, kind=kind, order_id=order_id, payload=event_payload, text=text)
-    audit_id = append_audit(conn, ts=ts, source=source, action=kind, order_id=order_id,
-                            payload=_audit_extra(event_payload, audit_payload), event=(event_id, text),
-                            source_in_event=event_payload.get("source") == source, terms=terms)
+    audit_id = append_audit(conn, ts=ts, source=source, action=kind, order_id=order_id, payload=extra,
+                            event=(event_id, text), source_in_event=event_payload.get("source") == source,
+                            terms=terms, text=extra_text)
     return event_id, audit_id
+
+
+def _texts(event_payload: Any, extra: dict[str, Any]) -> tuple[str, str]:
+    """(``encode(event_payload)``, ``audit_text(extra)``): both serialised, secrets looked for once."""
+    if not extra:
+        return encode(event_payload), "{}"
+    return clean_texts(event_payload or {}, extra)
 
 
 def _audit_extra(event_payload: dict[str, Any], audit_payload: dict[str, Any]) -> dict[str, Any]:
@@ -396,13 +410,12 @@ def record_many(conn: sqlite3.Connection, entries: list[dict[str, Any]]) -> None
     row_id, prev = _head(conn)
     events, audits, sql = [], [], _INSERT_LEAN_SQL
     for entry in entries:
-        payload, source = entry["event_payload"], entry["source"]
-        text = encode(payload)
-        events.append((event_id, entry["ts"], entry["kind"], entry["order_id"], text))
-        sql, values, prev = audit_row(conn, row_id, prev, ts=entry["ts"], source=source, action=entry["kind"],
-                                      order_id=entry["order_id"], payload=_audit_extra(payload, entry["audit_payload"]),
-                                      event=(event_id, text), source_in_event=payload.get("source") == source,
-                                      terms=entry.get("terms"))
+        payload, source, ts, kind, order_id = (entry["event_payload"], entry["source"], entry["ts"], entry["kind"],
+                                               entry["order_id"])
+        text, extra_text = _texts(payload, _audit_extra(payload, entry["audit_payload"]))
+        events.append((event_id, ts, kind, order_id, text))
+        sql, values, prev = audit_row(conn, row_id, prev, ts, source, kind, order_id, extra_text, (event_id, text),
+                                      payload.get("source") == source, entry.get("terms"))
         audits.append(values)
         event_id, row_id = event_id + 1, row_id + 1
     conn.executemany(_INSERT_EVENT_SQL, events)

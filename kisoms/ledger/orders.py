@@ -10,8 +10,10 @@ audit row.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Iterable, NamedTuple
+from dataclasses import asdict
+from operator import itemgetter
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping, NamedTuple
 
 from kisoms.domain.order import Fill, Order, confusable
 from kisoms.domain.states import BrokerView, OrderEvent, OrderStatus, Quantities, correction_problem, next_status
@@ -21,7 +23,7 @@ from kisoms.ledger.db import as_dicts, chunks, first, from_iso, marks
 from kisoms.ledger.errors import CorrectionRefused, StaleOrder
 from kisoms.ledger.journal import dense, lean, record, record_many
 from kisoms.ledger.lists import where_clause
-from kisoms.ledger.records import (FILL_COVERED, ORDER_COLUMNS, ORDER_TERMS, HistoryRow, changed_columns,
+from kisoms.ledger.records import (FILL_COVERED, ORDER_COLUMNS, ORDER_TERMS, HistoryRow, changed_columns, columns_of,
                                    dense_event, event_to_history, order_to_row, revised, row_to_history,
                                    row_to_order)
 
@@ -105,10 +107,19 @@ def update(conn: sqlite3.Connection, before: Order, after: Order,
 def update_statement(before: Order, after: Order, changed: dict[str, tuple[Any, Any]]) -> tuple[str, list[Any]]:
     """The UPDATE that writes ``after`` over ``before`` (still at its version), and its values: only the
     columns that change (``changed``), so SQLite leaves the indexes of the others alone."""
-    columns = [c for c in changed if c != "idempotency_key"] or ["version"]
-    sets = ", ".join(f"{c} = ?" for c in columns)
+    columns = tuple(c for c in changed if c != "idempotency_key") or ("version",)
     values = [changed[c][1] if c in changed else after.version for c in columns]
-    return f"UPDATE orders SET {sets} WHERE id = ? AND version = ?", values + [before.id, before.version]
+    sql = _UPDATES.get(columns)
+    if sql is None:  # (a few sets of columns recur: each statement's text is built once)
+        sql = f"UPDATE orders SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ? AND version = ?"
+        if len(_UPDATES) < 256:
+            _UPDATES[columns] = sql
+    values.append(before.id)
+    values.append(before.version)
+    return sql, values
+
+
+_UPDATES: dict[tuple[str, ...], str] = {}  # columns -> UPDATE (the first 256 sets of columns seen)
 
 
 RAW_REF = "@"  # a v7 history row's raw_payload "@<id>": the payload is the audit row <id>'s (JSON never starts so)
@@ -175,16 +186,19 @@ ORDER_FIELDS = frozenset({"broker_order_no", "krx_orgno", "order_date", "reject_
 SPECIAL_FIELDS = frozenset({"cancel_qty"})  # cancel_qty: cancel that much of what remains
 
 
-@dataclass(frozen=True)
-class Change:
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+
+class Change(NamedTuple):
     """Why an order changes: the history event text, the event/audit kind, who, and extra payload
-    (``fill_row``: a fill's row as stored, which its dense event names instead of copying)."""
+    (``fill_row``: a fill's row as stored, which its dense event names instead of copying). A named tuple:
+    one is built per change, at a fraction of a frozen dataclass's cost."""
 
     event: str
     kind: str
     source: str
     raw_payload: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = _NO_EXTRA
     fill_row: dict[str, Any] | None = None
 
 
@@ -251,16 +265,19 @@ _CREATED_LEFT_COVERED = _IN_CREATED_EVENT | _TERMS
 def _event_payload(before: Order | None, after: Order, change: Change) -> dict[str, Any]:
     """What the event feed shows of a change: the new state (readers join the order for the rest). The
     order's terms are shown once, on creation; cancelled quantity and filled amount once they are not 0."""
-    payload: dict[str, Any] = {"event": change.event, "prev_status": before.status.value if before else None,
-                               "status": after.status.value, "version": after.version,
+    # (``_value_``: an enum member's value without the ``value`` property's descriptor call)
+    payload: dict[str, Any] = {"event": change.event, "prev_status": before.status._value_ if before else None,
+                               "status": after.status._value_, "version": after.version,
                                "filled_qty": after.filled_qty, "source": change.source}
     if before is None:
-        payload.update(symbol=after.symbol, side=after.side.value, qty=after.qty)
+        payload.update(symbol=after.symbol, side=after.side._value_, qty=after.qty)
     if after.cancelled_qty:
         payload["cancelled_qty"] = after.cancelled_qty
     if after.filled_amount:
         payload["filled_amount"] = after.filled_amount
-    return {**payload, **change.extra}
+    if change.extra:
+        payload.update(change.extra)
+    return payload
 
 
 def _audit_payload(change: Change, event: dict[str, Any], changed: dict[str, tuple[Any, Any]] | None = None,
@@ -287,8 +304,11 @@ def _stored_event(conn: sqlite3.Connection, change: Change, event: dict[str, Any
         return event, terms
     stored = dense_event(change.kind, event, change.fill_row)
     if type(stored.get("fill")) is int:
-        terms = tuple(change.fill_row[c] for c in FILL_COVERED)
+        terms = _FILL_COVERED_OF(change.fill_row)
     return stored, terms
+
+
+_FILL_COVERED_OF = itemgetter(*FILL_COVERED)  # a fills row's covered values, as a tuple
 
 
 def _record_of(conn: sqlite3.Connection, before: Order | None, after: Order, change: Change, ts: str,
@@ -436,7 +456,17 @@ def record_fill(conn: sqlite3.Connection, order_id: int, fill: Fill, *, raw_payl
     fill_row = fills.add(conn, fill, ts)
     if fill_row is None:
         return None  # its key is known: a duplicate, nothing written
-    return write(conn, order, after, replace(change, fill_row=fill_row), ts)
+    return write(conn, order, after, with_fill_row(change, fill_row), ts)
+
+
+def with_fill_row(change: Change, fill_row: dict[str, Any]) -> Change:
+    """``change`` naming the fills row it records."""
+    return Change(change.event, change.kind, change.source, change.raw_payload, change.extra, fill_row)
+
+
+_FILL_EVENT = OrderEvent.FILL.value
+# what a fill changes of an order (``fill_change``): two orders a run of fills apart differ only there
+FILL_MOVES = columns_of(("status", "filled_qty", "cancelled_qty", "updated_at", "filled_amount", "version"))
 
 
 def fill_change(order: Order, fill: Fill, raw_payload: Any, ts: str) -> tuple[Order, Change]:
@@ -448,7 +478,7 @@ def fill_change(order: Order, fill: Fill, raw_payload: Any, ts: str) -> tuple[Or
                     filled_amount=order.filled_amount + fill.qty * fill.price, version=order.version + 1)  # (evolve)
     shown = {"broker_order_no": fill.broker_order_no, "dedupe_key": fill.dedupe_key, "fill_time": fill.fill_time,
              "price": fill.price, "qty": fill.qty}  # (order_id and source: the event's own)
-    return after, Change(OrderEvent.FILL.value, "order.fill", fill.source, raw_payload, {"fill": shown})
+    return after, Change(_FILL_EVENT, "order.fill", fill.source, raw_payload, {"fill": shown})
 
 
 # many plain fills at once ------------------------------------------------------------------------
@@ -472,7 +502,7 @@ def record_fills(conn: sqlite3.Connection, items: list[tuple[Order, Fill, Any]],
         raise LedgerError("a fill key appeared under a write transaction")
     stored = fills.rows_by_key(conn, [fill.dedupe_key for _, fill, _ in items])  # (what each dense event names)
     _update_many(conn, steps)
-    record_many(conn, [_record_of(conn, before, after, replace(change, fill_row=stored[fill.dedupe_key]), ts, changed)
+    record_many(conn, [_record_of(conn, before, after, with_fill_row(change, stored[fill.dedupe_key]), ts, changed)
                        for (before, after, change, changed), (_, fill, _) in zip(steps, items)])
     return [step[1] for step in steps]
 
@@ -489,14 +519,14 @@ def _plain_steps(items: list[tuple[Order, Fill, Any]], ts: str) -> list[Step] | 
     for order, fill, raw_payload in items:
         before = current.get(order.id, order)
         if (fill.order_id != order.id or fill.qty <= 0 or fill.price < 0 or fill.dedupe_key in keys
-                or before.status not in _PLAIN_FROM or fill.qty > before.quantities.remaining):  # (no cancel eaten)
+                or before.status not in _PLAIN_FROM or fill.qty > before.remaining_qty):  # (no cancel eaten)
             return None
         after, change = fill_change(before, fill, raw_payload, ts)
         if after.status not in _PLAIN_TO:
             return None
         keys.add(fill.dedupe_key)
         current[order.id] = after
-        steps.append((before, after, change, changed_columns(before, after)))
+        steps.append((before, after, change, changed_columns(before, after, FILL_MOVES)))
     return steps
 
 
@@ -512,7 +542,7 @@ def _update_many(conn: sqlite3.Connection, steps: list[Step]) -> None:
     for order_id, (before, _, _, changed) in first.items():
         after = last[order_id][1]
         if last[order_id] is not first[order_id]:  # several fills: from before the first to after the last
-            changed = changed_columns(before, after)
+            changed = changed_columns(before, after, FILL_MOVES)
         sql, values = update_statement(before, after, changed)
         groups.setdefault(sql, []).append(values)
     for sql, rows in groups.items():

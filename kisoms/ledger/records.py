@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from operator import attrgetter
-from typing import Any
+from operator import attrgetter, itemgetter
+from typing import Any, Iterable
 
 from kisoms.domain.codes import Exchange, OrderType, Side
 from kisoms.domain.order import Fill, Order
@@ -136,13 +136,21 @@ _COLUMN_VALUES = attrgetter(*ORDER_COLUMNS)  # an order's fields named as its co
 def column_value(column: str, value: Any) -> Any:
     """The stored value of one order field (``column``: its column, named as the field): enums by value, times
     as fixed-width UTC ISO text, tags as canonical JSON (``{}`` when empty)."""
-    if column in _ENUM_COLUMNS:
-        return value.value
-    if column in _TIME_COLUMNS:
-        return to_iso(value)
-    if column == "tags":
-        return dumps(value) if value else "{}"
-    return value
+    convert = _CONVERTERS.get(column)
+    return value if convert is None else convert(value)
+
+
+def _tags_text(value: Any) -> str:
+    return dumps(value) if value else "{}"
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value
+
+
+# how a column's stored value is made from its field (the columns not named here store the field as it is)
+_CONVERTERS: dict[str, Any] = {**dict.fromkeys(_ENUM_COLUMNS, _enum_value), **dict.fromkeys(_TIME_COLUMNS, to_iso),
+                               "tags": _tags_text}
 
 
 def order_to_row(o: Order) -> dict[str, Any]:
@@ -150,15 +158,36 @@ def order_to_row(o: Order) -> dict[str, Any]:
     return {column: column_value(column, value) for column, value in zip(ORDER_COLUMNS, _COLUMN_VALUES(o))}
 
 
-def changed_columns(before: Order, after: Order) -> dict[str, tuple[Any, Any]]:
+Columns = tuple[tuple[str, ...], Any]  # some order columns, in column order, and the getter of their fields
+
+
+def columns_of(names: Iterable[str]) -> Columns:
+    """The order columns among ``names`` (two or more), in column order, for ``changed_columns``."""
+    kept = tuple(c for c in ORDER_COLUMNS if c in set(names))
+    if len(kept) < 2:
+        raise ValueError("columns_of needs two order columns or more")
+    return kept, attrgetter(*kept)
+
+
+ALL_COLUMNS: Columns = (ORDER_COLUMNS, _COLUMN_VALUES)
+
+
+def changed_columns(before: Order, after: Order, columns: Columns = ALL_COLUMNS) -> dict[str, tuple[Any, Any]]:
     """The columns whose stored values differ between two versions of an order, each with (old, new) stored
     value, in column order: what comparing their two ``order_to_row`` would find, converting only the fields
-    that changed (equal times store the same text: ``to_iso`` writes UTC; tags are compared as stored)."""
+    that changed (equal times store the same text: ``to_iso`` writes UTC; tags are compared as stored).
+    ``columns`` (``columns_of``): when ``after`` is ``before`` with only those fields given new values (a
+    ``revised`` copy), only they are compared."""
+    names, values = columns
     changed: dict[str, tuple[Any, Any]] = {}
-    for column, old, new in zip(ORDER_COLUMNS, _COLUMN_VALUES(before), _COLUMN_VALUES(after)):
+    for column, old, new in zip(names, values(before), values(after)):
         if old is new or (old == new and column != "tags"):
             continue
-        old, new = column_value(column, old), column_value(column, new)
+        convert = _CONVERTERS.get(column)
+        if convert is None:  # (stored as it is: the two differ)
+            changed[column] = (old, new)
+            continue
+        old, new = convert(old), convert(new)
         if old != new:
             changed[column] = (old, new)
     return changed
@@ -190,18 +219,36 @@ def _tags_of(text: str | None) -> dict[str, Any]:
     return {} if text == "{}" or text is None else (loads(text) or {})
 
 
+def _member(members: dict[Any, Any], cls: type, value: Any) -> Any:
+    """``cls(value)`` for an enum, found in its members by value first (a call of the enum class costs ~10x)."""
+    found = members.get(value)
+    return cls(value) if found is None else found
+
+
+_SIDES, _TYPES, _EXCHANGES, _STATUSES = ({m.value: m for m in cls} for cls in (Side, OrderType, Exchange, OrderStatus))
+
+
+_ROW_FIELDS = ("id", *ORDER_COLUMNS)  # an order's fields, each read from the column of its name
+_ROW_VALUES = itemgetter(*_ROW_FIELDS)
+_PLAIN_ROWS = _PLAIN_ORDER and set(_ROW_FIELDS) == _ORDER_FIELDS  # (else: Order's own __init__)
+
+
 def row_to_order(r: dict[str, Any]) -> Order:
     """An order from its row."""
-    return Order(
-        id=r["id"], idempotency_key=r["idempotency_key"], account=r["account"],
-        strategy_version=r["strategy_version"], symbol=r["symbol"], side=Side(r["side"]),
-        order_type=OrderType(r["order_type"]), qty=r["qty"], price=r["price"], exchange=Exchange(r["exchange"]),
-        signal_ts=from_iso(r["signal_ts"]), status=OrderStatus(r["status"]), filled_qty=r["filled_qty"],
-        filled_amount=r["filled_amount"], cancelled_qty=r["cancelled_qty"], broker_order_no=r["broker_order_no"],
-        krx_orgno=r["krx_orgno"], order_date=r["order_date"], reject_code=r["reject_code"],
-        reject_reason=r["reject_reason"], price_note=r["price_note"], tags=_tags_of(r["tags"]),
-        created_at=from_iso(r["created_at"]), updated_at=from_iso(r["updated_at"]), version=r["version"],
-    )
+    fields = dict(zip(_ROW_FIELDS, _ROW_VALUES(r)))  # (the columns stored as they are, then the others:)
+    fields["side"] = _member(_SIDES, Side, r["side"])
+    fields["order_type"] = _member(_TYPES, OrderType, r["order_type"])
+    fields["exchange"] = _member(_EXCHANGES, Exchange, r["exchange"])
+    fields["status"] = _member(_STATUSES, OrderStatus, r["status"])
+    fields["signal_ts"] = from_iso(r["signal_ts"])
+    fields["created_at"] = from_iso(r["created_at"])
+    fields["updated_at"] = from_iso(r["updated_at"])
+    fields["tags"] = _tags_of(r["tags"])
+    if not _PLAIN_ROWS:
+        return Order(**fields)
+    order = object.__new__(Order)  # (what Order's generated __init__ would do with every field given)
+    order.__dict__.update(fields)
+    return order
 
 
 def order_summary(o: Order) -> dict[str, Any]:
@@ -211,10 +258,19 @@ def order_summary(o: Order) -> dict[str, Any]:
     return {"id": o.id, **row}
 
 
+# a fill's columns: its fields of the same names, then when it was recorded
+FILL_COLUMNS = ("order_id", "broker_order_no", "qty", "price", "fill_time", "source", "dedupe_key", "recorded_at")
+_FILL_FIELDS = attrgetter(*FILL_COLUMNS[:-1])
+
+
 def fill_to_row(f: Fill, recorded_at: str) -> dict[str, Any]:
     """Column values of a fill."""
-    return {"order_id": f.order_id, "broker_order_no": f.broker_order_no, "qty": f.qty, "price": f.price,
-            "fill_time": f.fill_time, "source": f.source, "dedupe_key": f.dedupe_key, "recorded_at": recorded_at}
+    return dict(zip(FILL_COLUMNS, fill_values(f, recorded_at)))
+
+
+def fill_values(f: Fill, recorded_at: str) -> tuple:
+    """The values of a fill's ``FILL_COLUMNS``, in that order."""
+    return (*_FILL_FIELDS(f), recorded_at)
 
 
 def row_to_fill(r: dict[str, Any]) -> Fill:
@@ -294,8 +350,12 @@ def dense_event(kind: str, payload: dict[str, Any], fill_row: dict[str, Any] | N
 
 def _same_fill(shown: Any, row: dict[str, Any]) -> bool:
     """Whether the fills row holds exactly (values and types) what the event shows of the fill."""
-    return (isinstance(shown, dict) and len(shown) == len(FILL_SHOWN)
-            and all(k in shown and type(shown[k]) is type(row[k]) and shown[k] == row[k] for k in FILL_SHOWN))
+    if not isinstance(shown, dict) or len(shown) != len(FILL_SHOWN):
+        return False
+    for k in FILL_SHOWN:
+        if k not in shown or type(shown[k]) is not type(row[k]) or shown[k] != row[k]:
+            return False
+    return True
 
 
 def full_event(kind: str, p: dict[str, Any], terms: tuple | None = None,

@@ -155,3 +155,56 @@ def test_nothing_of_a_burst_of_plain_fills_is_visible_before_its_commit(twins, s
         assert other.get(placed[0].id).filled_qty == 1
     finally:
         other.close()
+
+
+def _ack(order) -> ExecutionNotice:
+    """An acknowledgement (CNTG_YN=1) for ``order``: not a fill, so never part of a burst written at once."""
+    return ExecutionNotice(fields={**_fill(order, 59).fields, "CNTG_YN": "1", "CNTG_QTY": "0"})
+
+
+@pytest.mark.parametrize("second_run", ["plain", "with_unknown_order"])
+def test_long_runs_of_fills_among_other_notices_are_written_at_once_with_the_rows_of_the_one_by_one_path(
+        twins, spy, monkeypatch, second_run):
+    """A burst with an acknowledgement, a garbled fill (published as unapplied) and a fill of an unknown
+    order (an external order) among its fills: each run of ``MIN_RUN`` fills or more goes at once when it
+    is plain, everything else one by one, in notice order, in one transaction: the same ledger, row for
+    row, as the one-by-one path."""
+    placed, a, b = twins
+    assert watch_module.MIN_RUN <= 9
+    first = [_fill(o, s) for s in range(3) for o in placed]  # 9 plain fills
+    second = [_fill(o, 10 + s, price=59000 + s) for s in range(3) for o in placed]  # 9 more
+    if second_run == "with_unknown_order":
+        second.insert(4, _fill(placed[1], 19, odno="0009999999"))
+    garbled = ExecutionNotice(fields={**_fill(placed[2], 30).fields, "CNTG_QTY": "0"})
+    short = [_fill(o, 40) for o in placed]  # a run too short to go at once
+    burst = [_ack(placed[0]), *first, _ack(placed[1]), *second, garbled, *short]
+    _apply_both([burst], a, b, spy, monkeypatch)
+    # the whole burst is refused at once, then run by run: the first goes; the second unless it has an
+    # order that is not ours; the short run and the other notices one by one
+    assert [answer is not None for answer in spy] == [False, True, second_run == "plain"]
+    kinds = [e.kind for e in a.ledger.events_since(0)]
+    assert kinds.count("order.fill") == 21 and "notice.unapplied" in kinds
+    assert ("external.recorded" in kinds) == (second_run == "with_unknown_order")
+    assert [a.ledger.get(o.id).filled_qty for o in placed] == [7, 7, 7]
+
+
+def test_a_failure_after_a_run_before_the_commit_keeps_none_of_the_burst(twins, spy, monkeypatch):
+    """Runs written at once are inside the burst's one transaction: a failure after the first run and
+    before the commit (the crash point's place) leaves nothing of the burst."""
+    placed, a, _ = twins
+    burst = [*(_fill(o, s) for s in range(3) for o in placed), _ack(placed[0]),
+             *(_fill(o, 10 + s) for s in range(3) for o in placed)]
+    calls: list[str] = []
+
+    def fail_on_second(name):
+        calls.append(name)
+        if name == "watch_in_fill_batch" and calls.count(name) == 2:
+            raise RuntimeError("killed")
+
+    monkeypatch.setattr(watch_module, "crash_point", fail_on_second)
+    before = _tables(a.ledger)
+    Watcher(a).apply_notices(burst)  # (the batch does not commit: published as unapplied, on its own)
+    after = _tables(a.ledger)
+    assert calls.count("watch_in_fill_batch") == 2
+    assert after["fills"] == before["fills"] and after["orders"] == before["orders"]
+    assert [e.kind for e in a.ledger.events_since(0)][-1] == "notice.unapplied"

@@ -178,10 +178,8 @@ def test_every_term_a_creation_row_covers_is_guarded(v8_path, column):
 
 def test_the_v8_hash_writes_every_field_as_its_part():
     """``lean_hash`` writes the usual fields inline: exactly what ``_part`` writes for each."""
-    from kisoms.ledger.journal import _add_parts, _part
+    from kisoms.ledger.journal import _part, _parts
 
     values = ["", "a:b", "한글", 0, -12, 10**20, None, 1.5, b"\x00\xff", True, [1]]
-    out: list[str] = []
-    _add_parts(out, values)
-    assert "".join(out) == "".join(_part(v) for v in values)
+    assert _parts(values) == "".join(_part(v) for v in values)
     assert len({_part(v) for v in values}) == len(values) and _part(True) != _part(1) and _part("1") != _part(1)

@@ -50,3 +50,18 @@ def test_clean_text_is_the_redacted_payload(payload):
     from kisoms.ledger.db import clean, clean_text, dumps
 
     assert clean_text(payload) == dumps(clean(payload))
+
+
+_PAYLOADS = [{"ODNO": "0000123", "msg1": "ok"}, {"App-Key": "k"}, {"msg": "Bearer abcdefgh12345"}, ["plain", 1, None],
+             "Authorization", {"jwt": "xeyJhbGciOi.eyJzdWIi.sig"}, {}, {"tok": "en"}, "ey", {"j": "x"}]
+
+
+@pytest.mark.parametrize("first", _PAYLOADS)
+@pytest.mark.parametrize("second", _PAYLOADS)
+def test_two_texts_looked_through_at_once_are_each_the_redacted_payload(first, second):
+    """An event and its audit row are checked for secrets in one pass: each text is still exactly its own
+    redacted payload's, whichever of the two (or both, or neither) holds a secret, and nothing of one
+    joined to the other reads as a secret."""
+    from kisoms.ledger.db import clean, clean_texts, dumps
+
+    assert clean_texts(first, second) == (dumps(clean(first)), dumps(clean(second)))
