@@ -24,6 +24,7 @@ from kisoms.kis.errors_map import DATA_CHANGED_MARKER, RATE_LIMIT_CODES, check_r
 from kisoms.kis.models import DailyOrderRow, OrderAck, Page, Quote
 from kisoms.kis.ratelimit import RateLimiter
 from kisoms.kis.tr_ids import tr_ids
+from kisoms.kis.wire import coalesce_writes
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,9 @@ class KisClient:
         self.tr = tr_ids(conn.env, conn.tr_id_generation)
         timeout = httpx.Timeout(conn.read_timeout, connect=conn.connect_timeout)
         self.http = httpx.Client(base_url=conn.rest_url, timeout=timeout, transport=transport)
+        if transport is None:  # httpx's own transports (a proxy's too): each request leaves in one write
+            for default in (self.http._transport, *self.http._mounts.values()):
+                coalesce_writes(default)
         self.tokens = token_cache or TokenCache(conn.state_dir, conn.app_key)
         self.limiter = rate_limiter or RateLimiter(conn.state_dir, conn.app_key, conn.rate_per_sec,
                                                           margin=conn.rate_margin)

@@ -27,7 +27,8 @@ from kisoms.ledger import control, lists
 from kisoms.ledger.control import current_owner
 from kisoms.ledger.db import BUSY_TIMEOUT, atomic, batch, busy_error, connect, enable_wal, is_busy, snapshot, to_iso
 from kisoms.ledger.schema import LedgerIdentity, check_identity, check_not_newer, migrate
-from kisoms.ledger.records import OPEN_REQUEST_STATES, BrokerNumber, HaltState, HistoryRow, LedgerEvent
+from kisoms.ledger.records import (OPEN_REQUEST_STATES, BrokerNumber, HaltState, HistoryRow, LedgerEvent,
+                                   as_read_back)
 from kisoms.private import create_private, loose_mode
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ class Ledger:
         self._now = now
         self._owner = owner  # recorded on every claim; by default the calling process (``current_owner``)
         self._closed: set[int] = set()  # requests this object settled closed since (``release_request``)
+        self._claims: dict[int, Any] = {}  # request id -> ``requests.FreshClaim``: claims this object wrote
         self.warnings: list[str] = _loose_files(self.path)
         self.db = _open(self.path, busy_timeout)
         if identity is not None:
@@ -161,13 +163,25 @@ class Ledger:
         when the key was known (nothing written; the caller claims as usual). A kill switch or an unresolved
         look-alike refuses the claim alone: the order stays NEW, committed, and Halted / TwinPending is
         raised; a guard refusal is committed (REJECTED) and GuardTripped raised."""
+        owner = self.owner
         with atomic(self.db) as conn:
             order, created, map_id, refusal = requests.create_and_claim(
                 conn, order, source=source, raw_payload=raw_payload, request=request, tr_id=tr_id,
-                ts=self._ts(), owner=self.owner, guards=guards)
+                ts=self._ts(), owner=owner, guards=guards)
         if refusal is not None:
             raise refusal
+        if map_id is not None:
+            self._remember_claim(map_id, order, "new", owner)
         return order, created, map_id
+
+    def _remember_claim(self, map_id: int, order: Order, kind: str, owner: str) -> None:
+        """Keep a claim this object committed (outside a batch, whose later rollback could undo it), so its
+        settle need not read back what it wrote while nothing else has touched it (``requests.settle``)."""
+        if self.db.batching:
+            return
+        if len(self._claims) >= _CLOSED_KEPT:
+            self._claims.clear()
+        self._claims[map_id] = requests.FreshClaim(as_read_back(order), kind, owner)
 
     def get(self, order_id: int) -> Order:
         """The order; OrderNotFound if there is none."""
@@ -220,18 +234,23 @@ class Ledger:
         atomically, so a crash in between can never leave an order with no open request to resolve;
         ``raw_payload`` and ``expected_activity`` (a takeover's compare-and-swap) apply to that close.
         RequestNotOpen (nothing written) if another process got there first."""
+        owner = self.owner
         if resend_of is not None:
             with atomic(self.db) as conn:
-                return requests.claim_resend(conn, resend_of, order_id, request=request, tr_id=tr_id, source=source,
-                                             raw_payload=raw_payload, expected_activity=expected_activity,
-                                             check_halt=check_halt, ts=self._ts(), owner=self.owner)
-        with atomic(self.db) as conn:
-            event = requests.KIND_EVENTS[kind] if event is None else event
-            result = requests.claim(conn, order_id, event=event, kind=kind, request=request, tr_id=tr_id,
-                                    source=source, expected_version=expected_version, ts=self._ts(),
-                                    owner=self.owner, check_halt=check_halt, guards=guards)
+                result = requests.claim_resend(conn, resend_of, order_id, request=request, tr_id=tr_id,
+                                               source=source, raw_payload=raw_payload,
+                                               expected_activity=expected_activity, check_halt=check_halt,
+                                               ts=self._ts(), owner=owner)
+        else:
+            with atomic(self.db) as conn:
+                event = requests.KIND_EVENTS[kind] if event is None else event
+                result = requests.claim(conn, order_id, event=event, kind=kind, request=request, tr_id=tr_id,
+                                        source=source, expected_version=expected_version, ts=self._ts(),
+                                        owner=owner, check_halt=check_halt, guards=guards)
         if isinstance(result, GuardTripped):
             raise result
+        if result is not None:
+            self._remember_claim(result[1], result[0], "new" if resend_of is not None else kind, owner)
         return result
 
     def stamp_attempt(self, map_id: int) -> bool:
@@ -263,12 +282,13 @@ class Ledger:
         RequestNotOpen if it is not open, or (a takeover, with ``expected_activity``) if its owner has tried
         again since. Committed with ``synchronous=NORMAL`` (no fsync): a settle lost to a power cut leaves
         the request open, which recovery resolves from the broker's books (``db.relaxed``)."""
+        claim = self._claims.pop(map_id, None)  # (used once: a settle that fails reads everything next time)
         with atomic(self.db, durable=False) as conn:
             order = requests.settle(conn, map_id, state=state, order_id=order_id, event=event, source=source,
                                     raw_payload=raw_payload, map_fields=dict(map_fields or {}),
                                     order_fields={**(order_fields or {}), **fields},
                                     expected_version=expected_version, ts=self._ts(),
-                                    expected_activity=expected_activity)
+                                    expected_activity=expected_activity, claim=claim)
         if state not in OPEN_REQUEST_STATES and not self.db.batching:  # a closed request never opens again
             if len(self._closed) >= _CLOSED_KEPT:
                 self._closed.clear()

@@ -251,6 +251,14 @@ def row_to_order(r: dict[str, Any]) -> Order:
     return order
 
 
+def as_read_back(o: Order) -> Order:
+    """``o`` as ``row_to_order`` reads its stored row back: the fields whose stored form can read back
+    as a different object (a signal time in another zone, tags) as they would; every other field reads
+    back equal and of the same type (enums by value, times written by the ledger in UTC)."""
+    signal_ts = None if o.signal_ts is None else from_iso(to_iso(o.signal_ts))
+    return revised(o, signal_ts=signal_ts, tags=_tags_of(column_value("tags", o.tags)))
+
+
 def order_summary(o: Order) -> dict[str, Any]:
     """The order as audit and event payloads show it (all fields, JSON-ready)."""
     row = order_to_row(o)

@@ -13,6 +13,7 @@ from typing import Any, Iterable, NamedTuple
 
 from kisoms.domain.guards import GuardLimits, check as check_guards
 from kisoms.domain.order import Order
+from kisoms.domain.redact import redact_text
 from kisoms.domain.states import TRANSITIONS, OrderEvent
 from kisoms.errors import GuardTripped, Halted, LedgerError, NumberTaken, TwinPending
 from kisoms.ledger import control, orders
@@ -89,13 +90,15 @@ def get(conn: sqlite3.Connection, map_id: int) -> BrokerNumber | None:
 
 
 def settle_row(conn: sqlite3.Connection, map_id: int, *, state: str, resolved_at: str | None, fields: dict,
-           response: Any) -> None:
+           response: Any, owner_named: bool | None = None) -> None:
     """Set the state (and the broker number fields given) of an open request; since v9 a request it closes
-    keeps no copy of the owner its claim event names (``_CLAIM_OWNER``)."""
+    keeps no copy of the owner its claim event names (``_CLAIM_OWNER``). ``owner_named``: whether the
+    caller knows that the claim event names the owner the row holds (``FreshClaim``), so it is not looked
+    up (None: it is)."""
     allowed = {k: fields[k] for k in NUMBER_FIELDS if fields.get(k) is not None}
     sets = "".join(f", {k} = ?" for k in allowed)
-    if state not in OPEN_REQUEST_STATES and dense(conn):
-        sets += _FORGET_OWNER
+    if state not in OPEN_REQUEST_STATES and dense(conn) and owner_named is not False:
+        sets += _FORGET_OWNER if owner_named is None else ", owner = ''"
     try:
         conn.execute(f"UPDATE broker_order_map SET state = ?, resolved_at = ?, response = ?{sets} WHERE id = ?",
                      [state, resolved_at, clean_text(response), *allowed.values(), map_id])
@@ -295,18 +298,51 @@ def _settled_alone(conn: sqlite3.Connection, order: Order, extra: dict, source: 
     return order
 
 
+class FreshClaim(NamedTuple):
+    """A claim as the process that wrote it knows it (``Ledger`` keeps it until the request is settled): the
+    order as the claim left it (``records.as_read_back``), the request's kind and the owner recorded."""
+
+    order: Order
+    kind: str
+    owner: str
+
+
+_AS_CLAIMED_SQL = ("SELECT m.state, m.order_id, m.owner, o.version FROM broker_order_map m "
+                   "JOIN orders o ON o.id = m.order_id WHERE m.id = ?")
+
+
+def _as_claimed(conn: sqlite3.Connection, map_id: int, claim: FreshClaim, order_id: int | None,
+                state: str) -> Order | None:
+    """``claim.order`` when request ``map_id`` and its order are still exactly as that claim left them: the
+    request ``sending`` under the same owner (its kind and terms never change), the order at the same
+    version (every write to an order raises its version), so neither needs reading. None otherwise, and
+    for anything ``_open_request`` would refuse (the caller then reads both, as before)."""
+    if (order_id is not None and order_id != claim.order.id) or state not in REQUEST_STATES or state == "sending":
+        return None
+    row = conn.execute(_AS_CLAIMED_SQL, (map_id,)).fetchone()
+    return claim.order if row == ("sending", claim.order.id, claim.owner, claim.order.version) else None
+
+
 def settle(conn: sqlite3.Connection, map_id: int, *, state: str, order_id: int | None, event: OrderEvent | None,
            source: str, raw_payload: Any, map_fields: dict, order_fields: dict, expected_version: int | None,
-           ts: str, expected_activity: datetime | None = None) -> Order:
+           ts: str, expected_activity: datetime | None = None, claim: FreshClaim | None = None) -> Order:
     """Record how an open request ended and (with ``event``) move its order, in one transaction.
-    ``expected_activity``: a takeover's compare-and-swap on the owner's last attempt."""
-    req = _open_request(conn, map_id, order_id, state, expected_activity)
-    order = orders.load(conn, req.order_id)
+    ``expected_activity``: a takeover's compare-and-swap on the owner's last attempt. ``claim``: the request's
+    claim as this process wrote it, which spares reading the request and the order while both are as it
+    left them (``_as_claimed``)."""
+    order = None
+    if claim is not None and expected_activity is None:
+        order = _as_claimed(conn, map_id, claim, order_id, state)
+    if order is None:
+        req = _open_request(conn, map_id, order_id, state, expected_activity)
+        order, kind, owner_named = orders.load(conn, req.order_id), req.kind, None
+    else:  # (the claim event names the owner as stored: redacted like every payload)
+        kind, owner_named = claim.kind, redact_text(claim.owner) == claim.owner
     check_version(order, expected_version)
     settle_row(conn, map_id, state=state, resolved_at=None if state == "unknown" else ts,
-                    fields=map_fields, response=raw_payload)
+                    fields=map_fields, response=raw_payload, owner_named=owner_named)
     numbers = {k: map_fields[k] for k in NUMBER_FIELDS if map_fields.get(k) is not None}
-    extra = {"map_id": map_id, "request_kind": req.kind, "request_state": state, **numbers}
+    extra = {"map_id": map_id, "request_kind": kind, "request_state": state, **numbers}
     if event is None:
         return _settled_alone(conn, order, extra, source, raw_payload, ts)
     change = Change(event.value, "order.transition", source, raw_payload, extra)
