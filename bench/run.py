@@ -254,7 +254,7 @@ def goal2(tmp: Path, size: dict) -> None:
         limiter.finish(limiter.begin())  # what the client does per request: grant, then the reply is in
     per = (time.perf_counter() - start) / n
     bare, json_way = _bare_locked_io(tmp, n), _json_state_rewrite(tmp, max(200, n // 10))
-    row("2", f"limiter cost per request at the real limit (uncontended; begin: one locked read and write, finish: one pwrite without the lock); "
+    row("2", f"limiter cost per request at the real limit (uncontended; begin: the lock, a copy of the mapped line, one store; finish: one store without the lock); "
              f"floor: flock+pread+pwrite {bare * 1e6:.1f} µs, a locked JSON rewrite {json_way * 1e6:.0f} µs",
         f"{per * 1e6:.1f} µs", per / bare, "a few µs: <= 3x the syscall floor", per <= 3 * bare)
     readings: list[float] = []
