@@ -265,10 +265,11 @@ def append_audit(conn: sqlite3.Connection, *, ts: str, source: str, action: str,
 
 def audit_row(conn: sqlite3.Connection, row_id: int, prev: str, *, ts: str, source: str, action: str,
               order_id: int | None, payload: Any, event: tuple[int, str] | None, source_in_event: bool,
-              terms: tuple | None) -> tuple[str, tuple, str]:
+              terms: tuple | None, text: str | None = None) -> tuple[str, tuple, str]:
     """The audit row ``append_audit`` writes as row ``row_id`` after a row hashed ``prev``: (its INSERT,
-    its values, its hash). The one place that lays an audit row out (``append_audit``, ``record_many``)."""
-    text = (clean_text(payload) or "{}") if payload else "{}"
+    its values, its hash). The one place that lays an audit row out (``append_audit``, ``record_many``).
+    ``text``: the payload's ``audit_text`` when the caller has it already (``payload`` is then not read)."""
+    text = audit_text(payload) if text is None else text
     covered, event_id = None, None
     if event is not None:
         covered = (ts, action, order_id, event[1])
@@ -285,6 +286,11 @@ def audit_row(conn: sqlite3.Connection, row_id: int, prev: str, *, ts: str, sour
     if event_id is None:
         return _INSERT_SQL, values, digest
     return _INSERT_LEAN_SQL, (*values, event_id), digest
+
+
+def audit_text(payload: Any) -> str:
+    """The stored text of an audit row's payload (redacted, canonical JSON; ``{}`` when there is none)."""
+    return (clean_text(payload) or "{}") if payload else "{}"
 
 
 _INSERT_SQL = "INSERT INTO audit_log (id, ts, source, action, order_id, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -383,6 +389,13 @@ def _audit_extra(event_payload: dict[str, Any], audit_payload: dict[str, Any]) -
     return {k: v for k, v in audit_payload.items() if k not in event_payload or event_payload[k] is not v}
 
 
+def entry_texts(entry: dict[str, Any]) -> dict[str, str]:
+    """The texts ``record_many`` would build for ``entry`` (its ``event_text`` and ``audit_text``), built
+    now: a change prepared ahead of its write (``corrections.prepare``) carries them."""
+    payload = entry["event_payload"]
+    return {"event_text": encode(payload), "audit_text": audit_text(_audit_extra(payload, entry["audit_payload"]))}
+
+
 _EVENT_HEAD_SQL = ("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), "
                    "COALESCE((SELECT MAX(id) FROM events), 0)) + 1")
 _INSERT_EVENT_SQL = "INSERT INTO events (id, ts, kind, order_id, payload) VALUES (?, ?, ?, ?, ?)"
@@ -391,18 +404,22 @@ _INSERT_EVENT_SQL = "INSERT INTO events (id, ts, kind, order_id, payload) VALUES
 def record_many(conn: sqlite3.Connection, entries: list[dict[str, Any]]) -> None:
     """``record(conn, **entry)`` for each entry, in order, written with one ``executemany`` per table: the
     same rows ``record`` writes one by one (the ids AUTOINCREMENT would give, each row built by the same
-    functions), for a batch of changes (``orders.record_fills``)."""
+    functions), for a batch of changes (``orders.record_fills``, ``corrections.write``). An entry may carry
+    its texts already (``event_text``: the event payload's ``encode``; ``audit_text``: the ``audit_text``
+    of what its audit row stores, ``entry_texts``): they are then not built again."""
     event_id = conn.execute(_EVENT_HEAD_SQL).fetchone()[0]  # what AUTOINCREMENT gives next
     row_id, prev = _head(conn)
     events, audits, sql = [], [], _INSERT_LEAN_SQL
     for entry in entries:
         payload, source = entry["event_payload"], entry["source"]
-        text = encode(payload)
+        text = entry.get("event_text") or encode(payload)
+        stored = entry.get("audit_text")
         events.append((event_id, entry["ts"], entry["kind"], entry["order_id"], text))
         sql, values, prev = audit_row(conn, row_id, prev, ts=entry["ts"], source=source, action=entry["kind"],
-                                      order_id=entry["order_id"], payload=_audit_extra(payload, entry["audit_payload"]),
+                                      order_id=entry["order_id"],
+                                      payload=_audit_extra(payload, entry["audit_payload"]) if stored is None else None,
                                       event=(event_id, text), source_in_event=payload.get("source") == source,
-                                      terms=entry.get("terms"))
+                                      terms=entry.get("terms"), text=stored)
         audits.append(values)
         event_id, row_id = event_id + 1, row_id + 1
     conn.executemany(_INSERT_EVENT_SQL, events)
