@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from contextlib import ExitStack, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from time import perf_counter
 from typing import TYPE_CHECKING, Callable, Iterator
@@ -84,7 +84,13 @@ class ReconcileReport:
         return not (self.changes or self.unresolved or self.recovered or self.external)
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "in_sync": self.in_sync}
+        """``dataclasses.asdict`` of the report (plain copies: its changes as dicts) and ``in_sync``, built
+        directly (asdict's generic deep copy is ~0.1 s for 10,000 changes)."""
+        return {"dry_run": self.dry_run, "checked": self.checked,
+                "changes": [{"order_id": c.order_id, "before": c.before, "after": c.after, "detail": c.detail}
+                            for c in self.changes],
+                "external": [dict(e) for e in self.external], "unresolved": list(self.unresolved),
+                "recovered": list(self.recovered), "in_flight": list(self.in_flight), "in_sync": self.in_sync}
 
 
 @dataclass
@@ -186,6 +192,7 @@ class Books:
         self.touched: dict[tuple[str, str], int] = {}
         self.early: dict[int, Early] = {}
         self.unbuilt: deque[Early] = deque()  # judged to need a correction, not built yet
+        self.next_due = 0.0  # when the next page's request is due, about (``perf_counter``; see ``between_pages``)
         self.ahead: dict[int, Ahead] = {}  # the corrections built, by order id
         self.waiting: dict[tuple[str, str], list[Order]] = defaultdict(list)  # orders whose row is not in yet
         self.ready: list[Order] = []  # orders whose row came in since they were set waiting
@@ -275,7 +282,7 @@ class Snapshot:
 class Reconciler:
     """One reconcile pass over the ledger."""
 
-    building_share = 0.5  # of the time between two pages: building corrections ahead (the rest: after the last)
+    lead = 0.002  # seconds before the next page is due that building corrections between pages stops
 
     def __init__(self, rt: Runtime, *, dry_run: bool = False, progress: Callable[[int, int], None] | None = None):
         self.rt, self.dry_run, self.progress = rt, dry_run, progress or (lambda done, total: None)
@@ -338,13 +345,13 @@ class Reconciler:
         and nothing else), and build those corrections for a share of the time to the next page."""
         if self._books is None or self._snapshot_of is None:
             return
-        start = perf_counter()
         self._books.add(rows, number)
         before, ready = len(self._snapshot_of.by_id), self._books.ready
         self._books.ready = []
         next(self._steps, None)
         self._judge_early(ready + self._snapshot_of.orders_read(before))
-        self._build_ahead(start + self.building_share * self._page_gap())
+        self._build_ahead(self._books.next_due - self.lead)
+        self._books.next_due = max(self._books.next_due, perf_counter()) + self._page_gap()
 
     def _page_gap(self) -> float:
         """Seconds between two requests at the client's rate (0 when it has none)."""
@@ -417,6 +424,7 @@ class Reconciler:
                 pass
         else:
             self._books, self._snapshot_of, self.requests = Books(), snapshot, snapshot.requests
+            self._books.next_due = perf_counter() + self._page_gap()  # (the first page's request goes now)
         try:
             rows = self.fetch(account, keys)  # (the books first: any request behind a row is in the snapshot)
             for _ in self._steps:  # what the pages left to read
