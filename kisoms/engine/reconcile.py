@@ -20,11 +20,17 @@ and the orders whose version moved, again after the last page. Every decision wa
 an amend or cancel row may be on any later page. An order the rows so far show in sync (nothing to write
 or report) is remembered as such between pages; after the last page that judgement is reused only if no
 row under its numbers (or chained to them) came on a later page and its snapshot and the day are the
-same, so the pass decides exactly what a pass judging every order after the last page decides. The
-corrections go in batched
-transactions of ``BATCH`` orders, each order in its own savepoint (a failing order leaves no trace, one
-fsync per batch). Orders whose snapshot turned out stale get their second look (a fresh inquiry) after
-the batch has committed, so no write lock is held across a broker call.
+same, so the pass decides exactly what a pass judging every order after the last page decides. An order
+the rows so far show needing one correction and nothing else is judged so alike, and its correction is built
+between pages (``Ledger.prepare_correction``: the new column values, the event's and the audit row's texts,
+serialised and redacted; no I/O, no lock), until the next page's request is about due, the rest after the
+last page. After the last page a built correction is written only if its judgement stands (as above); the
+built ones are written together, in the orders' order (``Ledger.write_corrections``: one ``executemany`` per
+table, the audit chain hashed in order at write time), up to one whose order moved meanwhile, which goes the
+usual way. Every other order is corrected one by one in its own savepoint (a failing order leaves no trace),
+in batched transactions of ``BATCH`` orders (one fsync per batch). Orders whose snapshot turned out stale get
+their second look (a fresh inquiry) after the batch has committed, so no write lock is held across a broker
+call.
 """
 
 from __future__ import annotations
