@@ -31,6 +31,11 @@ transition         orders                                          legal state-m
 correct (orders)   orders; fills (an inferred fill)                broker truth: any state to the target;
                                                                    quantities only forward
                                                                    (CorrectionRefused); fill deduped by key
+write_corrections  fills, orders (one executemany per table)       the rows correct writes for each
+(corrections)                                                      correction built ahead (prepare_correction,
+                                                                   no I/O), in order, up to the first whose
+                                                                   order moved since or whose inferred fill's
+                                                                   key is known (the caller corrects it)
 record_fill        fills, orders                                   one execution once (``dedupe_key``
 (orders)                                                           UNIQUE); never overfills (flagged
                                                                    ``order.overfill_flagged``, not applied)
@@ -70,7 +75,8 @@ all of them: ``orders.orders_by_id``, ``orders.versions_by_id``, ``requests.requ
 Modules, lowest first: ``errors``; ``db`` (connection, transactions, value encoding, redaction);
 ``records`` (returned records, rows ↔ records); ``journal`` (events, audit chain, reports); ``schema``
 (migrations, identity); ``control`` (kill switches, guard activity, claim owners); ``fills`` (the fills
-table); ``lists`` (the order list, read-only); ``orders`` (orders, history, every order change); ``requests`` (broker requests and numbers,
+table); ``lists`` (the order list, read-only); ``orders`` (orders, history, every order change); ``corrections``
+(corrections built ahead of their write, written many at once); ``requests`` (broker requests and numbers,
 external orders); ``outbox`` (alerts); ``ledger`` (the front: it imports ``orders``, ``requests``, ``fills`` and
 ``journal`` on first use, so a read-only command such as ``kisoms status`` loads none of them).
 """

@@ -397,6 +397,14 @@ def _audit_extra(event_payload: dict[str, Any], audit_payload: dict[str, Any]) -
     return {k: v for k, v in audit_payload.items() if k not in event_payload or event_payload[k] is not v}
 
 
+def entry_texts(entry: dict[str, Any]) -> dict[str, str]:
+    """The texts ``record_many`` would build for ``entry`` (its ``event_text`` and ``audit_text``), built
+    now: a change prepared ahead of its write (``corrections.prepare``) carries them."""
+    payload = entry["event_payload"]
+    text, extra_text = _texts(payload, _audit_extra(payload, entry["audit_payload"]))
+    return {"event_text": text, "audit_text": extra_text}
+
+
 _EVENT_HEAD_SQL = ("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), "
                    "COALESCE((SELECT MAX(id) FROM events), 0)) + 1")
 _INSERT_EVENT_SQL = "INSERT INTO events (id, ts, kind, order_id, payload) VALUES (?, ?, ?, ?, ?)"
@@ -405,14 +413,18 @@ _INSERT_EVENT_SQL = "INSERT INTO events (id, ts, kind, order_id, payload) VALUES
 def record_many(conn: sqlite3.Connection, entries: list[dict[str, Any]]) -> None:
     """``record(conn, **entry)`` for each entry, in order, written with one ``executemany`` per table: the
     same rows ``record`` writes one by one (the ids AUTOINCREMENT would give, each row built by the same
-    functions), for a batch of changes (``orders.record_fills``)."""
+    functions), for a batch of changes (``orders.record_fills``, ``corrections.write``). An entry may carry
+    its texts already (``event_text`` and ``audit_text``, as ``entry_texts`` builds them with ``_texts``):
+    they are then not built again."""
     event_id = conn.execute(_EVENT_HEAD_SQL).fetchone()[0]  # what AUTOINCREMENT gives next
     row_id, prev = _head(conn)
     events, audits, sql = [], [], _INSERT_LEAN_SQL
     for entry in entries:
         payload, source, ts, kind, order_id = (entry["event_payload"], entry["source"], entry["ts"], entry["kind"],
                                                entry["order_id"])
-        text, extra_text = _texts(payload, _audit_extra(payload, entry["audit_payload"]))
+        text, extra_text = entry.get("event_text"), entry.get("audit_text")
+        if text is None or extra_text is None:
+            text, extra_text = _texts(payload, _audit_extra(payload, entry["audit_payload"]))
         events.append((event_id, ts, kind, order_id, text))
         sql, values, prev = audit_row(conn, row_id, prev, ts, source, kind, order_id, extra_text, (event_id, text),
                                       payload.get("source") == source, entry.get("terms"))

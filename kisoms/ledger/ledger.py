@@ -33,6 +33,7 @@ from kisoms.private import create_private, loose_mode
 
 if TYPE_CHECKING:
     from kisoms.domain.guards import GuardLimits
+    from kisoms.ledger.corrections import PreparedCorrection
 
 
 class _OnFirstUse:
@@ -50,6 +51,7 @@ class _OnFirstUse:
         return getattr(import_module(self._name), attr)
 
 
+corrections = _OnFirstUse("kisoms.ledger.corrections")
 fills = _OnFirstUse("kisoms.ledger.fills")
 journal = _OnFirstUse("kisoms.ledger.journal")
 orders = _OnFirstUse("kisoms.ledger.orders")
@@ -219,6 +221,23 @@ class Ledger:
                                   quantities=quantities, filled_amount=filled_amount,
                                   inferred_fill=inferred_fill, expected_version=expected_version,
                                   fields=fields, ts=self._ts(), known=known)
+
+    def prepare_correction(self, order: Order, target_status: OrderStatus, *, source: str, raw_payload: Any,
+                           quantities: Quantities, filled_amount: int, inferred_fill: Fill | None = None,
+                           **fields: Any) -> PreparedCorrection | None:
+        """``correct(order.id, ...)`` for ``order`` at its version, built now and written later by
+        ``write_corrections`` (no I/O: reconcile builds corrections while it waits for the broker). Refuses
+        as ``correct`` does; None when this file's changes are not written that way (an older schema)."""
+        return corrections.prepare(self.conn, order, target_status, source=source, raw_payload=raw_payload,
+                                   quantities=quantities, filled_amount=filled_amount, inferred_fill=inferred_fill,
+                                   fields=fields)
+
+    def write_corrections(self, items: list[PreparedCorrection]) -> int:
+        """Write prepared corrections, in order, in one transaction (a savepoint inside ``batch``): the rows
+        ``correct`` writes for each, up to the first whose order moved since it was prepared (or whose inferred
+        fill's key is known). Returns how many were written."""
+        with atomic(self.db) as conn:
+            return corrections.write(conn, items, self._ts())
 
     # broker requests -----------------------------------------------------------------------------
     def claim(self, order_id: int, *, kind: str = "new", event: OrderEvent | None = None, request: dict,

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from dataclasses import replace
+from dataclasses import asdict, replace
+from datetime import timedelta
 
 from engine_helpers import ACCOUNT, make_settings
 from engine_helpers import intent as make_intent
-from kisoms.domain.states import OrderStatus
-from kisoms.engine.reconcile import Reconciler
+from kisoms.domain.states import OrderEvent, OrderStatus
+from kisoms.engine.reconcile import Change, ReconcileReport, Reconciler
 from kisoms.engine.runtime import open_runtime
 from kisoms.engine.submit import submit
 from kisoms.ledger import Ledger
@@ -226,3 +227,159 @@ def test_a_write_between_pages_makes_the_pass_read_the_ledger_again(rt, sim):
     assert report.unresolved == [] and rt.ledger.halt_state(ACCOUNT) is None
     assert not [c for c in report.changes if c.order_id == orders[0].id]  # judged on the order as it is now
     assert rt.ledger.get(orders[0].id).filled_qty == orders[0].qty
+
+
+class Eager(Counting):
+    """Builds every correction between pages, whatever the time left to the next page, and records which
+    orders' corrections were built between pages and which were handed to the write as built."""
+
+    lead = float("-inf")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.built_between: set[int] = set()
+        self.offered: list[int] = []
+
+    def _build_ahead(self, until=None):
+        super()._build_ahead(until)
+        if until is not None:
+            self.built_between |= set(self._books.ahead)
+
+    def _write_ahead(self, ahead, *args):
+        self.offered += [built.early.order.id for built in ahead]
+        super()._write_ahead(ahead, *args)
+
+
+def _copy(rt, tmp_path):
+    copy = tmp_path / "copy" / "ledger.db"
+    copy.parent.mkdir(mode=0o700)
+    target = sqlite3.connect(copy)
+    rt.ledger.conn.backup(target)
+    target.close()
+    return copy
+
+
+def _sequential(sim, tmp_path, copy, clock_now=None):
+    settings = make_settings(sim, tmp_path / "copy", state_dir=str(tmp_path / "state"), ledger=str(copy))
+    with open_runtime(settings) as other:
+        if clock_now is not None:
+            other.clock.now = clock_now
+        return Sequential(other).run()
+
+
+def _same_pass(overlapped, sequential, rt, copy):
+    assert [(c.order_id, c.before, c.after, c.detail) for c in overlapped.changes] == \
+        [(c.order_id, c.before, c.after, c.detail) for c in sequential.changes]
+    assert (overlapped.unresolved, overlapped.external, overlapped.in_flight) == \
+        (sequential.unresolved, sequential.external, sequential.in_flight)
+    assert _normalised(rt.ledger.path) == _normalised(copy)
+    assert rt.ledger.verify_audit_chain() > 0
+
+
+def test_corrections_built_between_pages_give_the_ledger_a_pass_judging_after_the_last_page_gives(rt, sim, tmp_path):
+    """Fresh orders (SENT, to be corrected to ACCEPTED), fills the ledger has not seen (inferred fills), a
+    cancel and an amend made elsewhere: the corrections the rows so far call for are built between pages and
+    written together after the last page, and the ledger is the one a pass judging after the last page gives."""
+    sim.admin.configure(page_size=2)
+    orders = [submit(rt, intent(n)).order for n in range(8)]
+    hts_change(rt, orders[1], "cancel", orders[1].qty, all_qty=True)
+    sim.admin.fill(orders[4].broker_order_no, 3, orders[4].price)
+    sim.admin.fill(orders[5].broker_order_no, orders[5].qty, orders[5].price)
+    copy = _copy(rt, tmp_path)
+    pages = paged(rt)
+    eager = Eager(rt)
+    overlapped = eager.run()
+    assert len(pages) >= 4
+    written = set(eager.offered)
+    assert {orders[n].id for n in (0, 2, 4, 5, 6)} <= written <= eager.built_between  # (order 7: on the last page)
+    assert orders[1].id not in written  # (its cancel row: judged after the last page)
+    assert rt.ledger.fills(orders[4].id)[0].source == "reconcile"
+    _same_pass(overlapped, _sequential(sim, tmp_path, copy), rt, copy)
+    assert Reconciler(rt).run().in_sync
+
+
+def test_a_row_on_a_later_page_voids_a_correction_built_from_earlier_pages(rt, sim):
+    """The order's own row (page one) calls for SENT → ACCEPTED; its cancel, booked last, is on the last page:
+    the correction built from page one is not written, the order is corrected once from both rows."""
+    sim.admin.configure(page_size=2)
+    orders = [submit(rt, intent(n)).order for n in range(5)]
+    first = orders[0]
+    cancel_ack = hts_change(rt, first, "cancel", first.qty, all_qty=True)
+    pages = paged(rt)
+    eager = Eager(rt)
+    report = eager.run()
+    on_page = {odno: at for at, page in enumerate(pages) for odno in page}
+    assert on_page[cancel_ack.odno] > on_page[first.broker_order_no]
+    assert first.id in eager.built_between and first.id not in eager.offered
+    assert {o.id for o in orders[1:3]} <= set(eager.offered)
+    after = rt.ledger.get(first.id)
+    assert after.status is OrderStatus.CANCELLED and after.cancelled_qty == first.qty
+    assert len(corrections(rt, first.id)) == 1
+    assert [c.detail for c in report.changes if c.order_id == first.id][0].startswith(f"cancel {cancel_ack.odno}")
+
+
+def test_an_order_written_by_another_process_after_its_correction_was_built_is_judged_again(rt, sim, tmp_path):
+    """Another process writes to an order after the pass built its correction (and after the snapshot was
+    checked): the built correction is not written over it; the order goes the usual way (a stale snapshot:
+    a second look on fresh books), the orders around it are written as built."""
+    orders = [submit(rt, intent(n)).order for n in range(4)]
+    target = orders[1]
+    sim.admin.fill(target.broker_order_no, target.qty, target.price)
+
+    class Interrupted(Eager):
+        moved = None
+
+        def _batch(self):  # (after the snapshot was found unchanged, before the first batch takes the lock)
+            if self.moved is None:
+                with Ledger(rt.ledger.path, now=rt.clock.now) as other:
+                    self.moved = other.transition(target.id, OrderEvent.ACKNOWLEDGED, source="other")
+            return super()._batch()
+
+    interrupted = Interrupted(rt)
+    report = interrupted.run()
+    assert target.id in interrupted.offered
+    fixed = rt.ledger.get(target.id)
+    assert (fixed.status, fixed.filled_qty) == (OrderStatus.FILLED, target.qty)
+    fixes = corrections(rt, target.id)
+    assert len(fixes) == 1 and fixes[0]["prev_status"] == OrderStatus.ACCEPTED.value  # (judged on the order as it is)
+    assert {c.order_id for c in report.changes} == {o.id for o in orders}
+    assert rt.ledger.verify_audit_chain() > 0
+
+
+def test_a_day_change_between_pages_voids_the_corrections_built_on_the_day_before(rt, sim, tmp_path):
+    """The KST day turns while the pages arrive: corrections built on the earlier day (SENT → ACCEPTED) are
+    not written; after the last page the orders are judged on the new day (a day order with quantity left
+    has expired), exactly as a pass run on the new day judges them."""
+    sim.admin.configure(page_size=2)
+    orders = [submit(rt, intent(n)).order for n in range(5)]
+    copy = _copy(rt, tmp_path)
+    real_now = rt.clock.now
+    next_day = lambda: real_now() + timedelta(days=1)  # noqa: E731
+    pages, real = [], rt.client.inquire_daily_ccld
+
+    def books_while_the_day_turns(*args, on_page=None, **kwargs):
+        def seen(rows, number):
+            if on_page is not None:
+                on_page(rows, number)
+            pages.append(number)
+            if number == 1:
+                built_before.update(eager.built_between)
+                rt.clock.now = next_day
+        return real(*args, on_page=seen, **kwargs)
+
+    rt.client.inquire_daily_ccld = books_while_the_day_turns
+    built_before: set[int] = set()
+    eager = Eager(rt)
+    overlapped = eager.run()
+    assert len(pages) >= 3 and built_before and not built_before & set(eager.offered)
+    assert {rt.ledger.get(o.id).status for o in orders} == {OrderStatus.CANCELLED}
+    _same_pass(overlapped, _sequential(sim, tmp_path, copy, next_day), rt, copy)
+
+
+def test_the_report_as_a_dict_is_its_fields_as_asdict_gives_them_and_in_sync():
+    report = ReconcileReport(checked=2, changes=[Change(1, "SENT", "ACCEPTED", "filled 0→0")],
+                             external=[{"odno": "0000000009", "qty": 3}], unresolved=["u"], recovered=["r"],
+                             in_flight=["f"])
+    shown = report.as_dict()
+    assert shown == {**asdict(report), "in_sync": False} and list(shown) == [*asdict(report), "in_sync"]
+    assert shown["external"][0] is not report.external[0] and shown["changes"][0]["order_id"] == 1

@@ -6,7 +6,7 @@ import kisoms.ledger
 from kisoms.ledger import Ledger
 
 VERBS = {"create", "create_and_claim", "transition", "correct", "record_fill", "record_fills", "claim", "settle",
-         "record_change", "stamp_attempt", "release_request", "record_external", "set_halt", "clear_halt", "publish"}
+         "prepare_correction", "write_corrections", "record_change", "stamp_attempt", "release_request", "record_external", "set_halt", "clear_halt", "publish"}
 READS = {"get", "get_by_key", "list_orders", "unresolved_twins", "history", "fills", "open_requests",
          "broker_numbers", "request_for_broker_number", "order_for_broker_number", "known_broker_numbers",
          "external_orders", "events_since", "last_event_id", "verify_audit_chain", "halt_state", "halts",
