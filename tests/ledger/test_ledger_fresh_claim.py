@@ -86,3 +86,22 @@ def test_a_claim_inside_a_batch_is_not_kept(ledger):
     assert map_id is not None and not ledger._claims
     _settle(ledger, order, map_id)
     assert ledger.get(order.id).status is OrderStatus.SENT
+
+
+def test_an_owner_its_claim_event_names_only_redacted_is_kept_on_the_request(tmp_path):
+    """A settled request drops its owner only where its claim event names the same owner; an owner tag that
+    redaction had to mask in the event stays on the request, on both paths alike."""
+    owner = "host:42 Bearer abcdefgh12345678"
+    fresh_path, read_path = tmp_path / "fresh.db", tmp_path / "read.db"
+    with Ledger(fresh_path, now=FakeClock(), owner=owner) as ledger:
+        order, map_id = _claim(ledger)
+        _settle(ledger, order, map_id)
+        [fresh] = ledger.broker_numbers(order.id)
+    clock = FakeClock()
+    with Ledger(read_path, now=clock, owner=owner) as claimer:
+        order, map_id = _claim(claimer)
+    with Ledger(read_path, now=clock) as other:
+        _settle(other, order, map_id)
+        [read] = other.broker_numbers(order.id)
+    assert _tables(fresh_path) == _tables(read_path)
+    assert fresh.owner == read.owner == owner
