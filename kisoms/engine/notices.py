@@ -57,24 +57,18 @@ def _apply_fill(rt: Runtime, order: Order, notice, ymd: str) -> NoticeResult:
         rt.ledger.publish("notice.deferred", {"reason": "order has inferred fills; the broker's cumulative "
                                               "books decide", **notice_payload(notice)}, order_id=order.id)
         return NoticeResult("deferred", order.id, key)
-    updated = rt.ledger.record_fill(order.id, _fill_of(order, notice, key), raw_payload=notice_payload(notice),
-                                    order=order)
+    fill = _fill(order.id, notice.odno, notice.cntg_hour, notice.cntg_qty, notice.cntg_unpr, key)
+    updated = rt.ledger.record_fill(order.id, fill, raw_payload=notice_payload(notice), order=order)
     if updated is None:
         return NoticeResult("duplicate", order.id, key)
     return NoticeResult("applied", order.id, f"fill {notice.cntg_qty}@{notice.cntg_unpr}")
 
 
-def _fill_of(order: Order, notice, key: str) -> Fill:
-    """The fill a fill notice reports (``key``: its ``Fill.notice_key``)."""
-    return Fill(order_id=order.id, broker_order_no=notice.odno, qty=notice.cntg_qty, price=notice.cntg_unpr,
-                fill_time=notice.cntg_hour, source=SOURCE, dedupe_key=key)
-
-
-def _fill(order_id: int, number: str, time: str, qty: int, price: int, ymd: str) -> Fill:
-    """``_fill_of`` from the notice's values already read (number, time, quantity, price), keyed as
-    ``_fill_key`` keys it."""
+def _fill(order_id: int, number: str, time: str, qty: int, price: int, key: str) -> Fill:
+    """The fill a fill notice reports, from its values (number, time, quantity, price) and ``key``, its
+    ``Fill.notice_key``."""
     return Fill(order_id=order_id, broker_order_no=number, qty=qty, price=price, fill_time=time, source=SOURCE,
-                dedupe_key=Fill.notice_key(ymd, number, time, qty, price))
+                dedupe_key=key)
 
 
 def _fill_key(notice, ymd: str) -> str:
@@ -108,22 +102,23 @@ def fill_runs(notices: list) -> list[tuple[bool, list]]:
 def _plain_fills(rt: Runtime, notices: list) -> list[tuple[Order, Fill, dict]] | None:
     """(order, fill, raw payload) of each notice, the orders read in one query; None when a notice is not
     a fill with a quantity and a price, or is not of an order of ours without inferred fills."""
-    terms = []  # (notice, number, quantity, price): each read from the notice once
+    terms = []  # (notice, number, time, quantity, price): each read from the notice once
     for n in notices:
         if not n.is_fill:
             return None
         qty, price = n.cntg_qty, n.cntg_unpr
         if qty <= 0 or price <= 0:
             return None
-        terms.append((n, n.odno, qty, price))
+        terms.append((n, n.odno, n.cntg_hour, qty, price))
     ymd = kst_ymd(rt.clock.now())
-    found = rt.ledger.orders_for_broker_numbers(list({number for _, number, _, _ in terms}), ymd)
-    if any(number not in found for _, number, _, _ in terms):
+    found = rt.ledger.orders_for_broker_numbers(list({number for _, number, *_ in terms}), ymd)
+    if any(number not in found for _, number, *_ in terms):
         return None  # an external order (or not ours yet)
     if rt.ledger.orders_with_fills_from([o.id for o in found.values()], "reconcile"):
         return None  # deferred to the books
-    return [(found[number], _fill(found[number].id, number, n.cntg_hour, qty, price, ymd), notice_payload(n))
-            for n, number, qty, price in terms]
+    return [(found[number], _fill(found[number].id, number, time, qty, price,
+                                  Fill.notice_key(ymd, number, time, qty, price)), notice_payload(n))
+            for n, number, time, qty, price in terms]
 
 
 def _ack_event(kind: str, notice) -> tuple[OrderEvent, dict]:
