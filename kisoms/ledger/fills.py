@@ -11,12 +11,9 @@ from kisoms.domain.order import Fill
 from kisoms.ledger.db import as_dicts, chunks, marks
 from kisoms.ledger.records import FILL_COLUMNS, fill_values, row_to_fill
 
-_COLUMNS = FILL_COLUMNS
-
-
-_INSERT_SQL = (f"INSERT INTO fills ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)}) "
+_INSERT_SQL = (f"INSERT INTO fills ({', '.join(FILL_COLUMNS)}) VALUES ({', '.join('?' for _ in FILL_COLUMNS)}) "
                "ON CONFLICT (dedupe_key) DO NOTHING")
-_ADD_SQL = f"{_INSERT_SQL} RETURNING id, {', '.join(_COLUMNS)}"
+_ADD_SQL = f"{_INSERT_SQL} RETURNING id, {', '.join(FILL_COLUMNS)}"
 
 
 def exists(conn: sqlite3.Connection, dedupe_key: str) -> bool:
@@ -33,16 +30,12 @@ def any_from(conn: sqlite3.Connection, order_id: int, source: str) -> bool:
 def insert(conn: sqlite3.Connection, fill: Fill, recorded_at: str) -> bool:
     """Record a fill; False (nothing written) when its key is already known. Only that conflict is
     ignored: a row the table refuses for any other reason (a CHECK) raises ``sqlite3.IntegrityError``."""
-    return conn.execute(_INSERT_SQL, _values(fill, recorded_at)).rowcount == 1
+    return conn.execute(_INSERT_SQL, fill_values(fill, recorded_at)).rowcount == 1
 
 
 def insert_many(conn: sqlite3.Connection, many: list[Fill], recorded_at: str) -> int:
     """``insert`` each fill, in order, in one ``executemany``; returns how many were written."""
     return conn.executemany(_INSERT_SQL, [fill_values(fill, recorded_at) for fill in many]).rowcount
-
-
-def _values(fill: Fill, recorded_at: str) -> tuple:
-    return fill_values(fill, recorded_at)
 
 
 def known_keys(conn: sqlite3.Connection, keys: list[str]) -> set[str]:
@@ -65,11 +58,11 @@ def orders_with_fills_from(conn: sqlite3.Connection, order_ids: list[int], sourc
 
 def add(conn: sqlite3.Connection, fill: Fill, recorded_at: str) -> dict | None:
     """``insert`` that hands back the row as stored (its id and columns), or None when the key was known."""
-    stored = conn.execute(_ADD_SQL, _values(fill, recorded_at)).fetchone()
+    stored = conn.execute(_ADD_SQL, fill_values(fill, recorded_at)).fetchone()
     return None if stored is None else dict(zip(_STORED, stored))
 
 
-_STORED = ("id", *_COLUMNS)
+_STORED = ("id", *FILL_COLUMNS)
 
 
 def rows_by_key(conn: sqlite3.Connection, keys: list[str]) -> dict[str, dict]:

@@ -271,11 +271,6 @@ FILL_COLUMNS = ("order_id", "broker_order_no", "qty", "price", "fill_time", "sou
 _FILL_FIELDS = attrgetter(*FILL_COLUMNS[:-1])
 
 
-def fill_to_row(f: Fill, recorded_at: str) -> dict[str, Any]:
-    """Column values of a fill."""
-    return dict(zip(FILL_COLUMNS, fill_values(f, recorded_at)))
-
-
 def fill_values(f: Fill, recorded_at: str) -> tuple:
     """The values of a fill's ``FILL_COLUMNS``, in that order."""
     return (*_FILL_FIELDS(f), recorded_at)
