@@ -23,7 +23,7 @@ from kisoms.ledger import fills
 from kisoms.ledger.db import from_iso, to_iso
 from kisoms.ledger.journal import entry_texts, lean, record_many
 from kisoms.ledger.orders import (Change, _check_fill, _record_of, check_fields, check_forward, evolve,
-                                  update_statement, versions_by_id)
+                                  execute_updates, update_statement, versions_by_id)
 from kisoms.ledger.records import changed_columns, column_value
 
 
@@ -84,15 +84,12 @@ def write(conn: sqlite3.Connection, items: list[PreparedCorrection], ts: str) ->
 
 
 def _update_orders(conn: sqlite3.Connection, items: list[PreparedCorrection], stamp: str) -> None:
-    """Each order's row, as ``orders.update`` writes it at ``stamp``, one ``executemany`` per set of columns."""
-    groups: dict[str, list[list[Any]]] = {}
+    """Each order's row, as ``orders.update`` writes it at ``stamp`` (``orders.execute_updates``)."""
+    statements = []
     for p in items:
         changed = dict(p.changed)
         before = column_value("updated_at", p.before.updated_at)
         if before != stamp:
             changed["updated_at"] = (before, stamp)
-        sql, values = update_statement(p.before, p.after, changed)
-        groups.setdefault(sql, []).append(values)
-    for sql, rows in groups.items():
-        if conn.executemany(sql, rows).rowcount != len(rows):
-            raise LedgerError("an order changed under a write transaction")
+        statements.append(update_statement(p.before, p.after, changed))
+    execute_updates(conn, statements)

@@ -538,12 +538,20 @@ def _update_many(conn: sqlite3.Connection, steps: list[Step]) -> None:
     for step in steps:
         first.setdefault(step[0].id, step)
         last[step[0].id] = step
-    groups: dict[str, list[list[Any]]] = {}
+    statements = []
     for order_id, (before, _, _, changed) in first.items():
         after = last[order_id][1]
         if last[order_id] is not first[order_id]:  # several fills: from before the first to after the last
             changed = changed_columns(before, after, FILL_MOVES)
-        sql, values = update_statement(before, after, changed)
+        statements.append(update_statement(before, after, changed))
+    execute_updates(conn, statements)
+
+
+def execute_updates(conn: sqlite3.Connection, statements: Iterable[tuple[str, list[Any]]]) -> None:
+    """``update_statement``s of distinct orders, one ``executemany`` per statement text (LedgerError when a
+    row is no longer at the version read)."""
+    groups: dict[str, list[list[Any]]] = {}
+    for sql, values in statements:
         groups.setdefault(sql, []).append(values)
     for sql, rows in groups.items():
         if conn.executemany(sql, rows).rowcount != len(rows):
