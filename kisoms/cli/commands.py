@@ -184,7 +184,7 @@ def status(
     order_id: Optional[int] = typer.Argument(None, help="Show one order in full (history, fills, numbers)."),
     open_only: bool = typer.Option(False, "--open", help="Only orders not yet in a final state."),
     symbol: Optional[str] = typer.Option(None, help="Only this symbol."),
-    limit: int = typer.Option(50, help="At most this many orders, newest first."),
+    limit: int = typer.Option(50, min=0, help="At most this many orders, newest first."),
 ) -> None:
     """Show orders from the ledger (no broker call)."""
     from kisoms.engine.queries import orders as find_orders, trade

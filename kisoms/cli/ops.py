@@ -150,8 +150,8 @@ def verify_audit(ctx: typer.Context) -> None:
 @app.command()
 def events(
     ctx: typer.Context,
-    since: int = typer.Option(0, "--since", help="Only events after this id."),
-    limit: int = typer.Option(1000, help="At most this many."),
+    since: int = typer.Option(0, "--since", min=0, help="Only events after this id."),
+    limit: int = typer.Option(1000, min=0, help="At most this many."),
 ) -> None:
     """Print ledger events as JSON Lines (order changes, fills, connection state)."""
     with ledger_for(ctx) as ledger:

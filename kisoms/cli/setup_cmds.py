@@ -55,14 +55,14 @@ def env_of(opts) -> str | None:
 def sim(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Listen address (loopback by default)."),
-    port: int = typer.Option(0, help="REST port (0 = pick a free one)."),
-    ws_port: int = typer.Option(0, "--ws-port", help="WebSocket port (0 = pick a free one)."),
+    port: int = typer.Option(0, min=0, max=65535, help="REST port (0 = pick a free one)."),
+    ws_port: int = typer.Option(0, "--ws-port", min=0, max=65535, help="WebSocket port (0 = pick a free one)."),
     seed: int = typer.Option(0, help="Seed for prices, fills and faults."),
     state: Optional[str] = typer.Option(None, help="State file: a restarted simulator keeps its orders."),
     ready_file: Optional[str] = typer.Option(None, "--ready-file", help="Write the URLs here as JSON once listening."),
     scenario: Optional[str] = typer.Option(None, help="Scenario file (TOML/JSON): keys, accounts, symbols, faults."),
-    paper_port: int = typer.Option(0, "--paper-port", help="The paper host's REST port (0 = pick a free one)."),
-    paper_ws_port: int = typer.Option(0, "--paper-ws-port", help="The paper host's WebSocket port (0 = free)."),
+    paper_port: int = typer.Option(0, "--paper-port", min=0, max=65535, help="The paper host's REST port (0 = pick a free one)."),
+    paper_ws_port: int = typer.Option(0, "--paper-ws-port", min=0, max=65535, help="The paper host's WebSocket port (0 = free)."),
 ) -> None:
     """Run the KIS protocol simulator (a real and a paper host, REST + WebSocket) until Ctrl-C or SIGTERM;
     `kisoms sim status` and

@@ -128,7 +128,7 @@ async def _main(rt, poll: bool, since: int, as_json: bool) -> bool:
 def watch(
     ctx: typer.Context,
     poll: bool = typer.Option(False, "--poll", help="Poll REST instead of the WebSocket notices."),
-    since: Optional[int] = typer.Option(None, "--since", help="Replay events after this id first (no gaps)."),
+    since: Optional[int] = typer.Option(None, "--since", min=0, help="Replay events after this id first (no gaps)."),
 ) -> None:
     """Live view of open orders, fills and the connection; --json streams events as JSON Lines.
     Ctrl-C stops it (exit 130), SIGTERM too (exit 0)."""

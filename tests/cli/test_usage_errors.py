@@ -97,3 +97,26 @@ def test_json_works_before_or_after_the_command_name(argv, tmp_path, capsys):
 def test_json_as_the_value_of_an_option_stays_a_value(tmp_path, capsys):
     assert main(["--ledger", str(tmp_path / "l.db"), "halt", "--account", "--json"]) == ExitCode.USAGE
     assert "CANO-ACNT_PRDT_CD" in capsys.readouterr().err  # "--json" was taken as the account, and refused
+
+
+OUT_OF_RANGE = [["status", "--limit", "-1"], ["events", "--limit", "-1"], ["events", "--since", "-2"],
+                ["watch", "--since", "-1"], ["sim", "--port", "-1"], ["sim", "--port", "65536"],
+                ["sim", "--ws-port", "70000"], ["sim", "--paper-port", "-1"], ["sim", "--paper-ws-port", "65536"]]
+
+
+@pytest.mark.parametrize("argv", OUT_OF_RANGE, ids=[" ".join(a) for a in OUT_OF_RANGE])
+def test_a_count_id_or_port_out_of_range_is_a_usage_error(argv, tmp_path, capsys):
+    """A negative --limit would list everything (SQL's LIMIT -1) and a port past 65535 crashed in bind()."""
+    code = main(["--ledger", str(tmp_path / "l.db"), *argv])
+    out, err = capsys.readouterr()
+    assert code == ExitCode.USAGE, (argv, out, err)
+    assert_one_line_error(err, containing=argv[1])
+    assert out == "" and not (tmp_path / "l.db").exists()
+
+
+def test_every_limit_since_and_port_option_has_a_floor():
+    """A new --limit, --since or port option is range-checked too."""
+    for name, command in COMMANDS.items():
+        for param in int_params(command):
+            if param.name in ("limit", "since") or param.name.endswith("port"):
+                assert param.min == 0, (name, param.name)
