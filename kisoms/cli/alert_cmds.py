@@ -11,7 +11,7 @@ from kisoms.cli.render import say
 from kisoms.cli.report import print_json, with_env
 from kisoms.errors import KisomsError
 
-alerts_app = typer.Typer(help="Alerts ([alerts] in the config): deliver what is due.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alerts (the alerts table of the config): deliver what is due.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 
@@ -172,3 +174,24 @@ def test_resume_lifts_the_global_switch_and_says_which_account_switches_stay_on(
     assert main(ledger + ["resume", "--all"]) == 0
     assert main(ledger + ["status"]) == 0
     assert "HALTED" not in capsys.readouterr().err
+
+
+def _every_help_text(group, path=()) -> list[tuple[tuple[str, ...], str]]:
+    """(the command path whose --help shows it, text) for every group's, command's and option's help."""
+    texts = []
+    for name, command in getattr(group, "commands", {}).items():
+        texts.append((path, command.help or ""))
+        texts += [((*path, name), p.help) for p in command.params if getattr(p, "help", None)]
+        texts += _every_help_text(command, (*path, name))
+    return texts
+
+
+def test_no_help_text_loses_a_bracketed_word_to_markup():
+    """Rich reads ``[word]`` in a help text as a style tag and drops it ("Alerts ( in the config)")."""
+    texts = _every_help_text(typer.main.get_command(app) if _registered() else None)
+    assert len(texts) > 50
+    for path, text in texts:
+        for word in re.findall(r"\[[^\]\s]+\]", text):
+            shown = subprocess.run([sys.executable, "-m", "kisoms", *path, "--help"], capture_output=True,
+                                   text=True, env={**os.environ, "COLUMNS": "200"}).stdout
+            assert word in shown, (path, word)
