@@ -6,11 +6,14 @@ gives."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import sqlite3
 from dataclasses import asdict, replace
 from datetime import timedelta
+
+import pytest
 
 from engine_helpers import ACCOUNT, make_settings
 from engine_helpers import intent as make_intent
@@ -383,3 +386,59 @@ def test_the_report_as_a_dict_is_its_fields_as_asdict_gives_them_and_in_sync():
     shown = report.as_dict()
     assert shown == {**asdict(report), "in_sync": False} and list(shown) == [*asdict(report), "in_sync"]
     assert shown["external"][0] is not report.external[0] and shown["changes"][0]["order_id"] == 1
+
+
+class Watching(Reconciler):
+    """Records, after each page, whether the collector runs and how many corrections stand built."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.collecting: list[bool] = []
+        self.built: list[int] = []
+
+    def between_pages(self, rows, number):
+        super().between_pages(rows, number)
+        self.collecting.append(gc.isenabled())
+        self.built.append(len(self._books.ahead) if self._books is not None else -1)
+
+
+def test_the_collector_is_off_during_a_pass_and_as_it_was_after(rt, sim):
+    sim.admin.configure(page_size=2)
+    for n in range(5):
+        submit(rt, intent(n))
+    assert gc.isenabled()
+    watching = Watching(rt)
+    assert watching.run().changes
+    assert watching.collecting and not any(watching.collecting) and gc.isenabled()
+    gc.disable()
+    try:
+        Watching(rt).run()
+        assert not gc.isenabled()  # (left off, as the caller had it)
+    finally:
+        gc.enable()
+
+    class Failing(Reconciler):
+        def between_pages(self, rows, number):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        Failing(rt).run()
+    assert gc.isenabled()
+
+
+def test_corrections_are_built_between_pages_until_the_limiter_says_the_next_request_is_due(rt, sim, monkeypatch):
+    """The time left to the next page comes from the client's limiter (``next_due``, on its clock): already
+    due, nothing is built between pages; due a while from now, the corrections the rows call for are."""
+    sim.admin.configure(page_size=2)
+    first = [submit(rt, intent(n)).order.id for n in range(6)]
+    limiter = rt.client.limiter
+    monkeypatch.setattr(limiter, "next_due", lambda: limiter.clock() - 1.0)
+    late = Watching(rt)
+    assert [c.order_id for c in late.run().changes] == first
+    assert len(late.built) >= 3 and set(late.built) == {0}
+    second = [submit(rt, intent(n)).order.id for n in range(6, 12)]
+    monkeypatch.setattr(limiter, "next_due", lambda: limiter.clock() + 60.0)
+    early = Watching(rt)
+    assert [c.order_id for c in early.run().changes] == second
+    assert max(early.built) >= 4  # (the rows of every page but the last: built as they came)
+    assert Reconciler(rt).run().in_sync
