@@ -10,6 +10,7 @@ import gc
 import json
 import re
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from datetime import timedelta
 
@@ -442,3 +443,34 @@ def test_corrections_are_built_between_pages_until_the_limiter_says_the_next_req
     assert [c.order_id for c in early.run().changes] == second
     assert max(early.built) >= 4  # (the rows of every page but the last: built as they came)
     assert Reconciler(rt).run().in_sync
+
+
+def test_a_write_transaction_holds_up_to_batch_orders_corrected_the_usual_way_or_more_built_ones(
+        rt, sim, tmp_path, monkeypatch):
+    """Built corrections weigh ``1 / BUILT_PER_USUAL`` of an order corrected the usual way: with a budget of
+    two usual orders (six built ones), the first order (its cancel row on the last page: the usual way, two
+    changes) and three built ones fill the first transaction, the five other built ones the second; and the
+    ledger is the one a pass judging after the last page gives."""
+    import kisoms.engine.reconcile as module
+
+    monkeypatch.setattr(module, "BATCH", 2)
+    monkeypatch.setattr(module, "BUILT_PER_USUAL", 3)
+    sim.admin.configure(page_size=2)
+    orders = [submit(rt, intent(n)).order for n in range(9)]
+    hts_change(rt, orders[0], "cancel", orders[0].qty, all_qty=True)
+    copy = _copy(rt, tmp_path)
+    sizes: list[int] = []
+    real_batch = rt.ledger.batch
+
+    def counted():
+        before = len(eager.report.changes)
+        with real_batch() as conn:
+            yield conn
+        sizes.append(len(eager.report.changes) - before)
+
+    monkeypatch.setattr(rt.ledger, "batch", contextmanager(counted))
+    eager = Eager(rt)
+    overlapped = eager.run()
+    assert set(eager.offered) == {o.id for o in orders[1:]}
+    assert sizes == [2 + 3, 5]  # (changes per transaction: the usual order's adopted cancel and correction)
+    _same_pass(overlapped, _sequential(sim, tmp_path, copy), rt, copy)
