@@ -367,7 +367,8 @@ class Reconciler:
         """The account's books since the oldest of ``orders`` (anything with an ``order_date``), every page;
         ``self.between_pages`` runs after each page."""
         today = kst_date(self.rt.clock.now())
-        start = min([_ymd_date(o.order_date) for o in orders] + [today])
+        oldest = min((o.order_date for o in orders), default=None)  # (YYYYMMDD texts sort as their days do)
+        start = min(_ymd_date(oldest), today) if oldest else today
         return self.rt.client.inquire_daily_ccld(account, start, today, on_page=self.between_pages)
 
     def between_pages(self, rows: list, number: int) -> None:
