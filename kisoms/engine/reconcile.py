@@ -258,9 +258,8 @@ class Early:
 
     order: Order
     page: int
-    keys: tuple
+    keys: tuple  # (its day, a number it owns) for each number mapped to it: what it claims in the books
     today: str
-    owned: frozenset
     bo: BrokerOrder | None = None  # the rows' view, when the order needs a correction
 
 
@@ -424,9 +423,8 @@ class Reconciler:
             if correcting and (order.broker_order_no not in {r.odno for r in bo.rows}
                                or correction_problem(order.quantities, bo.view)):
                 continue  # (decided after the last page: a second look, or a discrepancy)
-            owned = frozenset(self.numbers_of(order))
-            keys = tuple((order.order_date, n) for n in owned)
-            books.early[order.id] = early = Early(order, books.page, keys, today, owned, bo if correcting else None)
+            keys = tuple((order.order_date, n) for n in self.numbers_of(order))
+            books.early[order.id] = early = Early(order, books.page, keys, today, bo if correcting else None)
             if correcting:
                 books.unbuilt.append(early)
 
@@ -510,15 +508,16 @@ class Reconciler:
             at += 1
             early = self._early(order)
             built = self._books.ahead.get(order.id) if early is not None and early.bo is not None else None
-            if built is not None:
-                ahead.append(built)
-                owned, spent = early.owned, spent + 1
-            elif early is not None and early.bo is None:
-                owned, spent = early.owned, spent + 1
+            if built is not None or (early is not None and early.bo is None):
+                if built is not None:
+                    ahead.append(built)
+                claimed.update(early.keys)  # (its numbers on its day: what it owns)
+                spent += 1
             else:
                 self._write_ahead(ahead, rows_by_number, rows_by_origin, stale)  # (in the orders' order)
-                owned, spent = self._one(order, rows_by_number, rows_by_origin, stale), spent + BUILT_PER_USUAL
-            claimed |= {(order.order_date, n) for n in owned}
+                owned = self._one(order, rows_by_number, rows_by_origin, stale)
+                claimed.update((order.order_date, n) for n in owned)
+                spent += BUILT_PER_USUAL
             self.report.checked += 1
         self._write_ahead(ahead, rows_by_number, rows_by_origin, stale)
         return at
