@@ -383,7 +383,10 @@ class RateLimiter:
             return None
         _, mapped, offset, spot, marked, next_at = seen
         mark, done_at, done_end = spot[:3]
-        line = mapped[offset:offset + self._width]
+        try:
+            line = mapped[offset:offset + self._width]
+        except ValueError:  # (closed meanwhile by another thread of this process: ``close``, ``_map_line``)
+            return None
         if not (line.startswith(self._head) and line.startswith(marked, mark)
                 and line.find(_MARK, HEAD) == mark and line.find(_MARK, mark + 1) < 0):
             return None

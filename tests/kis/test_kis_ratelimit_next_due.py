@@ -73,3 +73,14 @@ def test_another_process_granting_leaves_the_hint_unknown(tmp_path):
     seen = run(tmp_path, clock, mine, 10, 0.01, 0.0)
     for due, came, granted in seen[1:]:
         assert granted == pytest.approx(max(due, came), abs=1e-6)
+
+
+def test_a_closed_limiter_does_not_know(tmp_path):
+    clock = FakeClock()
+    lim = limiter(tmp_path, clock)
+    run(tmp_path, clock, lim, 2, 0.01, 0.0)
+    seen = lim._seen
+    lim.close()
+    assert lim.next_due() is None
+    lim._seen = seen  # (as another thread would find it: read just before the mapping was closed)
+    assert lim.next_due() is None
