@@ -368,7 +368,7 @@ def _reconcile_worker(args) -> tuple[float, int, bool]:
 
 
 def goal4(lifted: dict, tmp: Path, size: dict) -> None:
-    from kisoms.engine.reconcile import BATCH
+    from kisoms.engine.reconcile import BATCH, BUILT_PER_USUAL
 
     n = size["reconcile"]
     tmp = tmp / "reconcile"
@@ -378,7 +378,8 @@ def goal4(lifted: dict, tmp: Path, size: dict) -> None:
     print(f"    ({n} orders placed in {time.perf_counter() - start:.0f} s)", flush=True)
     pages = -(-n // 100)
     floor = pages / KIS_RATE
-    for run_no, what in ((1, f"first run: every SENT order corrected to ACCEPTED, {BATCH} orders per commit"),
+    for run_no, what in ((1, f"first run: every SENT order corrected to ACCEPTED, up to {BATCH * BUILT_PER_USUAL} "
+                                f"built corrections per commit"),
                          (2, "second run: nothing to change (matching only)")):
         with multiprocessing.get_context("spawn").Pool(1) as pool:  # cold: a fresh process
             elapsed, checked, in_sync = pool.apply(_reconcile_worker, ((lifted, str(tmp), KIS_RATE),))

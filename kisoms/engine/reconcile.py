@@ -12,31 +12,34 @@
 
 A second run right after the first changes nothing.
 
-Cost: per account, one read of the books and a few ledger queries for all its orders (their fresh rows,
-broker numbers and open requests), matching by (date, number) index. The orders and their requests are
-read in steps between pages of the books, while the rate limit spaces the next request; the pass uses
-those reads only if nothing was written to the ledger meanwhile (by anyone), else it reads the requests,
-and the orders whose version moved, again after the last page. Every decision waits for the last page:
-an amend or cancel row may be on any later page. An order the rows so far show in sync (nothing to write
-or report) is remembered as such between pages; after the last page that judgement is reused only if no
-row under its numbers (or chained to them) came on a later page and its snapshot and the day are the
-same, so the pass decides exactly what a pass judging every order after the last page decides. An order
-the rows so far show needing one correction and nothing else is judged so alike, and its correction is built
-between pages (``Ledger.prepare_correction``: the new column values, the event's and the audit row's texts,
-serialised and redacted; no I/O, no lock), until the next page's request is about due, the rest after the
-last page. After the last page a built correction is written only if its judgement stands (as above); the
-built ones are written together, in the orders' order (``Ledger.write_corrections``: one ``executemany`` per
-table, the audit chain hashed in order at write time), up to one whose order moved meanwhile, which goes the
-usual way. Every other order is corrected one by one in its own savepoint (a failing order leaves no trace),
-in batched transactions of ``BATCH`` orders (one fsync per batch). Orders whose snapshot turned out stale get
-their second look (a fresh inquiry) after the batch has committed, so no write lock is held across a broker
-call.
+Cost: per account, one read of the books and a few ledger queries for all its orders (their fresh rows, broker
+numbers and open requests), matching by (date, number) index. The orders and their requests are read in steps
+between pages of the books, while the rate limit spaces the next request; the pass uses those reads only if
+nothing was written to the ledger meanwhile (by anyone), else it reads the requests, and the orders whose
+version moved, again after the last page. Every decision waits for the last page: an amend or cancel row may
+be on any later page. An order the rows so far show in sync (nothing to write or report) is remembered as such
+between pages; after the last page that judgement is reused only if no row under its numbers (or chained to
+them) came on a later page and its snapshot and the day are the same, so the pass decides exactly what a pass
+judging every order after the last page decides. An order the rows so far show needing one correction and
+nothing else is judged so alike, and its correction is built between pages (``Ledger.prepare_correction``: the
+new column values, the event's and the audit row's texts, serialised and redacted; no I/O, no lock), until the
+next page's request is about due (when the client's limiter says its next grant is due:
+``RateLimiter.next_due``), the rest after the last page. After the last page a built correction is written
+only if its judgement stands (as above); the built ones are written together, in the orders' order
+(``Ledger.write_corrections``: one ``executemany`` per table, the audit chain hashed in order at write time),
+up to one whose order moved meanwhile, which goes the usual way. Every other order is corrected one by one in
+its own savepoint (a failing order leaves no trace), in batched transactions of ``BATCH`` orders (one fsync
+per batch; built corrections weigh a fifth of one). Orders whose snapshot turned out stale get their second
+look (a fresh inquiry) after the batch has committed, so no write lock is held across a broker call. The
+cyclic garbage collector is off for the pass (``_collector_paused``): its passes over the pass's many objects
+cost more than the pass's own work.
 """
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict, deque
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from time import perf_counter
@@ -61,7 +64,9 @@ if TYPE_CHECKING:
     from kisoms.ledger.corrections import PreparedCorrection
 
 SOURCE = "reconcile"
-BATCH = 200  # orders per write transaction (bounds how long other processes wait for the write lock)
+BATCH = 200  # orders corrected the usual way per write transaction (bounds how long others wait for the lock)
+BUILT_PER_USUAL = 5  # corrections built ahead (or orders in sync) weighing as one of those: written together,
+# 1,000 take about as long as 200 one by one (and one fsync and fewer WAL pages for 1,000, not five of each)
 STEP = 150  # orders read per page of the books (~8 ms), while the rate limit spaces the next request
 
 
@@ -111,6 +116,22 @@ class BrokerOrder:
     @property
     def live_number(self) -> str | None:
         return self.live_fields.get("broker_order_no")
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the pass (as it was after). A pass holds the account's rows and
+    orders, several objects each: the collector's passes over them, which grow with the heap, cost more
+    than the pass's own work (~1.2 s over 10,000 orders) and stall pages. What a pass drops is freed by
+    reference counting as ever; the few cycles it may leave are collected once the collector is back."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _ymd_date(ymd: str) -> date:
@@ -237,9 +258,8 @@ class Early:
 
     order: Order
     page: int
-    keys: tuple
+    keys: tuple  # (its day, a number it owns) for each number mapped to it: what it claims in the books
     today: str
-    owned: frozenset
     bo: BrokerOrder | None = None  # the rows' view, when the order needs a correction
 
 
@@ -310,6 +330,10 @@ class Reconciler:
         return [k for k in {k.id: k for k in open_orders + todays}.values() if k.order_date]
 
     def run(self) -> ReconcileReport:
+        with _collector_paused():
+            return self._run()
+
+    def _run(self) -> ReconcileReport:
         if not self.dry_run:
             rec = recover(self.rt, SOURCE, wait=False)
             self.report.recovered, self.report.unresolved = rec.resolved, list(rec.unresolved)
@@ -342,7 +366,8 @@ class Reconciler:
         """The account's books since the oldest of ``orders`` (anything with an ``order_date``), every page;
         ``self.between_pages`` runs after each page."""
         today = kst_date(self.rt.clock.now())
-        start = min([_ymd_date(o.order_date) for o in orders] + [today])
+        oldest = min((o.order_date for o in orders), default=None)  # (YYYYMMDD texts sort as their days do)
+        start = min(_ymd_date(oldest), today) if oldest else today
         return self.rt.client.inquire_daily_ccld(account, start, today, on_page=self.between_pages)
 
     def between_pages(self, rows: list, number: int) -> None:
@@ -356,13 +381,26 @@ class Reconciler:
         self._books.ready = []
         next(self._steps, None)
         self._judge_early(ready + self._snapshot_of.orders_read(before))
-        self._build_ahead(self._books.next_due - self.lead)
+        self._build_ahead(self._next_due() - self.lead)
         self._books.next_due = max(self._books.next_due, perf_counter()) + self._page_gap()
 
+    def _next_due(self) -> float:
+        """About when the next page's request is due (``perf_counter``): when the client's limiter says its
+        next grant is due (its pace and window, from its last grant), else the pass's own estimate from the
+        client's pace (``Books.next_due``), which cannot see how late the grants actually were."""
+        limiter = getattr(self.rt.client, "limiter", None)
+        due = limiter.next_due() if hasattr(limiter, "next_due") else None
+        if due is None:
+            return self._books.next_due
+        return perf_counter() + (due - limiter.clock())
+
     def _page_gap(self) -> float:
-        """Seconds between two requests at the client's rate (0 when it has none)."""
-        rate = getattr(getattr(self.rt.client, "conn", None), "rate_per_sec", None)
-        return 1 / rate if rate else 0.0
+        """Seconds between two requests at the client's pace: its rate less its margin (the limiter paces
+        at ``rate * (1 - margin)``; 1/rate would put the estimate 1% early per page, ~50 ms by the 100th
+        page, time left unused). 0 when it has no rate."""
+        conn = getattr(self.rt.client, "conn", None)
+        rate, margin = getattr(conn, "rate_per_sec", None), getattr(conn, "rate_margin", 0.0)
+        return 1 / (rate * (1 - margin)) if rate else 0.0
 
     def _judge_early(self, orders: list[Order]) -> None:
         """Remember which of ``orders`` the rows so far show in sync (``reconcile_order`` would write and
@@ -385,9 +423,8 @@ class Reconciler:
             if correcting and (order.broker_order_no not in {r.odno for r in bo.rows}
                                or correction_problem(order.quantities, bo.view)):
                 continue  # (decided after the last page: a second look, or a discrepancy)
-            owned = frozenset(self.numbers_of(order))
-            keys = tuple((order.order_date, n) for n in owned)
-            books.early[order.id] = early = Early(order, books.page, keys, today, owned, bo if correcting else None)
+            keys = tuple((order.order_date, n) for n in self.numbers_of(order))
+            books.early[order.id] = early = Early(order, books.page, keys, today, bo if correcting else None)
             if correcting:
                 books.unbuilt.append(early)
 
@@ -448,29 +485,42 @@ class Reconciler:
             self._build_ahead()  # (those the time between pages left)
         claimed: set[tuple[str, str]] = set()
         stale: list[Order] = []
-        for at in range(0, len(orders), BATCH):
+        at = 0
+        while at < len(orders):
             self.today = kst_ymd(self.rt.clock.now())
             with self._batch():
-                ahead: list[Ahead] = []  # standing judgements' corrections built ahead, not yet written
-                for order in orders[at:at + BATCH]:
-                    early = self._early(order)
-                    built = self._books.ahead.get(order.id) if early is not None and early.bo is not None else None
-                    if built is not None:
-                        ahead.append(built)
-                        owned = early.owned
-                    elif early is not None and early.bo is None:
-                        owned = early.owned
-                    else:
-                        self._write_ahead(ahead, rows_by_number, rows_by_origin, stale)  # (in the orders' order)
-                        owned = self._one(order, rows_by_number, rows_by_origin, stale)
-                    claimed |= {(order.order_date, n) for n in owned}
-                    self.report.checked += 1
-                self._write_ahead(ahead, rows_by_number, rows_by_origin, stale)
+                at = self._batch_from(orders, at, rows_by_number, rows_by_origin, stale, claimed)
         self._books = None
         self.requests = self.today = None  # second looks read the ledger (and the clock) afresh
         for order in stale:
             self.second_look(order)
         self.record_external(account, rows, claimed)
+
+    def _batch_from(self, orders: list[Order], at: int, rows_by_number: dict, rows_by_origin: dict,
+                    stale: list[Order], claimed: set[tuple[str, str]]) -> int:
+        """The orders from ``at`` on, in the current write transaction, until it holds ``BATCH`` orders
+        corrected the usual way, or ``BUILT_PER_USUAL`` times as many built ahead (or in sync), or a mix
+        weighed so; returns where the next transaction begins."""
+        ahead: list[Ahead] = []  # standing judgements' corrections built ahead, not yet written
+        spent, budget = 0, BATCH * BUILT_PER_USUAL
+        while at < len(orders) and spent < budget:
+            order = orders[at]
+            at += 1
+            early = self._early(order)
+            built = self._books.ahead.get(order.id) if early is not None and early.bo is not None else None
+            if built is not None or (early is not None and early.bo is None):
+                if built is not None:
+                    ahead.append(built)
+                claimed.update(early.keys)  # (its numbers on its day: what it owns)
+                spent += 1
+            else:
+                self._write_ahead(ahead, rows_by_number, rows_by_origin, stale)  # (in the orders' order)
+                owned = self._one(order, rows_by_number, rows_by_origin, stale)
+                claimed.update((order.order_date, n) for n in owned)
+                spent += BUILT_PER_USUAL
+            self.report.checked += 1
+        self._write_ahead(ahead, rows_by_number, rows_by_origin, stale)
+        return at
 
     def _snapshot(self, snapshot: Snapshot) -> list[Order]:
         """The orders as they are now and their requests, as read after the books: what was read between

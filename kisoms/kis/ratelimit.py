@@ -371,6 +371,34 @@ class RateLimiter:
         self._taken[now] = ticket_at  # (abandoned tickets are forgotten by the general path, as their slots
         return now  # stay open until it takes them: here they add at most ``kept``)
 
+    def next_due(self) -> float | None:
+        """About when (on ``clock``) this limiter's next grant is due, by the pace and the window: from the
+        due time it last wrote and the finish time of the slot that mark points at. None when it does not
+        know: before its first grant in this process, or once the line no longer holds the mark it last
+        wrote and the slow-down it last read (another process granted, or a slow-down came: ``_quick``'s
+        test). Read under no lock and writing nothing: a hint for work to do meanwhile (reconcile's,
+        between pages of the books), never a grant."""
+        seen = self._seen
+        if seen is None:
+            return None
+        _, mapped, offset, spot, marked, next_at = seen
+        mark, done_at, done_end = spot[:3]
+        try:
+            line = mapped[offset:offset + self._width]
+        except ValueError:  # (closed meanwhile by another thread of this process: ``close``, ``_map_line``)
+            return None
+        if not (line.startswith(self._head) and line.startswith(marked, mark)
+                and line.find(_MARK, HEAD) == mark and line.find(_MARK, mark + 1) < 0):
+            return None
+        slow, until = self._slow_down
+        gap = self._slowed_gap / slow if self.clock() < until else self._gap
+        due = next_at - gap + self._spacing_less if gap else 0.0  # (the pace test of ``_grant``)
+        try:
+            done = _FINISH.unpack(_unhexlify(line[done_at:done_end]))[0]
+        except (ValueError, binascii.Error):
+            return due
+        return due if done == _OPEN else max(due, (done + self._window_us) / 1e6)  # (the window test of ``_free``)
+
     def _free(self, line: bytes, slot: int, now: float) -> tuple[int, float]:
         """(A slot a grant may take, 0) or (-1, how long to wait). ``slot`` was granted longest ago: usually
         it finished more than a window ago, and only otherwise are they all read (``_window_wait``)."""

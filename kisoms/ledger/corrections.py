@@ -38,6 +38,31 @@ class PreparedCorrection:
     fill: Fill | None
     changed: dict[str, tuple[Any, Any]]
     entry: dict[str, Any]
+    stamped: Stamped  # its UPDATE, but for the write's time
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """The UPDATE ``orders.update`` writes for a prepared correction at any time other than the order's own
+    ``updated_at`` (``was``): ``update_statement`` with ``updated_at`` changed too, whose new value, at
+    ``values[at]``, is the write's time (``statement``)."""
+
+    was: str
+    sql: str
+    values: list[Any]
+    at: int
+
+    def statement(self, stamp: str) -> tuple[str, list[Any]]:
+        values = self.values.copy()
+        values[self.at] = stamp
+        return self.sql, values
+
+
+def _stamped(before: Order, after: Order, changed: dict[str, tuple[Any, Any]]) -> Stamped:
+    was = column_value("updated_at", before.updated_at)
+    sql, values = update_statement(before, after, {**changed, "updated_at": (was, None)})
+    at = [c for c in {**changed, "updated_at": None} if c != "idempotency_key"].index("updated_at")
+    return Stamped(was, sql, values, at)
 
 
 def prepare(conn: sqlite3.Connection, order: Order, target: OrderStatus, *, source: str, raw_payload: Any,
@@ -61,7 +86,7 @@ def prepare(conn: sqlite3.Connection, order: Order, target: OrderStatus, *, sour
     entry = _record_of(conn, order, after, change, "", changed)  # (the audit diff never shows updated_at)
     del entry["ts"]
     entry.update(entry_texts(entry))
-    return PreparedCorrection(order, after, inferred_fill, changed, entry)
+    return PreparedCorrection(order, after, inferred_fill, changed, entry, _stamped(order, after, changed))
 
 
 def write(conn: sqlite3.Connection, items: list[PreparedCorrection], ts: str) -> int:
@@ -84,12 +109,12 @@ def write(conn: sqlite3.Connection, items: list[PreparedCorrection], ts: str) ->
 
 
 def _update_orders(conn: sqlite3.Connection, items: list[PreparedCorrection], stamp: str) -> None:
-    """Each order's row, as ``orders.update`` writes it at ``stamp`` (``orders.execute_updates``)."""
+    """Each order's row, as ``orders.update`` writes it at ``stamp`` (``orders.execute_updates``): the UPDATE
+    built ahead with the time filled in (one built now in the rare case the time is the order's own)."""
     statements = []
     for p in items:
-        changed = dict(p.changed)
-        before = column_value("updated_at", p.before.updated_at)
-        if before != stamp:
-            changed["updated_at"] = (before, stamp)
-        statements.append(update_statement(p.before, p.after, changed))
+        if p.stamped.was != stamp:
+            statements.append(p.stamped.statement(stamp))
+        else:
+            statements.append(update_statement(p.before, p.after, p.changed))
     execute_updates(conn, statements)

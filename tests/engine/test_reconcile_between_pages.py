@@ -6,11 +6,15 @@ gives."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from datetime import timedelta
+
+import pytest
 
 from engine_helpers import ACCOUNT, make_settings
 from engine_helpers import intent as make_intent
@@ -383,3 +387,90 @@ def test_the_report_as_a_dict_is_its_fields_as_asdict_gives_them_and_in_sync():
     shown = report.as_dict()
     assert shown == {**asdict(report), "in_sync": False} and list(shown) == [*asdict(report), "in_sync"]
     assert shown["external"][0] is not report.external[0] and shown["changes"][0]["order_id"] == 1
+
+
+class Watching(Reconciler):
+    """Records, after each page, whether the collector runs and how many corrections stand built."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.collecting: list[bool] = []
+        self.built: list[int] = []
+
+    def between_pages(self, rows, number):
+        super().between_pages(rows, number)
+        self.collecting.append(gc.isenabled())
+        self.built.append(len(self._books.ahead) if self._books is not None else -1)
+
+
+def test_the_collector_is_off_during_a_pass_and_as_it_was_after(rt, sim):
+    sim.admin.configure(page_size=2)
+    for n in range(5):
+        submit(rt, intent(n))
+    assert gc.isenabled()
+    watching = Watching(rt)
+    assert watching.run().changes
+    assert watching.collecting and not any(watching.collecting) and gc.isenabled()
+    gc.disable()
+    try:
+        Watching(rt).run()
+        assert not gc.isenabled()  # (left off, as the caller had it)
+    finally:
+        gc.enable()
+
+    class Failing(Reconciler):
+        def between_pages(self, rows, number):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        Failing(rt).run()
+    assert gc.isenabled()
+
+
+def test_corrections_are_built_between_pages_until_the_limiter_says_the_next_request_is_due(rt, sim, monkeypatch):
+    """The time left to the next page comes from the client's limiter (``next_due``, on its clock): already
+    due, nothing is built between pages; due a while from now, the corrections the rows call for are."""
+    sim.admin.configure(page_size=2)
+    first = [submit(rt, intent(n)).order.id for n in range(6)]
+    limiter = rt.client.limiter
+    monkeypatch.setattr(limiter, "next_due", lambda: limiter.clock() - 1.0)
+    late = Watching(rt)
+    assert [c.order_id for c in late.run().changes] == first
+    assert len(late.built) >= 3 and set(late.built) == {0}
+    second = [submit(rt, intent(n)).order.id for n in range(6, 12)]
+    monkeypatch.setattr(limiter, "next_due", lambda: limiter.clock() + 60.0)
+    early = Watching(rt)
+    assert [c.order_id for c in early.run().changes] == second
+    assert max(early.built) >= 4  # (the rows of every page but the last: built as they came)
+    assert Reconciler(rt).run().in_sync
+
+
+def test_a_write_transaction_holds_up_to_batch_orders_corrected_the_usual_way_or_more_built_ones(
+        rt, sim, tmp_path, monkeypatch):
+    """Built corrections weigh ``1 / BUILT_PER_USUAL`` of an order corrected the usual way: with a budget of
+    two usual orders (six built ones), the first order (its cancel row on the last page: the usual way, two
+    changes) and three built ones fill the first transaction, the five other built ones the second; and the
+    ledger is the one a pass judging after the last page gives."""
+    import kisoms.engine.reconcile as module
+
+    monkeypatch.setattr(module, "BATCH", 2)
+    monkeypatch.setattr(module, "BUILT_PER_USUAL", 3)
+    sim.admin.configure(page_size=2)
+    orders = [submit(rt, intent(n)).order for n in range(9)]
+    hts_change(rt, orders[0], "cancel", orders[0].qty, all_qty=True)
+    copy = _copy(rt, tmp_path)
+    sizes: list[int] = []
+    real_batch = rt.ledger.batch
+
+    def counted():
+        before = len(eager.report.changes)
+        with real_batch() as conn:
+            yield conn
+        sizes.append(len(eager.report.changes) - before)
+
+    monkeypatch.setattr(rt.ledger, "batch", contextmanager(counted))
+    eager = Eager(rt)
+    overlapped = eager.run()
+    assert set(eager.offered) == {o.id for o in orders[1:]}
+    assert sizes == [2 + 3, 5]  # (changes per transaction: the usual order's adopted cancel and correction)
+    _same_pass(overlapped, _sequential(sim, tmp_path, copy), rt, copy)

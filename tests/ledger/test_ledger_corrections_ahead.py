@@ -96,3 +96,29 @@ def test_the_write_stops_before_an_order_that_moved_and_before_a_known_fill_key(
         assert ledger.write_corrections([built[3]]) == 1
         assert ledger.get(built[3].before.id).status is OrderStatus.CANCELLED
         assert ledger.verify_audit_chain() > 0
+
+
+def test_a_prepared_update_is_the_one_update_statement_makes_at_the_write_time(tmp_path):
+    """``Stamped``: the UPDATE built ahead, the write's time filled in, is ``update_statement``'s for the
+    columns the correction moves and ``updated_at``; written, each order carries its event's time."""
+    from kisoms.ledger.db import from_iso
+    from kisoms.ledger.orders import update_statement
+    from kisoms.ledger.records import column_value
+
+    with Ledger(tmp_path / "l.db", now=FakeClock()) as ledger:
+        built = [ledger.prepare_correction(order, target, source="reconcile", **args)
+                 for order, target, args in _corrections(_claimed(ledger, 4))]
+        stamp = "2026-11-25T01:02:03.000004+00:00"
+        for p in built:
+            was = column_value("updated_at", p.before.updated_at)
+            assert p.stamped.was == was
+            assert p.stamped.statement(stamp) == update_statement(p.before, p.after,
+                                                                  {**p.changed, "updated_at": (was, stamp)})
+        with ledger.batch():
+            assert ledger.write_corrections(built) == 4
+        for p in built:
+            (ts,), = ledger.conn.execute("SELECT ts FROM events WHERE order_id = ? AND kind = 'order.corrected'",
+                                         (p.before.id,)).fetchall()
+            (stored,), = ledger.conn.execute("SELECT updated_at FROM orders WHERE id = ?", (p.before.id,)).fetchall()
+            assert stored == column_value("updated_at", ledger.get(p.before.id).updated_at) != p.stamped.was
+            assert stored == column_value("updated_at", from_iso(ts))
