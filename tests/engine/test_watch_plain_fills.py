@@ -16,7 +16,7 @@ from kisoms.engine import watch as watch_module
 from kisoms.engine.submit import submit
 from kisoms.engine.watch import Watcher
 from kisoms.kis.notices import ExecutionNotice
-from kisoms.ledger import Ledger, orders as ledger_orders
+from kisoms.ledger import Ledger, fillrows
 
 pytestmark = pytest.mark.dates(session_only=True)  # order flows: at the in-session anchors of tests/clocks.py
 
@@ -120,13 +120,13 @@ def test_a_burst_with_anything_unusual_is_applied_one_by_one_exactly_as_before(t
 
 def test_a_burst_whose_write_fails_leaves_none_of_it_and_goes_one_by_one(twins, spy, monkeypatch):
     placed, a, b = twins
-    real = ledger_orders.record_many
+    real = fillrows.write_journal
 
-    def write_then_fail(conn, entries):
-        real(conn, entries)  # the fills, the orders and the events are written: all must be undone
+    def write_then_fail(conn, built):
+        real(conn, built)  # the fills, the orders, the events and the audit rows are written: all must be undone
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(ledger_orders, "record_many", write_then_fail)
+    monkeypatch.setattr(fillrows, "write_journal", write_then_fail)
     burst = [_fill(o, s) for s in range(2) for o in placed]
     Watcher(a).apply_notices(burst)
     monkeypatch.undo()
@@ -142,13 +142,13 @@ def test_nothing_of_a_burst_of_plain_fills_is_visible_before_its_commit(twins, s
     placed, a, _ = twins
     other = Ledger(a.ledger.path)
     seen: list[int] = []
-    real = ledger_orders.record_many
+    real = fillrows.write_journal  # (the burst's last write: its events and audit rows)
 
-    def write_and_look(conn, entries):
-        real(conn, entries)
+    def write_and_look(conn, built):
+        real(conn, built)
         seen.append(other.get(placed[0].id).filled_qty)
 
-    monkeypatch.setattr(ledger_orders, "record_many", write_and_look)
+    monkeypatch.setattr(fillrows, "write_journal", write_and_look)
     try:
         Watcher(a).apply_notices([_fill(o, 1) for o in placed])
         assert seen == [0] and spy[0] is not None
