@@ -140,15 +140,15 @@ class Watcher:
         table, the rows the one-by-one path writes). False, with nothing written, when one is not or the
         write fails: the burst is then applied one notice at a time, each failing alone as before."""
         try:
-            results = apply_fills(self.rt, notices)
+            applied = apply_fills(self.rt, notices)
         except Exception:  # (its savepoint is undone) the one-by-one path will say what fails
             log.warning("could not apply %d fill notices at once; applying them one by one", len(notices),
                         exc_info=True)
             return False
-        if results is None:
+        if applied is None:
             return False
         crash_point("watch_in_fill_batch")  # (the burst written, its transaction not committed)
-        self.status.notices += len(results)
+        self.status.notices += applied
         self.status.last_heartbeat = self.rt.clock.monotonic()
         return True
 

@@ -17,7 +17,9 @@ paths' rows byte for byte.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from kisoms.domain.order import Fill, Order
@@ -112,6 +114,41 @@ def event_text(fill_id: int, prev_status: str, status: str, version: int, filled
             f'"source":{_json_text(source)},"status":{_json_text(status)},"version":{version}}}')
 
 
+# what canonical JSON escapes in a text (non-ASCII is kept as it is): a text without any is written "<text>"
+_ESCAPED = re.compile(r'[\x00-\x1f"\\]')
+_FORMS: dict[tuple, tuple[str, Any] | None] = {}  # a notice's field names -> (its audit text's form, its values)
+
+
+def audit_text(raw: Any) -> str:
+    """The stored text of a plain fill's audit payload, ``{"raw_payload": raw}`` in canonical JSON (``{}``
+    without one). A raw notice (``{"notice": {name: text, ...}}``, the same names notice after notice) is
+    laid into a form built once per set of names: one ``%`` for all its values, when none needs escaping."""
+    if raw is None:
+        return "{}"
+    fields = raw.get("notice") if type(raw) is dict and len(raw) == 1 else None
+    if type(fields) is dict and len(fields) > 1:
+        names = tuple(fields)
+        form = _FORMS[names] if names in _FORMS else _form(names)
+        if form is not None:
+            values = form[1](fields)
+            if len(set(map(type, values))) == 1 and type(values[0]) is str and not _ESCAPED.search("".join(values)):
+                return form[0] % values
+    return dumps({"raw_payload": raw})
+
+
+def _form(names: tuple) -> tuple[str, Any] | None:
+    """(the audit text of a raw notice with these field names, a ``%`` form for its values in sorted name
+    order; the getter of those values), remembered; None when a name is not a text."""
+    form = None
+    if all(type(name) is str for name in names):
+        ordered = sorted(names)
+        pairs = ",".join(f'{_ENCODE_TEXT(name).replace("%", "%%")}:"%s"' for name in ordered)
+        form = ('{"raw_payload":{"notice":{' + pairs + "}}}", itemgetter(*ordered))
+    if len(_FORMS) < 64:
+        _FORMS[names] = form
+    return form
+
+
 def audit_digest(prev: str, row_id: int, text: str, ts: str, order_id: int, etext: str, event_id: int,
                  fill: Fill) -> bytes:
     """``journal.lean_hash`` (as the bytes stored) of a plain fill's audit row: stored ts, source, action
@@ -191,7 +228,7 @@ def plan(items: list[tuple[Order, Fill, Any]], ts: str, first: tuple[int, int, i
             return None
         amount, version = at[3] + qty * price, at[4] + 1
         etext = event_text(fill_id, status._value_, after._value_, version, filled, cancelled, amount, fill.source)
-        text = "{}" if raw is None else dumps({"raw_payload": raw})
+        text = audit_text(raw)
         if may_hold_secrets(f"{etext}\0{text}"):
             return None
         digest = audit_digest(prev, row_id, text, ts, order.id, etext, event_id, fill)

@@ -177,3 +177,16 @@ def test_the_secret_scan_and_the_status_after_a_fill_are_the_generic_ones():
                     fillrows.status_after_fill(status, 10, filled, cancelled)
                 continue
             assert fillrows.status_after_fill(status, 10, filled, cancelled) is expected
+
+
+def test_the_audit_text_is_the_canonical_json_of_the_raw_payload():
+    notice = {"oder_no": "0000000101", "cntg_qty": "1", "acnt_no": "5000000101", "cntg_isnm40": "삼성전자"}
+    odd_values = ["", 'a"b', "a\\b", "\n", "\x00", "\x1f", "\x7f", "\u2028", "é", "%s", "%%", "100%"]
+    raws = [None, {}, {"notice": notice}, {"notice": {**notice, "extra": ["x", 1]}}, {"notice": {"only": "one"}},
+            {"notice": notice, "other": 1}, {"notice": {"b": 1, "a": None}}, {"notice": {"%s": "x", "a\"": "y"}},
+            {"other": notice}, {"notice": {"b": "2", "a": {"c": "d"}}}]
+    raws += [{"notice": {**notice, "cntg_qty": value}} for value in odd_values]
+    for raw in raws:
+        for _ in range(2):  # (the second time from the remembered form)
+            expected = "{}" if raw is None else db.dumps({"raw_payload": raw})
+            assert fillrows.audit_text(raw) == expected, raw
