@@ -26,7 +26,7 @@ from kisoms.domain.order import Fill, Order
 from kisoms.domain.redact import SECRET_KEYS, SECRET_SUFFIXES
 from kisoms.domain.states import OrderEvent, OrderStatus, Quantities, next_status
 from kisoms.errors import InvalidTransition
-from kisoms.ledger.db import dumps
+from kisoms.ledger.db import dumps, to_iso
 from kisoms.ledger.journal import _head as audit_head, _keep_head as keep_audit_head  # (no public twin)
 from kisoms.ledger.records import FILL_COLUMNS, FILL_KIND, revised
 
@@ -73,8 +73,9 @@ class Plan(NamedTuple):
     fills: list[tuple]
     events: list[tuple]
     audits: list[tuple]
+    updates: list[tuple[str, list]]  # each order's UPDATE (``orders.update_statement``'s), in first-fill order
     head: tuple[int, str]  # the audit head after the burst: (next id, hash of the last row)
-    orders: dict[int, tuple[Order, Order]]  # id -> (as read, after its last fill), in first-fill order
+    orders: list[Order]  # each order after its last fill, in first-fill order
 
 
 _STATUS_AFTER: dict[tuple, OrderStatus] = {}  # (status, qty, filled, cancelled after) -> status after a fill
@@ -238,6 +239,40 @@ def plan(items: list[tuple[Order, Fill, Any]], ts: str, first: tuple[int, int, i
         keys.add(key)
         at[1:] = after, filled, amount, version
         fill_id, event_id, row_id, prev = fill_id + 1, event_id + 1, row_id + 1, digest.hex()
-    last = {i: (at[0], revised(at[0], status=at[1], filled_qty=at[2], updated_at=updated_at, filled_amount=at[3],
-                                  version=at[4])) for i, at in state.items()}
-    return Plan(fills, events, audits, (row_id, prev), last)
+    updates = [order_update(at[0], at[1], at[2], at[3], at[4], updated_at) for at in state.values()]
+    last = [revised(at[0], status=at[1], filled_qty=at[2], updated_at=updated_at, filled_amount=at[3], version=at[4])
+            for at in state.values()]
+    return Plan(fills, events, audits, updates, (row_id, prev), last)
+
+
+_UPDATES: dict[tuple[str, ...], str] = {}  # columns -> UPDATE (a handful of sets recur)
+
+
+def order_update(before: Order, status: OrderStatus, filled: int, amount: int, version: int,
+                 updated_at: Any) -> tuple[str, list]:
+    """``orders.update_statement`` of ``before`` after its plain fills (which move its status, filled quantity
+    and amount, time and version, never its cancelled quantity): the columns whose stored values differ,
+    decided as ``records.changed_columns`` decides, in column order, their new values, then id and version."""
+    columns, values = [], []
+    if before.status is not status:
+        columns.append("status")
+        values.append(status._value_)
+    if before.filled_qty != filled:
+        columns.append("filled_qty")
+        values.append(filled)
+    if before.filled_amount != amount:
+        columns.append("filled_amount")
+        values.append(amount)
+    old = before.updated_at
+    if old is not updated_at and old != updated_at and to_iso(old) != to_iso(updated_at):
+        columns.append("updated_at")
+        values.append(to_iso(updated_at))
+    columns.append("version")
+    values += (version, before.id, before.version)
+    names = tuple(columns)
+    sql = _UPDATES.get(names)
+    if sql is None:
+        sql = f"UPDATE orders SET {', '.join(f'{c} = ?' for c in names)} WHERE id = ? AND version = ?"
+        if len(_UPDATES) < 64:
+            _UPDATES[names] = sql
+    return sql, values

@@ -518,10 +518,9 @@ def _record_planned(conn: sqlite3.Connection, items: list[tuple[Order, Fill, Any
         return None
     if conn.executemany(fillrows.FILL_ROW_SQL, built.fills).rowcount != len(items):
         raise LedgerError("a fill key appeared under a write transaction")
-    execute_updates(conn, [update_statement(before, after, changed_columns(before, after, FILL_MOVES))
-                           for before, after in built.orders.values()])
+    execute_updates(conn, built.updates)
     fillrows.write_journal(conn, built)
-    return [after for _, after in built.orders.values()]
+    return built.orders
 
 
 Step = tuple[Order, Order, Change, dict[str, tuple[Any, Any]]]  # before, after, change, changed columns

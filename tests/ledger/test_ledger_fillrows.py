@@ -14,8 +14,8 @@ from ledger_helpers import SIGNAL_TS, FakeClock, make_order
 from kisoms.domain.order import Fill
 from kisoms.domain.states import OrderEvent, OrderStatus, Quantities, next_status
 from kisoms.errors import InvalidTransition
-from kisoms.ledger import Ledger, db, fillrows, journal
-from kisoms.ledger.records import FILL_KIND, dense_event
+from kisoms.ledger import Ledger, db, fillrows, journal, orders as ledger_orders
+from kisoms.ledger.records import FILL_KIND, changed_columns, dense_event, revised
 
 FIXED = datetime(2026, 11, 25, 1, 2, 3, 456789, tzinfo=timezone.utc)
 NUMBERS = ["0000000101", "0000000102", "0000000103", "0000000104", "0000000105"]
@@ -190,3 +190,16 @@ def test_the_audit_text_is_the_canonical_json_of_the_raw_payload():
         for _ in range(2):  # (the second time from the remembered form)
             expected = "{}" if raw is None else db.dumps({"raw_payload": raw})
             assert fillrows.audit_text(raw) == expected, raw
+
+
+def test_the_update_of_an_order_after_its_fills_is_the_generic_one():
+    before = revised(make_order(qty=10), id=4, version=3, status=OrderStatus.PART_FILLED, filled_qty=2,
+                     filled_amount=140000, updated_at=FIXED)
+    later = FIXED + timedelta(microseconds=1)
+    for status in (OrderStatus.PART_FILLED, OrderStatus.FILLED):
+        for filled, amount in ((3, 140000), (3, 210000), (10, 700000)):
+            for at in (FIXED, datetime.fromisoformat(FIXED.isoformat()), later):
+                after = revised(before, status=status, filled_qty=filled, filled_amount=amount, updated_at=at,
+                                version=7)
+                expected = ledger_orders.update_statement(before, after, changed_columns(before, after))
+                assert fillrows.order_update(before, status, filled, amount, 7, at) == expected
