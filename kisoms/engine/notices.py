@@ -117,12 +117,10 @@ def _plain_fills(rt: Runtime, notices: list) -> list[tuple[Order, Fill, dict]] |
     a fill with a quantity and a price, or is not of an order of ours without inferred fills."""
     terms = []  # (notice, number, time, quantity, price): each read from the notice once
     for n in notices:
-        if not n.is_fill:
+        read = n.fill_terms()
+        if read is None:
             return None
-        qty, price = n.cntg_qty, n.cntg_unpr
-        if qty <= 0 or price <= 0:
-            return None
-        terms.append((n, n.odno, n.cntg_hour, qty, price))
+        terms.append((n, *read))
     ymd = kst_ymd(rt.clock.now())
     found = rt.ledger.orders_for_broker_numbers(list({number for _, number, *_ in terms}), ymd)
     if any(number not in found for _, number, *_ in terms):
