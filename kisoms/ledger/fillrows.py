@@ -172,13 +172,18 @@ def _sha256(data: bytes) -> Any:
     return sha256(data)
 
 
-def _plain_values(order: Order, fill: Fill) -> bool:
-    """Whether every value the rows hold is of the type the generic path's read-back sees (ints, texts)."""
+def _plain_order(order: Order) -> bool:
+    """Whether the order's values the rows hold are of the type the generic path's read-back sees (ints)."""
     return (type(order.id) is int and type(order.qty) is int and type(order.filled_qty) is int
             and type(order.cancelled_qty) is int and type(order.filled_amount) is int
-            and type(order.version) is int and type(fill.order_id) is int and type(fill.qty) is int
-            and type(fill.price) is int and type(fill.broker_order_no) is str and type(fill.fill_time) is str
-            and type(fill.source) is str and type(fill.dedupe_key) is str)
+            and type(order.version) is int)
+
+
+def _plain_fill(fill: Fill) -> bool:
+    """Whether the fill's values are of the type the generic path's read-back of its fills row sees."""
+    return (type(fill.order_id) is int and type(fill.qty) is int and type(fill.price) is int
+            and type(fill.broker_order_no) is str and type(fill.fill_time) is str and type(fill.source) is str
+            and type(fill.dedupe_key) is str)
 
 
 def heads(conn: sqlite3.Connection) -> tuple[int, int, int, str]:
@@ -209,10 +214,10 @@ def plan(items: list[tuple[Order, Fill, Any]], ts: str, first: tuple[int, int, i
     for order, fill, raw in items:
         at = state.get(order.id)
         if at is None:
-            if order.status not in PLAIN_FROM or not _plain_values(order, fill):
+            if order.status not in PLAIN_FROM or not _plain_order(order):
                 return None
             at = state[order.id] = [order, order.status, order.filled_qty, order.filled_amount, order.version]
-        elif not _plain_values(order, fill):
+        if not _plain_fill(fill):
             return None
         key, qty, price = fill.dedupe_key, fill.qty, fill.price
         before, status, filled = at[0], at[1], at[2]
