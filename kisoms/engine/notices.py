@@ -122,10 +122,12 @@ def _plain_fills(rt: Runtime, notices: list) -> list[tuple[Order, Fill, dict]] |
             return None
         terms.append((n, *read))
     ymd = kst_ymd(rt.clock.now())
-    found = rt.ledger.orders_for_broker_numbers(list({number for _, number, *_ in terms}), ymd)
+    from kisoms.ledger.fillrows import burst_orders  # (the ledger's modules load on first use, not at start-up)
+
+    found, inferred = burst_orders(rt.ledger.conn, list({number for _, number, *_ in terms}), ymd)
     if any(number not in found for _, number, *_ in terms):
         return None  # an external order (or not ours yet)
-    if rt.ledger.orders_with_fills_from([o.id for o in found.values()], "reconcile"):
+    if inferred:
         return None  # deferred to the books
     return [(found[number], _fill(found[number].id, number, time, qty, price,
                                   Fill.notice_key(ymd, number, time, qty, price)), notice_payload(n))

@@ -26,9 +26,9 @@ from kisoms.domain.order import Fill, Order
 from kisoms.domain.redact import SECRET_KEYS, SECRET_SUFFIXES
 from kisoms.domain.states import OrderEvent, OrderStatus, Quantities, next_status
 from kisoms.errors import InvalidTransition
-from kisoms.ledger.db import dumps, to_iso
+from kisoms.ledger.db import chunks, dumps, marks, to_iso
 from kisoms.ledger.journal import _head as audit_head, _keep_head as keep_audit_head  # (no public twin)
-from kisoms.ledger.records import FILL_COLUMNS, FILL_KIND, revised
+from kisoms.ledger.records import FILL_COLUMNS, FILL_KIND, ORDER_COLUMNS, revised, row_to_order
 
 PLAIN_FROM = frozenset({OrderStatus.SENT, OrderStatus.ACCEPTED, OrderStatus.PART_FILLED})
 PLAIN_TO = frozenset({OrderStatus.PART_FILLED, OrderStatus.FILLED})
@@ -184,6 +184,28 @@ def _plain_fill(fill: Fill) -> bool:
     return (type(fill.order_id) is int and type(fill.qty) is int and type(fill.price) is int
             and type(fill.broker_order_no) is str and type(fill.fill_time) is str and type(fill.source) is str
             and type(fill.dedupe_key) is str)
+
+
+_ORDER_KEYS = ("id", *ORDER_COLUMNS)
+_BURST_ORDERS_SQL = (
+    f"SELECT m.broker_order_no, EXISTS (SELECT 1 FROM fills f WHERE f.order_id = o.id AND f.source = 'reconcile'), "
+    f"{', '.join('o.' + c for c in _ORDER_KEYS)} FROM broker_order_map m JOIN orders o ON o.id = m.order_id "
+    "WHERE m.order_date = ? AND m.broker_order_no IN ({marks})")
+
+
+def burst_orders(conn: sqlite3.Connection, numbers: list[str], order_date: str) -> tuple[dict[str, Order], bool]:
+    """(``requests.orders_by_numbers``: number -> order, for those known; whether any of them has a fill
+    reconcile inferred, ``fills.orders_with_fills_from``'s question) in one query per ``db.CHUNK`` numbers,
+    rows decoded from their tuples. (A number is mapped once per day: ``broker_order_map_number`` is
+    UNIQUE, so no row has to win over another.)"""
+    found: dict[str, Order] = {}
+    inferred = False
+    for part in chunks(numbers):
+        for number, has_inferred, *values in conn.execute(_BURST_ORDERS_SQL.format(marks=marks(part)),
+                                                          [order_date, *part]):
+            found[number] = row_to_order(dict(zip(_ORDER_KEYS, values)))
+            inferred = inferred or bool(has_inferred)
+    return found, inferred
 
 
 def heads(conn: sqlite3.Connection) -> tuple[int, int, int, str]:

@@ -28,9 +28,10 @@ def _setup(ledger: Ledger) -> list:
     for i, number in enumerate(NUMBERS):
         qty = 1_000_000 if i == 4 else 10
         order, _ = ledger.create(make_order(qty=qty, signal_ts=SIGNAL_TS + timedelta(seconds=i)), source="t")
-        order = ledger.transition(order.id, OrderEvent.CLAIM, source="t")
-        order = ledger.transition(order.id, OrderEvent.BROKER_ACCEPTED, source="t", broker_order_no=number,
-                                  order_date="20261125")
+        order, map_id = ledger.claim(order.id, request={"qty": qty}, tr_id="order-cash", source="t")
+        mapped = {"broker_order_no": number, "krx_orgno": "91252", "order_date": "20261125"}
+        order = ledger.settle(map_id, state="accepted", order_id=order.id, event=OrderEvent.BROKER_ACCEPTED,
+                              source="t", map_fields=mapped, order_fields=mapped)
         if i in (1, 4):
             order = ledger.transition(order.id, OrderEvent.ACKNOWLEDGED, source="t")
         if i == 2:
@@ -203,3 +204,19 @@ def test_the_update_of_an_order_after_its_fills_is_the_generic_one():
                                 version=7)
                 expected = ledger_orders.update_statement(before, after, changed_columns(before, after))
                 assert fillrows.order_update(before, status, filled, amount, 7, at) == expected
+
+
+def test_the_burst_orders_are_those_the_generic_queries_read(tmp_path):
+    fast, slow, orders = _copies(tmp_path)
+    with fast, slow:
+        numbers = [*NUMBERS, "0009999999"]
+        found, inferred = fillrows.burst_orders(fast.conn, numbers, "20261125")
+        assert found == fast.orders_for_broker_numbers(numbers, "20261125") and len(found) == 5
+        assert found == {o.broker_order_no: fast.get(o.id) for o in orders}
+        assert inferred is False and fillrows.burst_orders(fast.conn, numbers, "20261126") == ({}, False)
+        fast.correct(orders[1].id, OrderStatus.PART_FILLED, source="reconcile", raw_payload=None,
+                     quantities=Quantities(10, 4, 0), filled_amount=280000, expected_version=orders[1].version,
+                     inferred_fill=Fill(orders[1].id, NUMBERS[1], 4, 70000, "", "reconcile", "r:1"))
+        assert fast.orders_with_fills_from([o.id for o in orders], "reconcile") == {orders[1].id}
+        assert fillrows.burst_orders(fast.conn, numbers, "20261125")[1] is True
+        assert fillrows.burst_orders(fast.conn, [NUMBERS[0]], "20261125")[1] is False
