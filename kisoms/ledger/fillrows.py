@@ -120,34 +120,58 @@ _ESCAPED = re.compile(r'[\x00-\x1f"\\]')
 _FORMS: dict[tuple, tuple[str, Any] | None] = {}  # a notice's field names -> (its audit text's form, its values)
 
 
-def audit_text(raw: Any) -> str:
+def audit_text(raw: Any) -> tuple[str, bool]:
     """The stored text of a plain fill's audit payload, ``{"raw_payload": raw}`` in canonical JSON (``{}``
-    without one). A raw notice (``{"notice": {name: text, ...}}``, the same names notice after notice) is
-    laid into a form built once per set of names: one ``%`` for all its values, when none needs escaping."""
+    without one), and whether it surely holds nothing ``redact`` would change (False: not known, the caller
+    looks). A raw notice (``{"notice": {name: text, ...}}``, the same names notice after notice) is laid into
+    a form built once per set of names (its names looked through then): one ``%`` for all its values when
+    none needs escaping, and only its values are looked through (``_LETTERS``: no needle spans a quote)."""
     if raw is None:
-        return "{}"
+        return "{}", True
     fields = raw.get("notice") if type(raw) is dict and len(raw) == 1 else None
     if type(fields) is dict and len(fields) > 1:
         names = tuple(fields)
         form = _FORMS[names] if names in _FORMS else _form(names)
         if form is not None:
             values = form[1](fields)
-            if len(set(map(type, values))) == 1 and type(values[0]) is str and not _ESCAPED.search("".join(values)):
-                return form[0] % values
-    return dumps({"raw_payload": raw})
+            if len(set(map(type, values))) == 1 and type(values[0]) is str:
+                joined = "".join(values)
+                if not _ESCAPED.search(joined):
+                    return form[0] % values, form[2] and not may_hold_secrets(joined)
+    return dumps({"raw_payload": raw}), False
 
 
-def _form(names: tuple) -> tuple[str, Any] | None:
+def _form(names: tuple) -> tuple[str, Any, bool] | None:
     """(the audit text of a raw notice with these field names, a ``%`` form for its values in sorted name
-    order; the getter of those values), remembered; None when a name is not a text."""
+    order; the getter of those values; whether the text around the values holds no needle), remembered; None
+    when a name is not a text."""
     form = None
     if all(type(name) is str for name in names):
         ordered = sorted(names)
         pairs = ",".join(f'{_ENCODE_TEXT(name).replace("%", "%%")}:"%s"' for name in ordered)
-        form = ('{"raw_payload":{"notice":{' + pairs + "}}}", itemgetter(*ordered))
+        text = '{"raw_payload":{"notice":{' + pairs + "}}}"
+        form = (text, itemgetter(*ordered), _LETTERS and not may_hold_secrets(text % (("",) * len(ordered))))
     if len(_FORMS) < 64:
         _FORMS[names] = form
     return form
+
+
+# Every needle is ASCII letters: in a text of JSON, one can only lie inside a name or inside a text value
+# (quotes, colons and commas between them are not folded away), so looking through each part finds it.
+_LETTERS = all(n.isascii() and n.isalpha() for n in NEEDLES)
+_EVENTS_CLEAN: dict[tuple[str, str, str], bool] = {}
+
+
+def event_clean(prev_status: str, status: str, source: str) -> bool:
+    """Whether a plain fill's event text with these texts surely holds no needle (its other values are
+    digits, its names fixed), remembered."""
+    key = (prev_status, status, source)
+    clean = _EVENTS_CLEAN.get(key)
+    if clean is None:
+        clean = _LETTERS and not may_hold_secrets(event_text(1, prev_status, status, 1, 1, 1, 1, source))
+        if len(_EVENTS_CLEAN) < 256:
+            _EVENTS_CLEAN[key] = clean
+    return clean
 
 
 def audit_digest(prev: str, row_id: int, text: str, ts: str, order_id: int, etext: str, event_id: int,
@@ -255,9 +279,10 @@ def plan(items: list[tuple[Order, Fill, Any]], ts: str, first: tuple[int, int, i
         if after not in PLAIN_TO:
             return None
         amount, version = at[3] + qty * price, at[4] + 1
-        etext = event_text(fill_id, status._value_, after._value_, version, filled, cancelled, amount, fill.source)
-        text = audit_text(raw)
-        if may_hold_secrets(f"{etext}\0{text}"):
+        prev_value, value = status._value_, after._value_
+        etext = event_text(fill_id, prev_value, value, version, filled, cancelled, amount, fill.source)
+        text, clean = audit_text(raw)
+        if not (clean and event_clean(prev_value, value, fill.source)) and may_hold_secrets(f"{etext}\0{text}"):
             return None
         digest = audit_digest(prev, row_id, text, ts, order.id, etext, event_id, fill)
         fills.append((fill_id, order.id, fill.broker_order_no, qty, price, fill.fill_time, fill.source, key, ts))

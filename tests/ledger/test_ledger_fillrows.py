@@ -120,6 +120,7 @@ def test_a_fill_that_is_not_plain_or_a_payload_that_may_hold_a_secret_leaves_the
     sent, accepted = orders[0], orders[1]
     odd = {
         "secret": [(_fill(sent, "090001", 1, 70000), {"appkey": "not-to-be-stored"})],
+        "secret_in_a_notice": [(_fill(sent, "090001", 1, 70000), {"notice": {"a": "Bearer x", "b": "1"}})],
         "overfill": [(_fill(accepted, "090001", 11, 70000), None)],
         "eats_the_cancel": [(_fill(orders[3], "090001", 6, 70000), None)],
         "cancelled_by_it": [(_fill(orders[3], "090001", 5, 70000), None)],  # (nothing left: CANCELLED)
@@ -190,7 +191,9 @@ def test_the_audit_text_is_the_canonical_json_of_the_raw_payload():
     for raw in raws:
         for _ in range(2):  # (the second time from the remembered form)
             expected = "{}" if raw is None else db.dumps({"raw_payload": raw})
-            assert fillrows.audit_text(raw) == expected, raw
+            text, clean = fillrows.audit_text(raw)
+            assert text == expected, raw
+            assert not clean or not db._may_hold_secrets(text), raw  # ("clean" only when it is)
 
 
 def test_the_update_of_an_order_after_its_fills_is_the_generic_one():
@@ -220,3 +223,15 @@ def test_the_burst_orders_are_those_the_generic_queries_read(tmp_path):
         assert fast.orders_with_fills_from([o.id for o in orders], "reconcile") == {orders[1].id}
         assert fillrows.burst_orders(fast.conn, numbers, "20261125")[1] is True
         assert fillrows.burst_orders(fast.conn, [NUMBERS[0]], "20261125")[1] is False
+
+
+@pytest.mark.parametrize("value", ["Bearer abc", "eyJhbGci", "my-token", "SECRET", "app_key", "x-Api-Key-y",
+                                   "tok", "İ", "ΣΣ"])
+def test_a_notice_value_that_may_hold_a_secret_is_never_taken_for_clean(value):
+    notice = {"oder_no": "0000000101", "cntg_qty": "1", "acnt_no": value, "cntg_isnm40": "en"}
+    text, clean = fillrows.audit_text({"notice": notice})
+    assert text == db.dumps({"raw_payload": {"notice": notice}})
+    assert clean == (not db._may_hold_secrets(text)) or (not clean and value == "tok")  # ("tok"+"en": looked at)
+    for source in ("notice", "token"):
+        assert fillrows.event_clean("SENT", "PART_FILLED", source) == (not db._may_hold_secrets(
+            fillrows.event_text(1, "SENT", "PART_FILLED", 2, 1, 0, 5, source)))
