@@ -140,7 +140,9 @@ class ExecutionNotice:
         fields = self.fields
         if (fields.get("CNTG_YN") or "").strip() != "2":
             return None
-        qty, price = _int(fields.get("CNTG_QTY")), _int(fields.get("CNTG_UNPR"))
+        qty, price = fields.get("CNTG_QTY") or "", fields.get("CNTG_UNPR") or ""
+        # (digits alone, the usual text, read as _int reads them, without its strip and sign)
+        qty, price = int(qty) if qty.isdigit() else _int(qty), int(price) if price.isdigit() else _int(price)
         if qty <= 0 or price <= 0:
             return None
         return (fields.get("ODER_NO") or "").strip(), (fields.get("STCK_CNTG_HOUR") or "").strip(), qty, price

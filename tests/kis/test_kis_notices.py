@@ -162,7 +162,8 @@ def test_fill_terms_are_what_the_properties_read():
              {"CNTG_YN": " 2", "CNTG_QTY": " 1 ", "CNTG_UNPR": "1", "ODER_NO": "", "STCK_CNTG_HOUR": ""},
              {"CNTG_YN": "1", "CNTG_QTY": "3", "CNTG_UNPR": "70000"}, {"CNTG_YN": "2", "CNTG_QTY": "0", "CNTG_UNPR": "1"},
              {"CNTG_YN": "2", "CNTG_QTY": "1", "CNTG_UNPR": "-5"}, {"CNTG_YN": "2", "CNTG_QTY": "1.5", "CNTG_UNPR": "9"},
-             {"CNTG_YN": "2", "CNTG_QTY": None, "CNTG_UNPR": "9"}, {"CNTG_YN": None}]
+             {"CNTG_YN": "2", "CNTG_QTY": None, "CNTG_UNPR": "9"}, {"CNTG_YN": None},
+             {"CNTG_YN": "2", "CNTG_QTY": "0012", "CNTG_UNPR": " 9"}, {"CNTG_YN": "2", "CNTG_QTY": "+3", "CNTG_UNPR": "9"}]
     for case in cases:
         notice = ExecutionNotice({**base, **case})
         plain = notice.is_fill and notice.cntg_qty > 0 and notice.cntg_unpr > 0
