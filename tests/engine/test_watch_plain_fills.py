@@ -96,6 +96,20 @@ def test_a_burst_of_plain_fills_leaves_exactly_the_rows_of_the_one_by_one_path(t
     assert len(a.ledger.fills(placed[1].id)) == 5
 
 
+def test_odd_notice_texts_and_prices_leave_the_rows_of_the_one_by_one_path(twins, spy, monkeypatch):
+    """The burst's rows (``fillrows``: the audit text laid into a form, the event text and hash by hand) for
+    notices whose texts need escaping or are not ASCII, a field with spaces around its digits, an extra
+    field beyond the layout, odd prices: the same ledger, row for row, as the one-by-one path."""
+    placed, a, b = twins
+    odd = [{"CNTG_ISNM40": "삼성전자 우"}, {"CNTG_ISNM40": 'quote " back \\ tab \t'}, {"CNTG_QTY": " 2 "},
+           {"FILLER": "\u2028%s%%"}, {"CNTG_UNPR": "1"}, {"CNTG_UNPR": "999999999"}]
+    burst = [ExecutionNotice(fields={**_fill(placed[i % 3], i).fields, **change}) for i, change in enumerate(odd)]
+    burst.append(ExecutionNotice(fields=_fill(placed[0], 9).fields, extra=("trailing", "fields")))
+    _apply_both([burst, [_fill(o, 30) for o in placed]], a, b, spy, monkeypatch)
+    assert [answer is not None for answer in spy] == [True, True]
+    assert [a.ledger.get(o.id).filled_qty for o in placed] == [4, 3, 4]
+
+
 @pytest.mark.parametrize("odd", ["duplicate_in_burst", "known_key", "unknown_order", "overfill", "acknowledgement"])
 def test_a_burst_with_anything_unusual_is_applied_one_by_one_exactly_as_before(twins, spy, monkeypatch, odd):
     placed, a, b = twins
