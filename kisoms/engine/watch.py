@@ -205,8 +205,8 @@ class Watcher:
 def _no_cycle_collection() -> Iterator[None]:
     """Python's cycle collector paused while a burst is applied (and resumed after it, if it ran): a burst
     builds its rows as thousands of short-lived tuples and dicts, freed by reference counting, which would
-    otherwise set off collections that walk every object the process holds (~15-25% of a burst's CPU). A
-    burst is bounded (``MAX_BATCH``); any cycle it leaves is collected after it."""
+    otherwise set off collections that walk the objects the process holds (the more it holds, the more a
+    burst pays). A burst is bounded (``MAX_BATCH``); any cycle it leaves is collected after it."""
     if not gc.isenabled():
         yield
         return
