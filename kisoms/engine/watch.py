@@ -21,8 +21,11 @@ broker's books) that every (re)start runs brings their effect back.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 from kisoms.engine.crashpoints import crash_point
 from kisoms.engine.notices import apply_fills, apply_notice, fill_runs
@@ -124,7 +127,7 @@ class Watcher:
     def apply_notices(self, notices: list) -> None:
         """Apply a burst of notices in one durable transaction, each on its own (a savepoint)."""
         try:
-            with self.rt.ledger.batch():
+            with _no_cycle_collection(), self.rt.ledger.batch():
                 if not self._apply_plain_fills(notices):
                     self._apply_in_runs(notices)
         except Exception as exc:  # the batch did not commit (e.g. the ledger stayed busy): the books decide
@@ -140,15 +143,15 @@ class Watcher:
         table, the rows the one-by-one path writes). False, with nothing written, when one is not or the
         write fails: the burst is then applied one notice at a time, each failing alone as before."""
         try:
-            results = apply_fills(self.rt, notices)
+            applied = apply_fills(self.rt, notices)
         except Exception:  # (its savepoint is undone) the one-by-one path will say what fails
             log.warning("could not apply %d fill notices at once; applying them one by one", len(notices),
                         exc_info=True)
             return False
-        if results is None:
+        if applied is None:
             return False
         crash_point("watch_in_fill_batch")  # (the burst written, its transaction not committed)
-        self.status.notices += len(results)
+        self.status.notices += applied
         self.status.last_heartbeat = self.rt.clock.monotonic()
         return True
 
@@ -196,6 +199,22 @@ class Watcher:
         # ours, its reply not recorded yet.
         if result.outcome in ("duplicate", "deferred", "external"):
             self._recheck = True
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector paused while a burst is applied (and resumed after it, if it ran): a burst
+    builds its rows as thousands of short-lived tuples and dicts, freed by reference counting, which would
+    otherwise set off collections that walk the objects the process holds (the more it holds, the more a
+    burst pays). A burst is bounded (``MAX_BATCH``); any cycle it leaves is collected after it."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _burst(first, queue: asyncio.Queue) -> tuple[list, ConnectionState | None]:

@@ -134,6 +134,19 @@ class ExecutionNotice:
     def oder_prc(self) -> int:
         return _int(self.fields.get("ODER_PRC"))
 
+    def fill_terms(self) -> tuple[str, str, int, int] | None:
+        """(``odno``, ``cntg_hour``, ``cntg_qty``, ``cntg_unpr``) of a fill notice (``is_fill``) with a quantity
+        and a price (both > 0); None for any other notice. One call for what a burst of fills reads of each."""
+        fields = self.fields
+        if (fields.get("CNTG_YN") or "").strip() != "2":
+            return None
+        qty, price = fields.get("CNTG_QTY") or "", fields.get("CNTG_UNPR") or ""
+        # (digits alone, the usual text, read as _int reads them, without its strip and sign)
+        qty, price = int(qty) if qty.isdigit() else _int(qty), int(price) if price.isdigit() else _int(price)
+        if qty <= 0 or price <= 0:
+            return None
+        return (fields.get("ODER_NO") or "").strip(), (fields.get("STCK_CNTG_HOUR") or "").strip(), qty, price
+
     def as_dict(self) -> dict:
         """Every field by name (account name and customer id left out: not needed, personal), names in
         sorted order when the fields are a layout's (the order canonical JSON writes them in: sorting a

@@ -75,7 +75,8 @@ all of them: ``orders.orders_by_id``, ``orders.versions_by_id``, ``requests.requ
 Modules, lowest first: ``errors``; ``db`` (connection, transactions, value encoding, redaction);
 ``records`` (returned records, rows ↔ records); ``journal`` (events, audit chain, reports); ``schema``
 (migrations, identity); ``control`` (kill switches, guard activity, claim owners); ``fills`` (the fills
-table); ``lists`` (the order list, read-only); ``orders`` (orders, history, every order change); ``corrections``
+table); ``fillrows`` (the rows of a burst of plain fills, built for fills alone: the generic path's bytes);
+``lists`` (the order list, read-only); ``orders`` (orders, history, every order change); ``corrections``
 (corrections built ahead of their write, written many at once); ``requests`` (broker requests and numbers,
 external orders); ``outbox`` (alerts); ``ledger`` (the front: it imports ``orders``, ``requests``, ``fills`` and
 ``journal`` on first use, so a read-only command such as ``kisoms status`` loads none of them).

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping, NamedTuple
 from kisoms.domain.order import Fill, Order, confusable
 from kisoms.domain.states import BrokerView, OrderEvent, OrderStatus, Quantities, correction_problem, next_status
 from kisoms.errors import InvalidTransition, LedgerError, OrderNotFound
-from kisoms.ledger import fills
+from kisoms.ledger import fillrows, fills
 from kisoms.ledger.db import as_dicts, chunks, first, from_iso, marks
 from kisoms.ledger.errors import CorrectionRefused, StaleOrder
 from kisoms.ledger.journal import dense, lean, record, record_many
@@ -490,11 +490,14 @@ _PLAIN_TO = frozenset({OrderStatus.PART_FILLED, OrderStatus.FILLED})
 def record_fills(conn: sqlite3.Connection, items: list[tuple[Order, Fill, Any]], *, ts: str) -> list[Order] | None:
     """``record_fill`` for each (order as read in this transaction, fill, raw payload), in order, when each
     is a plain fill: a new key (in the ledger and in ``items``), no overfill, a working order that becomes
-    PART_FILLED or FILLED. The rows are those ``record_fill`` writes one by one (built by the same
-    functions), written with one ``executemany`` per table. Returns each fill's order after it; None,
-    with nothing written, when any fill is not plain (the caller then applies them one by one)."""
+    PART_FILLED or FILLED. The rows are those ``record_fill`` writes one by one (since schema v9 built by
+    ``fillrows``, before by the same functions), written with one ``executemany`` per table. Returns each
+    order after its last fill, once, in the order of their first fills; None, with nothing written, when
+    any fill is not plain (the caller then applies them one by one)."""
     if not lean(conn):
         return None
+    if dense(conn):
+        return _record_planned(conn, items, ts)
     steps = _plain_steps(items, ts)
     if steps is None or fills.known_keys(conn, [fill.dedupe_key for _, fill, _ in items]):
         return None
@@ -504,7 +507,20 @@ def record_fills(conn: sqlite3.Connection, items: list[tuple[Order, Fill, Any]],
     _update_many(conn, steps)
     record_many(conn, [_record_of(conn, before, after, with_fill_row(change, stored[fill.dedupe_key]), ts, changed)
                        for (before, after, change, changed), (_, fill, _) in zip(steps, items)])
-    return [step[1] for step in steps]
+    last = {after.id: after for _, after, _, _ in steps}
+    return list(last.values())
+
+
+def _record_planned(conn: sqlite3.Connection, items: list[tuple[Order, Fill, Any]], ts: str) -> list[Order] | None:
+    """``record_fills`` with the rows ``fillrows.plan`` builds (a dense file): the same bytes."""
+    built = fillrows.plan(items, ts, fillrows.heads(conn), from_iso(ts))
+    if built is None or fills.known_keys(conn, [fill.dedupe_key for _, fill, _ in items]):
+        return None
+    if conn.executemany(fillrows.FILL_ROW_SQL, built.fills).rowcount != len(items):
+        raise LedgerError("a fill key appeared under a write transaction")
+    execute_updates(conn, built.updates)
+    fillrows.write_journal(conn, built)
+    return built.orders
 
 
 Step = tuple[Order, Order, Change, dict[str, tuple[Any, Any]]]  # before, after, change, changed columns

@@ -16,7 +16,7 @@ from kisoms.engine import watch as watch_module
 from kisoms.engine.submit import submit
 from kisoms.engine.watch import Watcher
 from kisoms.kis.notices import ExecutionNotice
-from kisoms.ledger import Ledger, orders as ledger_orders
+from kisoms.ledger import Ledger, fillrows
 
 pytestmark = pytest.mark.dates(session_only=True)  # order flows: at the in-session anchors of tests/clocks.py
 
@@ -96,6 +96,20 @@ def test_a_burst_of_plain_fills_leaves_exactly_the_rows_of_the_one_by_one_path(t
     assert len(a.ledger.fills(placed[1].id)) == 5
 
 
+def test_odd_notice_texts_and_prices_leave_the_rows_of_the_one_by_one_path(twins, spy, monkeypatch):
+    """The burst's rows (``fillrows``: the audit text laid into a form, the event text and hash by hand) for
+    notices whose texts need escaping or are not ASCII, a field with spaces around its digits, an extra
+    field beyond the layout, odd prices: the same ledger, row for row, as the one-by-one path."""
+    placed, a, b = twins
+    odd = [{"CNTG_ISNM40": "삼성전자 우"}, {"CNTG_ISNM40": 'quote " back \\ tab \t'}, {"CNTG_QTY": " 2 "},
+           {"FILLER": "\u2028%s%%"}, {"CNTG_UNPR": "1"}, {"CNTG_UNPR": "999999999"}]
+    burst = [ExecutionNotice(fields={**_fill(placed[i % 3], i).fields, **change}) for i, change in enumerate(odd)]
+    burst.append(ExecutionNotice(fields=_fill(placed[0], 9).fields, extra=("trailing", "fields")))
+    _apply_both([burst, [_fill(o, 30) for o in placed]], a, b, spy, monkeypatch)
+    assert [answer is not None for answer in spy] == [True, True]
+    assert [a.ledger.get(o.id).filled_qty for o in placed] == [4, 3, 4]
+
+
 @pytest.mark.parametrize("odd", ["duplicate_in_burst", "known_key", "unknown_order", "overfill", "acknowledgement"])
 def test_a_burst_with_anything_unusual_is_applied_one_by_one_exactly_as_before(twins, spy, monkeypatch, odd):
     placed, a, b = twins
@@ -120,13 +134,13 @@ def test_a_burst_with_anything_unusual_is_applied_one_by_one_exactly_as_before(t
 
 def test_a_burst_whose_write_fails_leaves_none_of_it_and_goes_one_by_one(twins, spy, monkeypatch):
     placed, a, b = twins
-    real = ledger_orders.record_many
+    real = fillrows.write_journal
 
-    def write_then_fail(conn, entries):
-        real(conn, entries)  # the fills, the orders and the events are written: all must be undone
+    def write_then_fail(conn, built):
+        real(conn, built)  # the fills, the orders, the events and the audit rows are written: all must be undone
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(ledger_orders, "record_many", write_then_fail)
+    monkeypatch.setattr(fillrows, "write_journal", write_then_fail)
     burst = [_fill(o, s) for s in range(2) for o in placed]
     Watcher(a).apply_notices(burst)
     monkeypatch.undo()
@@ -142,13 +156,13 @@ def test_nothing_of_a_burst_of_plain_fills_is_visible_before_its_commit(twins, s
     placed, a, _ = twins
     other = Ledger(a.ledger.path)
     seen: list[int] = []
-    real = ledger_orders.record_many
+    real = fillrows.write_journal  # (the burst's last write: its events and audit rows)
 
-    def write_and_look(conn, entries):
-        real(conn, entries)
+    def write_and_look(conn, built):
+        real(conn, built)
         seen.append(other.get(placed[0].id).filled_qty)
 
-    monkeypatch.setattr(ledger_orders, "record_many", write_and_look)
+    monkeypatch.setattr(fillrows, "write_journal", write_and_look)
     try:
         Watcher(a).apply_notices([_fill(o, 1) for o in placed])
         assert seen == [0] and spy[0] is not None

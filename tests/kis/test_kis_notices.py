@@ -10,7 +10,7 @@ import pytest
 from kisoms.domain.codes import Side
 from kisoms.errors import BrokerProtocolError
 from kisoms.kis import notices
-from kisoms.kis.notices import FIELDS, REQUIRED, parse_frame, split_frame
+from kisoms.kis.notices import FIELDS, REQUIRED, ExecutionNotice, parse_frame, split_frame
 
 from kis_helpers import IV, KEY, KEYS, VALUES, encrypt, frame, old_record, record
 
@@ -154,3 +154,18 @@ def test_frames_of_two_subscriptions_decrypt_each_with_its_own_key():
         assert parse_frame(f"1|H0STCNI9|1|{encrypt(text, other_key, other_iv)}", keys)[0].odno == VALUES["ODER_NO"]
     with pytest.raises(BrokerProtocolError, match="decrypt"):  # a frame under the other key does not decrypt
         parse_frame(f"1|H0STCNI0|1|{encrypt(text, other_key, other_iv)}", keys)
+
+
+def test_fill_terms_are_what_the_properties_read():
+    base = dict(zip(FIELDS, ["x"] * len(FIELDS)))
+    cases = [{"CNTG_YN": "2", "CNTG_QTY": "3", "CNTG_UNPR": "70000", "ODER_NO": " 0000000101 ", "STCK_CNTG_HOUR": "093000"},
+             {"CNTG_YN": " 2", "CNTG_QTY": " 1 ", "CNTG_UNPR": "1", "ODER_NO": "", "STCK_CNTG_HOUR": ""},
+             {"CNTG_YN": "1", "CNTG_QTY": "3", "CNTG_UNPR": "70000"}, {"CNTG_YN": "2", "CNTG_QTY": "0", "CNTG_UNPR": "1"},
+             {"CNTG_YN": "2", "CNTG_QTY": "1", "CNTG_UNPR": "-5"}, {"CNTG_YN": "2", "CNTG_QTY": "1.5", "CNTG_UNPR": "9"},
+             {"CNTG_YN": "2", "CNTG_QTY": None, "CNTG_UNPR": "9"}, {"CNTG_YN": None},
+             {"CNTG_YN": "2", "CNTG_QTY": "0012", "CNTG_UNPR": " 9"}, {"CNTG_YN": "2", "CNTG_QTY": "+3", "CNTG_UNPR": "9"}]
+    for case in cases:
+        notice = ExecutionNotice({**base, **case})
+        plain = notice.is_fill and notice.cntg_qty > 0 and notice.cntg_unpr > 0
+        expected = (notice.odno, notice.cntg_hour, notice.cntg_qty, notice.cntg_unpr) if plain else None
+        assert notice.fill_terms() == expected, case
