@@ -31,15 +31,14 @@ up to one whose order moved meanwhile, which goes the usual way. Every other ord
 its own savepoint (a failing order leaves no trace), in batched transactions of ``BATCH`` orders (one fsync
 per batch; built corrections weigh a fifth of one). Orders whose snapshot turned out stale get their second
 look (a fresh inquiry) after the batch has committed, so no write lock is held across a broker call. The
-cyclic garbage collector is off for the pass (``_collector_paused``): its passes over the pass's many objects
+cyclic garbage collector is off for the pass (``collector.collector_paused``): its passes over the pass's many objects
 cost more than the pass's own work.
 """
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict, deque
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from time import perf_counter
@@ -48,6 +47,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 from kisoms.domain.order import Fill, Order
 from kisoms.domain.states import (NON_TERMINAL, PENDING, TERMINAL, BrokerView, OrderStatus, broker_status,
                                   correction_problem)
+from kisoms.engine.collector import collector_paused
 from kisoms.engine.clock import kst_date, kst_ymd
 from kisoms.engine.book_matching import is_original
 from kisoms.engine.recovery import lookup_grace, recover
@@ -116,22 +116,6 @@ class BrokerOrder:
     @property
     def live_number(self) -> str | None:
         return self.live_fields.get("broker_order_no")
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for the pass (as it was after). A pass holds the account's rows and
-    orders, several objects each: the collector's passes over them, which grow with the heap, cost more
-    than the pass's own work (~1.2 s over 10,000 orders) and stall pages. What a pass drops is freed by
-    reference counting as ever; the few cycles it may leave are collected once the collector is back."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _ymd_date(ymd: str) -> date:
@@ -330,7 +314,7 @@ class Reconciler:
         return [k for k in {k.id: k for k in open_orders + todays}.values() if k.order_date]
 
     def run(self) -> ReconcileReport:
-        with _collector_paused():
+        with collector_paused():
             return self._run()
 
     def _run(self) -> ReconcileReport:

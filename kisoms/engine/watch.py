@@ -21,12 +21,10 @@ broker's books) that every (re)start runs brings their effect back.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
+from kisoms.engine.collector import collector_paused
 from kisoms.engine.crashpoints import crash_point
 from kisoms.engine.notices import apply_fills, apply_notice, fill_runs
 from kisoms.engine.reconcile import reconcile
@@ -127,7 +125,7 @@ class Watcher:
     def apply_notices(self, notices: list) -> None:
         """Apply a burst of notices in one durable transaction, each on its own (a savepoint)."""
         try:
-            with _no_cycle_collection(), self.rt.ledger.batch():
+            with collector_paused(), self.rt.ledger.batch():
                 if not self._apply_plain_fills(notices):
                     self._apply_in_runs(notices)
         except Exception as exc:  # the batch did not commit (e.g. the ledger stayed busy): the books decide
@@ -199,22 +197,6 @@ class Watcher:
         # ours, its reply not recorded yet.
         if result.outcome in ("duplicate", "deferred", "external"):
             self._recheck = True
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Python's cycle collector paused while a burst is applied (and resumed after it, if it ran): a burst
-    builds its rows as thousands of short-lived tuples and dicts, freed by reference counting, which would
-    otherwise set off collections that walk the objects the process holds (the more it holds, the more a
-    burst pays). A burst is bounded (``MAX_BATCH``); any cycle it leaves is collected after it."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _burst(first, queue: asyncio.Queue) -> tuple[list, ConnectionState | None]:

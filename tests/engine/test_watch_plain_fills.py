@@ -5,6 +5,7 @@ unusual in it (a duplicate, an unknown order, an overfill, a known key) is appli
 from __future__ import annotations
 
 import dataclasses
+import gc
 import sqlite3
 from datetime import datetime, timezone
 
@@ -222,3 +223,24 @@ def test_a_failure_after_a_run_before_the_commit_keeps_none_of_the_burst(twins, 
     assert calls.count("watch_in_fill_batch") == 2
     assert after["fills"] == before["fills"] and after["orders"] == before["orders"]
     assert [e.kind for e in a.ledger.events_since(0)][-1] == "notice.unapplied"
+
+
+def test_a_burst_is_written_with_the_cycle_collector_off_and_it_is_back_on_after(twins, spy, monkeypatch):
+    placed, a, _ = twins
+    collecting: list[bool] = []
+    real = fillrows.write_journal
+
+    def write_and_look(conn, built):
+        collecting.append(gc.isenabled())
+        real(conn, built)
+
+    monkeypatch.setattr(fillrows, "write_journal", write_and_look)
+    assert gc.isenabled()
+    Watcher(a).apply_notices([_fill(o, 1) for o in placed])
+    assert collecting == [False] and gc.isenabled()
+    def fail(conn, built):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(fillrows, "write_journal", fail)
+    Watcher(a).apply_notices([_fill(o, 2) for o in placed])  # (the burst fails and goes one by one)
+    assert gc.isenabled() and all(a.ledger.get(o.id).filled_qty == 2 for o in placed)
