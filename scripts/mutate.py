@@ -50,7 +50,7 @@ MODULES: dict[str, list[str]] = {
     "engine/recovery": RECOVERY_TESTS,
     "engine/resolution": RECOVERY_TESTS,
     "ledger/requests": ["tests/ledger/test_ledger_requests.py", "tests/ledger/test_state_table_via_ledger.py",
-                        "tests/ledger", "tests/engine/test_watch_plain_fills.py"],  # (orders_by_numbers: the burst path)
+                        "tests/ledger", "tests/engine/test_watch_plain_fills.py"],  # (orders_by_numbers: the reference burst_orders is pinned to)
     "domain/states": ["tests/domain/test_states.py", "tests/ledger/test_state_table_via_ledger.py",
                       "tests/engine/test_state_groups_via_engine.py"],
     "domain/validation": ["tests/domain/test_validation.py", "tests/domain/test_validation_edges.py"],
