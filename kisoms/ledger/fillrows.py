@@ -23,10 +23,9 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from kisoms.domain.order import Fill, Order
-from kisoms.domain.redact import SECRET_KEYS, SECRET_SUFFIXES
 from kisoms.domain.states import OrderEvent, OrderStatus, Quantities, next_status
 from kisoms.errors import InvalidTransition
-from kisoms.ledger.db import chunks, dumps, marks, to_iso
+from kisoms.ledger.db import SECRET_NEEDLES as NEEDLES, chunks, dumps, marks, may_hold_secrets, to_iso
 from kisoms.ledger.journal import _head as audit_head, _keep_head as keep_audit_head  # (no public twin)
 from kisoms.ledger.records import FILL_COLUMNS, FILL_KIND, ORDER_COLUMNS, revised, row_to_order
 
@@ -47,24 +46,6 @@ HEADS_SQL = ("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 
 LEAN_TAG = "kisoms-audit-v8|"  # ``journal.lean_hash``'s (tests pin that the hashes agree)
 LEAN_BYTES = 16  # ``journal.LEAN_HASH_HEX // 2``
 _ENCODE_TEXT = json.encoder.encode_basestring  # (a JSON string, non-ASCII kept: canonical JSON's)
-
-
-def _needles() -> tuple[str, ...]:
-    """``db``'s secret needles (a text holding none of them, folded, is one ``redact`` leaves alone)."""
-    every = SECRET_KEYS | set(SECRET_SUFFIXES) | {"bearer", "eyj"}
-    return tuple(sorted(n for n in every if not any(other != n and other in n for other in every)))
-
-
-NEEDLES = _needles()
-
-
-def may_hold_secrets(text: str) -> bool:
-    """Whether ``text`` may hold something ``redact`` would change (as ``db`` decides before serialising)."""
-    folded = text.lower().replace("-", "").replace("_", "")
-    for needle in NEEDLES:
-        if needle in folded:
-            return True
-    return False
 
 
 class Plan(NamedTuple):

@@ -14,6 +14,12 @@ def limiter(tmp_path, clock: FakeClock, *, rate: float = 20.0, margin: float = 0
     return RateLimiter(tmp_path, APP_KEY, rate, margin=margin, clock=clock.time, sleep=clock.sleep)
 
 
+def assert_each_grant_came_when_hinted(seen: list[tuple]) -> None:
+    """Every grant after the first came exactly at its hint, or when the caller came if that was later."""
+    for due, came, granted in seen[1:]:
+        assert granted == pytest.approx(max(due, came), abs=1e-6)
+
+
 def run(tmp_path, clock: FakeClock, lim: RateLimiter, n: int, reply: float, work: float) -> list[tuple]:
     """``n`` requests, each finished ``reply`` seconds after its grant, the caller then busy ``work`` seconds;
     before each ``begin``: (the hint, when the caller came, when the grant came)."""
@@ -37,8 +43,7 @@ def test_the_hint_is_when_the_next_grant_comes(tmp_path, reply, work):
     lim = limiter(tmp_path, clock)
     seen = run(tmp_path, clock, lim, 80, reply, work)
     assert seen[0][0] is None  # (nothing granted yet in this process)
-    for due, came, granted in seen[1:]:
-        assert granted == pytest.approx(max(due, came), abs=1e-6)
+    assert_each_grant_came_when_hinted(seen)
 
 
 def test_the_window_sets_the_hint_when_the_pace_does_not(tmp_path):
@@ -47,8 +52,7 @@ def test_the_window_sets_the_hint_when_the_pace_does_not(tmp_path):
     seen = run(tmp_path, clock, lim, 60, 0.02, 0.0)
     waited = [(due, came, granted) for due, came, granted in seen[1:] if granted > came + 1e-9]
     assert waited  # (the window made some wait)
-    for due, came, granted in seen[1:]:
-        assert granted == pytest.approx(max(due, came), abs=1e-6)
+    assert_each_grant_came_when_hinted(seen)
 
 
 def test_a_slow_down_moves_the_hint(tmp_path):
@@ -58,8 +62,7 @@ def test_a_slow_down_moves_the_hint(tmp_path):
     lim.penalize()
     seen = run(tmp_path, clock, lim, 20, 0.01, 0.0)
     assert seen[0][0] is None  # (the line holds a slow-down this limiter has not read: it does not know)
-    for due, came, granted in seen[1:]:
-        assert granted == pytest.approx(max(due, came), abs=1e-6)
+    assert_each_grant_came_when_hinted(seen)
     assert seen[-1][2] - seen[-2][2] > 1 / 20 * 1.1  # (slowed)
 
 
@@ -71,8 +74,7 @@ def test_another_process_granting_leaves_the_hint_unknown(tmp_path):
     other.finish(other.begin())
     assert mine.next_due() is None  # (its own mark is gone: the other's grant decides now)
     seen = run(tmp_path, clock, mine, 10, 0.01, 0.0)
-    for due, came, granted in seen[1:]:
-        assert granted == pytest.approx(max(due, came), abs=1e-6)
+    assert_each_grant_came_when_hinted(seen)
 
 
 def test_a_closed_limiter_does_not_know(tmp_path):
