@@ -137,15 +137,12 @@ class ExecutionNotice:
     def fill_terms(self) -> tuple[str, str, int, int] | None:
         """(``odno``, ``cntg_hour``, ``cntg_qty``, ``cntg_unpr``) of a fill notice (``is_fill``) with a quantity
         and a price (both > 0); None for any other notice. One call for what a burst of fills reads of each."""
-        fields = self.fields
-        if (fields.get("CNTG_YN") or "").strip() != "2":
+        if not self.is_fill:
             return None
-        qty, price = fields.get("CNTG_QTY") or "", fields.get("CNTG_UNPR") or ""
-        # (digits alone, the usual text, read as _int reads them, without its strip and sign)
-        qty, price = int(qty) if qty.isdigit() else _int(qty), int(price) if price.isdigit() else _int(price)
+        qty, price = self.cntg_qty, self.cntg_unpr
         if qty <= 0 or price <= 0:
             return None
-        return (fields.get("ODER_NO") or "").strip(), (fields.get("STCK_CNTG_HOUR") or "").strip(), qty, price
+        return self.odno, self.cntg_hour, qty, price
 
     def as_dict(self) -> dict:
         """Every field by name (account name and customer id left out: not needed, personal), names in
