@@ -27,7 +27,7 @@ from kisoms.domain.states import OrderEvent, OrderStatus, Quantities, next_statu
 from kisoms.errors import InvalidTransition
 from kisoms.ledger.db import SECRET_NEEDLES as NEEDLES, chunks, dumps, marks, may_hold_secrets, to_iso
 from kisoms.ledger.journal import _head as audit_head, _keep_head as keep_audit_head  # (no public twin)
-from kisoms.ledger.records import FILL_COLUMNS, FILL_KIND, ORDER_COLUMNS, revised, row_to_order
+from kisoms.ledger.records import FILL_COLUMNS, FILL_KIND, ORDER_COLUMNS, revised, row_to_order, update_sql
 
 PLAIN_FROM = frozenset({OrderStatus.SENT, OrderStatus.ACCEPTED, OrderStatus.PART_FILLED})
 PLAIN_TO = frozenset({OrderStatus.PART_FILLED, OrderStatus.FILLED})
@@ -278,9 +278,6 @@ def plan(items: list[tuple[Order, Fill, Any]], ts: str, first: tuple[int, int, i
     return Plan(fills, events, audits, updates, (row_id, prev), last)
 
 
-_UPDATES: dict[tuple[str, ...], str] = {}  # columns -> UPDATE (a handful of sets recur)
-
-
 def order_update(before: Order, status: OrderStatus, filled: int, amount: int, version: int,
                  updated_at: Any) -> tuple[str, list]:
     """``orders.update_statement`` of ``before`` after its plain fills (which move its status, filled quantity
@@ -302,10 +299,4 @@ def order_update(before: Order, status: OrderStatus, filled: int, amount: int, v
         values.append(to_iso(updated_at))
     columns.append("version")
     values += (version, before.id, before.version)
-    names = tuple(columns)
-    sql = _UPDATES.get(names)
-    if sql is None:
-        sql = f"UPDATE orders SET {', '.join(f'{c} = ?' for c in names)} WHERE id = ? AND version = ?"
-        if len(_UPDATES) < 64:
-            _UPDATES[names] = sql
-    return sql, values
+    return update_sql(tuple(columns)), values

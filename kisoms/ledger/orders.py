@@ -25,7 +25,7 @@ from kisoms.ledger.journal import dense, lean, record, record_many
 from kisoms.ledger.lists import where_clause
 from kisoms.ledger.records import (FILL_COVERED, ORDER_COLUMNS, ORDER_TERMS, HistoryRow, changed_columns, columns_of,
                                    dense_event, event_to_history, order_to_row, revised, row_to_history,
-                                   row_to_order)
+                                   row_to_order, update_sql)
 
 # orders and history SQL --------------------------------------------------------------------------
 
@@ -109,17 +109,9 @@ def update_statement(before: Order, after: Order, changed: dict[str, tuple[Any, 
     columns that change (``changed``), so SQLite leaves the indexes of the others alone."""
     columns = tuple(c for c in changed if c != "idempotency_key") or ("version",)
     values = [changed[c][1] if c in changed else after.version for c in columns]
-    sql = _UPDATES.get(columns)
-    if sql is None:  # (a few sets of columns recur: each statement's text is built once)
-        sql = f"UPDATE orders SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ? AND version = ?"
-        if len(_UPDATES) < 256:
-            _UPDATES[columns] = sql
     values.append(before.id)
     values.append(before.version)
-    return sql, values
-
-
-_UPDATES: dict[tuple[str, ...], str] = {}  # columns -> UPDATE (the first 256 sets of columns seen)
+    return update_sql(columns), values
 
 
 RAW_REF = "@"  # a v7 history row's raw_payload "@<id>": the payload is the audit row <id>'s (JSON never starts so)

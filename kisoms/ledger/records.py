@@ -389,3 +389,17 @@ def row_to_halt(r: dict[str, Any]) -> HaltState | None:
 def external_row(r: dict[str, Any]) -> dict[str, Any]:
     """An external order as a dict (raw parsed)."""
     return {**r, "raw": loads(r["raw"]), "first_seen": from_iso(r["first_seen"])}
+
+
+def update_sql(columns: tuple[str, ...]) -> str:
+    """The UPDATE of an order's ``columns`` (at its id and version): each text built once (a few sets of
+    columns recur; the first 256 seen are kept)."""
+    sql = _UPDATES.get(columns)
+    if sql is None:
+        sql = f"UPDATE orders SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ? AND version = ?"
+        if len(_UPDATES) < 256:
+            _UPDATES[columns] = sql
+    return sql
+
+
+_UPDATES: dict[tuple[str, ...], str] = {}
