@@ -60,9 +60,11 @@ class Stamped:
 
 def _stamped(before: Order, after: Order, changed: dict[str, tuple[Any, Any]]) -> Stamped:
     was = column_value("updated_at", before.updated_at)
-    sql, values = update_statement(before, after, {**changed, "updated_at": (was, None)})
-    at = [c for c in {**changed, "updated_at": None} if c != "idempotency_key"].index("updated_at")
-    return Stamped(was, sql, values, at)
+    sql, values = update_statement(before, after, {**changed, "updated_at": (was, _STAMP)})
+    return Stamped(was, sql, values, next(n for n, v in enumerate(values) if v is _STAMP))
+
+
+_STAMP = object()  # where the write's time goes among an UPDATE's values
 
 
 def prepare(conn: sqlite3.Connection, order: Order, target: OrderStatus, *, source: str, raw_payload: Any,
